@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -47,6 +48,20 @@ def version() -> None:
     typer.echo(__version__)
 
 
+# Options whose value is optional (``--ray`` alone means "auto"); typer has no optional-value options.
+_OPTIONAL_VALUE = {"--ray": "auto"}
+
+
+def optional_values(argv: list[str]) -> list[str]:
+    """Give a bare optional-value option (last, or followed by another option) its default."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in _OPTIONAL_VALUE and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(_OPTIONAL_VALUE[arg])
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(args=optional_values(sys.argv[1:]))

@@ -35,13 +35,42 @@ def eval_command(
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: the backend's choice)."),
     store: Path = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="DuckDB result store."),
-    backend: str = typer.Option("hf", "--backend", help="Model backend (hf, ...)."),
+    backend: str = typer.Option("hf", "--backend", help="Model backend: hf | llamacpp | openai."),
+    model_arg: list[str] = typer.Option(
+        [], "--model-arg", "-M",
+        help="Backend option KEY=VALUE, repeatable (openai: base_url=..., tokenizer=..., max_concurrency=8).",
+    ),
+    models_file: Optional[Path] = typer.Option(
+        None, "--models", help="File with one model per line: evaluate them all (sharded, see --ray)."
+    ),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", metavar="[ADDRESS]",
+        help="With --models: one Ray task per (model, task shard); --ray alone starts/joins a local cluster.",
+    ),
+    shard_size: int = typer.Option(100, "--shard-size", min=1, help="Items per shard with --models."),
+    retries: int = typer.Option(1, "--retries", min=0, help="Extra attempts of a failed shard with --models."),
     output_json: Optional[Path] = typer.Option(None, "--output-json", "-o", help="Also write the report as JSON."),
 ) -> None:
     """Evaluate a model on multiple-choice tasks; results are stored per item and reused."""
     from sharpbench.engine.pipeline import ContextTooLongWarning, EvalInterrupted, run_eval
 
     console = Console(stderr=True, soft_wrap=True)
+    try:
+        model_kwargs = parse_model_args(model_arg)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    if ray is not None and models_file is None:
+        console.print("[red]error:[/red] --ray fans out over --models FILE; give the models file")
+        raise typer.Exit(EXIT_USAGE)
+    if models_file is not None:
+        from sharpbench.cli.fanout_view import run_many
+
+        run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
+                 batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
+                 shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
+                 exit_code=_exit_code)
+        return
     progress = _Progress(console)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -50,7 +79,7 @@ def eval_command(
                 report = run_eval(
                     model, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
                     batch_size=batch_size, device=device, backend=backend, store=store,
-                    progress=progress.advance, on_plan=progress.plan,
+                    progress=progress.advance, on_plan=progress.plan, model_kwargs=model_kwargs,
                 )
     except EvalInterrupted as exc:
         console.print(f"[yellow]{exc}[/yellow]")
@@ -80,6 +109,28 @@ def eval_command(
     if output_json is not None:
         output_json.parent.mkdir(parents=True, exist_ok=True)
         output_json.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+
+
+def parse_model_args(pairs: list[str]) -> dict[str, Any]:
+    """``["base_url=http://h/v1", "max_concurrency=8"]`` -> dict; numbers and true/false are parsed."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+        value: Any = raw.strip()
+        if value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(value)
+                    break
+                except ValueError:
+                    pass
+        out[key] = value
+    return out
 
 
 def _exit_code(exc: Exception) -> int | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sharpbench.models.base import Backend, TokenRequest
 from sharpbench.models.errors import (
+    BackendError,
     ChecksumMismatchError,
     ModelError,
     ModelPackageMissingError,
@@ -24,6 +25,7 @@ from sharpbench.models.packaged import DEFAULT_MODEL, PACKAGED_MODELS
 
 __all__ = [
     "BACKENDS",
+    "BackendError",
     "DEFAULT_MODEL",
     "PACKAGED_MODELS",
     "Backend",
@@ -48,7 +50,19 @@ def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) ->
     return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _load_hf}
+def _load_llamacpp(name_or_path: str, **kw: Any) -> Backend:
+    from sharpbench.models.llamacpp import load_llamacpp
+
+    return load_llamacpp(name_or_path, **kw)
+
+
+def _load_openai(name_or_path: str, **kw: Any) -> Backend:
+    from sharpbench.models.openai_api import load_openai
+
+    return load_openai(name_or_path, **kw)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _load_hf, "llamacpp": _load_llamacpp, "openai": _load_openai}
 
 
 def register_backend(name: str, factory: Callable[..., Backend]) -> None:
@@ -110,9 +124,13 @@ def load_model(
     device : str, optional
         Defaults to CUDA when available, else CPU.
     backend : str
-        Key of :data:`BACKENDS`.
+        Key of :data:`BACKENDS`: ``"hf"`` (transformers), ``"llamacpp"``
+        (in-process llama-cpp-python on the GGUF), ``"openai"`` (a served
+        model on an OpenAI-compatible completions endpoint; needs ``base_url``).
     **kw
-        Passed to the backend (HF: ``revision``, ``max_length``, ``batch_size``, ...).
+        Passed to the backend (HF: ``revision``, ``max_length``, ``batch_size``;
+        llamacpp: ``n_ctx``, ``n_threads``; openai: ``base_url``, ``tokenizer``,
+        ``max_concurrency``, ...).
     """
     factory = BACKENDS.get(backend)
     if factory is None:

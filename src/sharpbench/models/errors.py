@@ -25,3 +25,19 @@ class UnknownBackendError(ModelError, ValueError):
 
 class ScoringError(ModelError):
     """The model produced unusable output (NaN/inf logits) or got an unscorable request."""
+
+
+class BackendError(ModelError):
+    """A backend could not load or serve the model (missing library, server failure)."""
+
+
+class ServerError(BackendError):
+    """An OpenAI-compatible server failed after retries, or answered without what scoring needs."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # HTTP status of a rejected request, None for transport failures
+
+
+class TokenAlignmentError(BackendError):
+    """The server's tokens of a prompt do not match the local tokenization of the request."""

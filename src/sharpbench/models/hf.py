@@ -32,6 +32,13 @@ def resolve_max_length(config: Any, tokenizer: Any, default: int = _DEFAULT_MAX_
     return default
 
 
+def with_bos(ids: list[int], bos: int | None, add: bool) -> list[int]:
+    """``ids`` with ``bos`` prepended when ``add`` and it is not already first."""
+    if not add or bos is None or (ids and ids[0] == bos):
+        return ids
+    return [int(bos), *ids]
+
+
 class HFBackend:
     """A transformers ``AutoModelForCausalLM`` scored with the packed shared-prefix engine.
 
@@ -54,6 +61,10 @@ class HFBackend:
         Override the context window (lm-eval's ``max_length`` model arg).
     batch_size : int
         Maximum packed rows (one per distinct context) per forward pass.
+    add_bos_token : bool
+        Prepend the BOS token to every context the tokenizer would not start
+        with it (as a server that adds BOS itself does); default: the
+        tokenizer's own behaviour, as lm-eval.
     """
 
     name = "hf"
@@ -72,6 +83,7 @@ class HFBackend:
         batch_size: int = 64,
         max_batch_tokens: int = 32768,
         trust_remote_code: bool = False,
+        add_bos_token: bool = False,
     ) -> None:
         import torch
         import transformers
@@ -97,6 +109,7 @@ class HFBackend:
         self.model.eval()
         self.model.to(self.device)
         self._max_length = max_length
+        self.add_bos_token = bool(add_bos_token)
         if fingerprint is not None:
             self.fingerprint = fingerprint
         elif is_local:
@@ -132,7 +145,8 @@ class HFBackend:
             kwargs["add_special_tokens"] = add_special_tokens
         elif text.startswith(self.tokenizer.decode(self.prefix_token_id)):
             kwargs["add_special_tokens"] = False
-        return list(self.tokenizer.encode(text, **kwargs))
+        ids = list(self.tokenizer.encode(text, **kwargs))
+        return with_bos(ids, self.tokenizer.bos_token_id, self.add_bos_token and add_special_tokens is not False)
 
     # --- scoring -------------------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""``sharpbench eval --models FILE [--ray [ADDRESS]]``: progress and tables for a fan-out job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None, shard_size: int, retries: int,
+             output_json: Path | None, exit_code: Callable[[Exception], int | None], **kw: Any) -> None:
+    """Run :func:`sharpbench.engine.fanout.run_fanout` with a progress display; exit 1 if a shard failed."""
+    from sharpbench.cli.eval_cmd import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, report_table
+    from sharpbench.engine.fanout import read_models_file, run_fanout
+
+    try:
+        models = read_models_file(models_file)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    view = _FanoutProgress(console, models)
+    try:
+        with view:
+            report = run_fanout(models, tasks, ray=ray, shard_size=shard_size, retries=retries,
+                                on_plan=view.plan, progress=view.shard_done, **kw)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: finished shards are stored; run the same command to resume[/yellow]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        code = exit_code(exc)
+        if code is None:
+            raise
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code) from None
+    out = Console()
+    for rep in report.reports:
+        out.print(report_table(rep))
+    if report.failures:
+        table = Table(title=f"{len(report.failures)} shard(s) failed after {retries} retr{'y' if retries == 1 else 'ies'}")
+        for col in ("shard", "items", "error"):
+            table.add_column(col)
+        for f in report.failures:
+            table.add_row(f.shard, str(f.n_items), f.error)
+        console.print(table)
+    console.print(
+        f"{len(models)} model(s), {report.n_shards} shard(s) on {report.executor} in {report.elapsed_s:.1f} s; "
+        f"results in {kw['store']}"
+    )
+    if output_json is not None:
+        output_json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"reports": [r.to_dict() for r in report.reports],
+                   "failures": [f.__dict__ for f in report.failures], "executor": report.executor}
+        output_json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    if report.failures:
+        console.print("[red]some shards failed[/red]: their items are not stored; rerun to retry only those")
+        raise typer.Exit(EXIT_FAILURE)
+
+
+class _FanoutProgress:
+    """One rich display: an overall bar plus one bar per model; plain lines without a terminal."""
+
+    def __init__(self, console: Console, models: list[str]) -> None:
+        self.console = console
+        self.models = models
+        self._bar: Any = None
+        self._ids: dict[str, Any] = {}
+        self.done = self.total = 0
+
+    def __enter__(self) -> "_FanoutProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def plan(self, n_todo: int, n_reused: int, n_shards: int) -> None:
+        self.total = n_todo
+        if n_reused:
+            self.console.print(f"{n_reused} items already in the store; {n_todo} to compute in {n_shards} shard(s)")
+        if not n_todo or not self.console.is_terminal:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("items"), TimeElapsedColumn(), console=self.console)
+        self._bar.start()
+        self._ids["*"] = self._bar.add_task("all models", total=n_todo)
+
+    def shard_done(self, key: str, n_ok: int, n_failed: int) -> None:
+        self.done += n_ok + n_failed
+        model = key.split("/", 1)[0] if "/" in key else key
+        model = next((m for m in self.models if key.startswith(f"{m}/")), model)
+        if self._bar is None:
+            state = "failed" if n_failed else "stored"
+            print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total})",
+                  file=sys.stderr, flush=True)
+            return
+        if model not in self._ids:
+            self._ids[model] = self._bar.add_task(model, total=None)
+        self._bar.update(self._ids[model], advance=n_ok + n_failed)
+        self._bar.update(self._ids["*"], advance=n_ok + n_failed)

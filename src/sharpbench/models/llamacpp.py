@@ -1,0 +1,232 @@
+"""In-process llama.cpp backend (llama-cpp-python) for GGUF files.
+
+The model is loaded with ``logits_all=True`` so that every evaluated
+position keeps its logits.  Requests that share a context are scored from
+one evaluation of it: the context is evaluated once, then each continuation
+(all but its last token, which is never an input) is evaluated on top of the
+context's KV cache and rolled back.  Consecutive contexts that share a prefix
+(few-shot prompts) reuse the cached prefix too.
+
+llama.cpp computes in the GGUF file's own weight types (dot products of
+quantized weights with 8-bit quantized activations), so logliks differ from
+the ``hf`` backend's dequantized float32 forward by quantization noise; the
+store records the dtype as ``"gguf"``.
+
+Install with ``pip install "sharpbench[llamacpp]"`` (llama-cpp-python
+compiles llama.cpp; a few minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sharpbench.engine.results import ChoiceResult
+from sharpbench.models.base import TokenRequest
+from sharpbench.models.errors import BackendError, UnknownModelError
+
+_DEFAULT_N_CTX = 2048  # lm-eval's default window; the logits buffer is n_ctx x vocab floats
+
+
+def _require_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise BackendError(
+            'the llamacpp backend needs llama-cpp-python: pip install "sharpbench[llamacpp]" '
+            "(it compiles llama.cpp, a few minutes)"
+        ) from err
+    return llama_cpp
+
+
+def resolve_gguf(name_or_path: str, *, filename: str | None = None) -> Path | None:
+    """The local GGUF file for ``name_or_path``, ``None`` for a hub repo id.
+
+    Packaged short names give their verified (joined) GGUF; a ``.gguf`` path
+    is used as is; a directory must hold exactly one ``.gguf`` (or name one
+    with ``filename``).
+
+    Raises
+    ------
+    UnknownModelError
+        A path that is neither, or a directory without a unique GGUF.
+    """
+    from sharpbench.models import packaged
+    from sharpbench.models.packaged import PACKAGED_MODELS
+
+    key = name_or_path.strip()
+    if key.lower() in PACKAGED_MODELS:
+        return packaged.gguf_path(key.lower())
+    path = Path(key).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise UnknownModelError(f"{key!r} is not a .gguf file; the llamacpp backend loads GGUF files only")
+        return path
+    if path.is_dir():
+        found = [path / filename] if filename else sorted(path.glob("*.gguf"))
+        if len(found) != 1 or not found[0].is_file():
+            raise UnknownModelError(
+                f"{key!r} holds {len(found)} .gguf files; pass one file (or filename=NAME)"
+            )
+        return found[0]
+    if "/" in key and not key.startswith((".", "/", "~")):
+        return None
+    raise UnknownModelError(f"{key!r} is not a packaged model, a .gguf file or a hub repo id")
+
+
+class LlamaCppBackend:
+    """Score token requests with llama.cpp in this process.
+
+    Parameters
+    ----------
+    model_id : str
+        What the user asked for (recorded).
+    path : Path, optional
+        The GGUF file; ``None`` downloads ``filename`` from hub repo ``model_id``.
+    n_ctx : int, optional
+        Context window (also the truncation length); default
+        ``min(training context, 2048)``.
+    n_threads : int, optional
+        CPU threads (default: all cores).
+    n_gpu_layers : int
+        Layers offloaded to a GPU build of llama.cpp (``-1``: all).
+    fingerprint : str, optional
+        Precomputed weight fingerprint.
+    """
+
+    name = "llamacpp"
+    dtype = "gguf"
+
+    def __init__(
+        self,
+        model_id: str,
+        path: Path | None,
+        *,
+        filename: str | None = None,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        n_gpu_layers: int = 0,
+        fingerprint: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        llama_cpp = _require_llama_cpp()
+        threads = int(n_threads or os.cpu_count() or 1)
+        opts = dict(logits_all=True, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
+                    n_threads_batch=threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False)
+        try:
+            if path is None:
+                self.llm = llama_cpp.Llama.from_pretrained(model_id, filename=filename, n_ctx=n_ctx or 0, **opts)
+            else:
+                self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx or _DEFAULT_N_CTX, **opts)
+        except (ValueError, RuntimeError, OSError) as err:
+            raise BackendError(f"llama.cpp could not load {model_id!r} ({path}): {err}") from err
+        train = int(self.llm._model.n_ctx_train())
+        if n_ctx is None and train < self.llm.n_ctx():  # never run past the trained window
+            self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=train, **opts)
+        self.model_id = model_id
+        self.path = path
+        if fingerprint is not None:
+            self.fingerprint = fingerprint
+        else:
+            from sharpbench.models.fingerprint import weights_fingerprint
+
+            self.fingerprint = weights_fingerprint(path) if path is not None else f"{model_id}/{filename}"
+        self._bos = int(self.llm.token_bos())
+        self._eos = int(self.llm.token_eos())
+        self._add_bos = bool(self.llm._model.add_bos_token()) and self._bos >= 0
+
+    @property
+    def max_length(self) -> int:
+        return int(self.llm.n_ctx())
+
+    @property
+    def prefix_token_id(self) -> int:
+        return self._bos if self._bos >= 0 else self._eos
+
+    def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
+        """llama.cpp's tokenizer with lm-eval ``HFLM.tok_encode`` semantics.
+
+        ``add_special_tokens=None`` adds BOS when the GGUF says the model wants
+        one (``tokenizer.ggml.add_bos_token``), unless the text already starts
+        with it; special-token text in ``text`` is not parsed as special.
+        """
+        if add_special_tokens is None:
+            bos_text = self.llm.detokenize([self.prefix_token_id], special=True).decode("utf-8", "replace")
+            add = self._add_bos and not (bos_text and text.startswith(bos_text))
+        else:
+            add = bool(add_special_tokens) and self._add_bos
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add, special=False))
+
+    def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
+        """Score requests; those with one context share its evaluation (and any cached prefix)."""
+        out: list[ChoiceResult | None] = [None] * len(requests)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, req in enumerate(requests):
+            if not req.context or not req.continuation:
+                raise ValueError(f"request {i} has an empty context or continuation")
+            groups.setdefault(tuple(req.context), []).append(i)
+        for ctx, idxs in groups.items():
+            self._eval_context(ctx)
+            for i in idxs:
+                out[i] = self._score_continuation(ctx, requests[i].continuation)
+        return out  # type: ignore[return-value]
+
+    # -------------------------------------------------------------- internals
+    def _eval_context(self, ctx: tuple[int, ...]) -> None:
+        llm = self.llm
+        if len(ctx) > llm.n_ctx():
+            raise BackendError(f"context of {len(ctx)} tokens exceeds n_ctx={llm.n_ctx()}")
+        have = llm.input_ids[: llm.n_tokens]
+        n = min(len(have), len(ctx))
+        common = int(np.argmin(np.append(have[:n] == np.asarray(ctx[:n]), False))) if n else 0
+        if common == len(ctx):
+            common -= 1  # re-evaluate the last context token so its logits row is fresh
+        llm.n_tokens = common
+        llm.eval(list(ctx[common:]))
+
+    def _score_continuation(self, ctx: tuple[int, ...], cont: tuple[int, ...]) -> ChoiceResult:
+        llm = self.llm
+        n_ctx = len(ctx)
+        if n_ctx + len(cont) - 1 > llm.n_ctx():
+            raise BackendError(f"request of {n_ctx + len(cont)} tokens exceeds n_ctx={llm.n_ctx()}")
+        llm.n_tokens = n_ctx
+        if len(cont) > 1:
+            llm.eval(list(cont[:-1]))
+        rows = np.asarray(llm.scores[n_ctx - 1 : n_ctx - 1 + len(cont)], dtype=np.float64)
+        if not np.isfinite(rows).all():
+            raise BackendError("llama.cpp returned non-finite logits")
+        target = np.asarray(cont)
+        mx = rows.max(axis=1)
+        lse = mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1))
+        logp = rows[np.arange(len(cont)), target] - lse
+        greedy = bool((rows.argmax(axis=1) == target).all())
+        llm.n_tokens = n_ctx  # roll back: the context stays cached for the next choice
+        return ChoiceResult(loglik=float(logp.sum()), is_greedy=greedy, n_tokens=len(cont))
+
+    def __repr__(self) -> str:
+        return f"LlamaCppBackend({self.model_id!r}, n_ctx={self.max_length})"
+
+
+def load_llamacpp(name_or_path: str, *, dtype: str = "float32", device: str | None = None, **kw: Any) -> LlamaCppBackend:
+    """Factory registered as backend ``"llamacpp"``.
+
+    ``dtype`` must stay at its default: llama.cpp computes in the file's own
+    types.  ``device="cuda"`` offloads all layers (needs a CUDA build).
+    """
+    if dtype not in ("float32", "gguf"):
+        raise ValueError(
+            f"--dtype {dtype} does not apply to the llamacpp backend: it computes in the GGUF file's "
+            "own weight types (pick a GGUF of another type instead)"
+        )
+    filename = kw.pop("filename", None)
+    path = resolve_gguf(name_or_path, filename=filename)
+    if device == "cuda":
+        kw.setdefault("n_gpu_layers", -1)
+    kw.pop("batch_size", None)
+    kw.pop("max_length", None) if kw.get("max_length") is None else kw.setdefault("n_ctx", kw.pop("max_length"))
+    return LlamaCppBackend(name_or_path, path, filename=filename, **kw)
