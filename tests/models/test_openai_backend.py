@@ -20,12 +20,11 @@ import pytest
 pytest.importorskip("llama_cpp")
 pytest.importorskip("httpx")
 
-from llama_server import LlamaServer  # noqa: E402
-
 from sharpbench.data.registry import resolve_tasks  # noqa: E402
 from sharpbench.engine.runner import score_items  # noqa: E402
 from sharpbench.models import load_model  # noqa: E402
 from sharpbench.models.errors import ServerError, TokenAlignmentError  # noqa: E402
+from sharpbench.models.llama_server import LlamaServer  # noqa: E402
 from sharpbench.models.openai_api import OpenAIBackend  # noqa: E402
 from sharpbench.models.packaged import gguf_path  # noqa: E402
 from sharpbench.store import Store  # noqa: E402

@@ -4,8 +4,7 @@ The model is loaded with ``logits_all=True`` so that every evaluated
 position keeps its logits.  Requests that share a context are scored from
 one evaluation of it: the context is evaluated once, then each continuation
 (all but its last token, which is never an input) is evaluated on top of the
-context's KV cache and rolled back.  Consecutive contexts that share a prefix
-(few-shot prompts) reuse the cached prefix too.
+context's KV cache and rolled back.
 
 llama.cpp computes in the GGUF file's own weight types (dot products of
 quantized weights with 8-bit quantized activations), so logliks differ from
@@ -139,6 +138,7 @@ class LlamaCppBackend:
         self._bos = int(self.llm.token_bos())
         self._eos = int(self.llm.token_eos())
         self._add_bos = bool(self.llm._model.add_bos_token()) and self._bos >= 0
+        self._ctx_cached: tuple[int, ...] | None = None  # context whose evaluation the KV cache holds
 
     @property
     def max_length(self) -> int:
@@ -178,16 +178,22 @@ class LlamaCppBackend:
 
     # -------------------------------------------------------------- internals
     def _eval_context(self, ctx: tuple[int, ...]) -> None:
+        """Evaluate ``ctx`` from position 0, unless it is exactly what the cache holds.
+
+        llama.cpp's kernels depend on how many tokens a batch has, so a
+        context evaluated in pieces (reusing a shared prefix) gives logits
+        that differ by ~0.05 nats from one evaluated whole; a fresh whole
+        evaluation keeps scores independent of request order.
+        """
         llm = self.llm
         if len(ctx) > llm.n_ctx():
             raise BackendError(f"context of {len(ctx)} tokens exceeds n_ctx={llm.n_ctx()}")
-        have = llm.input_ids[: llm.n_tokens]
-        n = min(len(have), len(ctx))
-        common = int(np.argmin(np.append(have[:n] == np.asarray(ctx[:n]), False))) if n else 0
-        if common == len(ctx):
-            common -= 1  # re-evaluate the last context token so its logits row is fresh
-        llm.n_tokens = common
-        llm.eval(list(ctx[common:]))
+        if self._ctx_cached == ctx:
+            return
+        self._ctx_cached = None
+        llm.n_tokens = 0
+        llm.eval(list(ctx))
+        self._ctx_cached = ctx
 
     def _score_continuation(self, ctx: tuple[int, ...], cont: tuple[int, ...]) -> ChoiceResult:
         llm = self.llm

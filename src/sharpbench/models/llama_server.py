@@ -1,4 +1,9 @@
-"""Start and stop a real llama-cpp-python OpenAI-compatible server on 127.0.0.1 for the tests."""
+"""Start and stop a llama-cpp-python OpenAI-compatible server on 127.0.0.1 (tests, benchmarks).
+
+Needs ``pip install "sharpbench[serve]"`` (llama-cpp-python with its server
+extra).  The server is a child process in its own session, killed with its
+process group.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import httpx
 
 
 def free_port() -> int:
@@ -24,13 +27,15 @@ class LlamaServer:
 
     ``add_bos`` overrides the GGUF's ``tokenizer.ggml.add_bos_token`` so the
     server prepends BOS (its echoed logprobs are only aligned then, see
-    sharpbench.models.openai_api).
+    :mod:`sharpbench.models.openai_api`).  ``n_ctx`` is small by default:
+    the server converts its whole ``n_ctx x vocab`` logits buffer to logprobs
+    on every request.
     """
 
     def __init__(self, gguf: Path, *, port: int | None = None, add_bos: bool = True, api_key: str | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, n_ctx: int = 512, n_threads: int = 2, alias: str = "smollm2") -> None:
         self.gguf, self.port, self.add_bos, self.api_key = gguf, port or free_port(), add_bos, api_key
-        self.log = log
+        self.log, self.n_ctx, self.n_threads, self.alias = log, n_ctx, n_threads, alias
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -38,8 +43,11 @@ class LlamaServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 90.0) -> "LlamaServer":
+        import httpx
+
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_ctx", "512", "--n_threads", "2", "--model_alias", "smollm2"]
+               "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
+               "--model_alias", self.alias]
         if self.add_bos:
             cmd += ["--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true"]
         if self.api_key:
