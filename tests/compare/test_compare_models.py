@@ -143,3 +143,27 @@ def test_sensitivity_cli(tmp_path):
     assert set(m["accuracy"]) == {"plain", "chat=True"}
     assert m["n_items"] == 6 and 0 <= m["held_out_best"] <= 1
     assert png.stat().st_size > 1000
+
+
+def test_sensitivity_stores_every_variant_and_reuses_it(tmp_path):
+    from sharpbench.compare.sensitivity import run_sensitivity
+    from sharpbench.store import Store
+
+    store = tmp_path / "sens.duckdb"
+    first = run_sensitivity(["smollm2-135m"], tasks="mmlu_astronomy", variants="labels", limit=5, n_splits=3,
+                            store=store)
+    with Store(store, read_only=True) as st:
+        runs = st.runs()
+        items = st.items_frame()
+    names = first.models[0].variants
+    assert len(runs) == len(names) and len(items) == 5 * len(names)
+    assert {r["task"] for r in runs.to_dict("records")} == {f"sensitivity:mmlu_astronomy:{v}" for v in names}
+    # A second run reads every answer back from the store (nothing new written) and gives the same summary.
+    again = run_sensitivity(["smollm2-135m"], tasks="mmlu_astronomy", variants="labels", limit=5, n_splits=3,
+                            store=store)
+    with Store(store, read_only=True) as st:
+        assert len(st.items_frame()) == len(items)
+    assert again.models[0].to_dict() == first.models[0].to_dict()
+    # Stored answers are the in-memory ones.
+    mem = run_sensitivity(["smollm2-135m"], tasks="mmlu_astronomy", variants="labels", limit=5, n_splits=3)
+    assert mem.models[0].accuracy == pytest.approx(first.models[0].accuracy)

@@ -313,7 +313,10 @@ def sensitivity_command(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the accuracy-per-variant plot (PNG)."),
     n_splits: int = typer.Option(50, "--n-splits", min=1, help="Random half splits for the held-out estimate."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
-    store: Optional[Path] = typer.Option(None, "--store", "-s", help="Save the result as a 'sensitivity' artifact."),
+    store: Optional[Path] = typer.Option(
+        None, "--store", "-s",
+        help="Store every variant's per-item answers (reused on rerun) and the summary as a 'sensitivity' artifact.",
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
 ) -> None:
     """Accuracy across prompt variants: spread, best variant, majority vote and a held-out best estimate."""
@@ -324,7 +327,7 @@ def sensitivity_command(
         _check_format(fmt)
         err = _err()
         res = run_sensitivity(model, tasks=tasks, variants=variants, limit=limit, batch_size=batch_size,
-                              n_splits=n_splits, progress=lambda s: err.print(f"[dim]{s}[/dim]"))
+                              n_splits=n_splits, progress=lambda s: err.print(f"[dim]{s}[/dim]"), store=store)
         art = res.to_artifact()
         if fmt == "table":
             per_variant = [{"variant": v, **{m.model: 100 * m.accuracy[i] for m in res.models}}

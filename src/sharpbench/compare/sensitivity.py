@@ -201,10 +201,17 @@ def run_sensitivity(
     n_splits: int = 50,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    store: Any = None,
 ) -> SensitivityResult:
-    """Score every variant of ``limit`` MMLU-style questions with each model and summarise."""
+    """Score every variant of ``limit`` MMLU-style questions with each model and summarise.
+
+    With ``store`` (a :class:`~sharpbench.store.Store` or path), every
+    (model, variant) is a run of its own in the store (task
+    ``sensitivity:<tasks>:<variant>``), per item and per choice like any
+    evaluation: a rerun reuses what is stored and an interrupted one resumes.
+    """
     from sharpbench.compare.hf import load_tokenizer
-    from sharpbench.compare.scoring import _backend, score_item_list
+    from sharpbench.compare.scoring import _backend
     from sharpbench.compare.variants import (
         build_item,
         chat_renderer,
@@ -221,18 +228,60 @@ def run_sensitivity(
         raise CompareError(f"only {len(questions)} question(s) found in {tasks!r}; need at least 2")
     gold = np.array([q.answer for q in questions])
     out = SensitivityResult(describe(vs), tasks=tasks)
-    for model in models:
-        backend = _backend(model)
-        chat = chat_renderer(load_tokenizer(model)) if any(v.chat for v in vs) else None
-        pred = np.zeros((len(vs), len(questions)), dtype=int)
-        for i, v in enumerate(vs):
-            say(f"{model}: variant {i + 1}/{len(vs)} {v.name}")
-            vitems = [build_item(q, v, chat=chat) for q in questions]
-            results = score_item_list(backend, [vi.item for vi in vitems], batch_size=batch_size)
-            for j, (vi, r) in enumerate(zip(vitems, results)):
-                pred[i, j] = vi.order[predicted_choice(r, vi.item)]
-        out.models.append(summarize_model(str(model), [v.name for v in vs], pred, gold, n_splits=n_splits, seed=seed))
+    st, own = _open_store(store)
+    try:
+        for model in models:
+            backend = _backend(model)
+            chat = chat_renderer(load_tokenizer(model)) if any(v.chat for v in vs) else None
+            pred = np.zeros((len(vs), len(questions)), dtype=int)
+            for i, (v, desc) in enumerate(zip(vs, out.variants)):
+                say(f"{model}: variant {i + 1}/{len(vs)} {v.name}")
+                vitems = [build_item(q, v, chat=chat) for q in questions]
+                results = _variant_results(backend, [vi.item for vi in vitems], st, tasks, desc, questions,
+                                           batch_size)
+                for j, (vi, r) in enumerate(zip(vitems, results)):
+                    pred[i, j] = vi.order[predicted_choice(r, vi.item)]
+            out.models.append(summarize_model(str(model), [v.name for v in vs], pred, gold, n_splits=n_splits,
+                                              seed=seed))
+    finally:
+        if own:
+            st.close()
     return out
+
+
+def _open_store(store: Any) -> tuple[Any, bool]:
+    if store is None:
+        return None, False
+    from sharpbench.store import Store
+
+    return (store, False) if isinstance(store, Store) else (Store(store), True)
+
+
+def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batch_size: int):
+    """Per-item results of one variant: scored in memory, or through the store (reused when there)."""
+    from sharpbench.compare.scoring import score_item_list
+
+    if st is None:
+        return score_item_list(backend, items, batch_size=batch_size)
+    import hashlib
+    import json
+
+    from sharpbench.engine.pipeline import _store_scores
+    from sharpbench.store import RunSpec
+
+    key = json.dumps([desc, [(q.subject, q.question, q.options, q.answer) for q in questions]], sort_keys=True)
+    spec = RunSpec(
+        model_id=str(backend.model_id), fingerprint=str(backend.fingerprint), backend=str(backend.name),
+        dtype=str(backend.dtype), task=f"sensitivity:{tasks}:{desc['name']}", num_fewshot=int(desc["fewshot"]),
+        template_hash=hashlib.sha256(key.encode()).hexdigest()[:16], task_group=f"sensitivity:{tasks}",
+        n_total=len(items),
+    )
+    done = st.stored_item_ids(spec.run_id)
+    todo = [it for it in items if it.item_id not in done]
+    _store_scores(backend, st, spec, todo, batch_size=batch_size, chunk_size=max(batch_size, 1), progress=None,
+                  limit="keep")
+    by_id = {r.item_id: r for r in st.item_results(spec.run_id, [it.item_id for it in items])}
+    return [by_id[it.item_id] for it in items]
 
 
 def plot_sensitivity(result: SensitivityResult, path: str | Path) -> Path:
