@@ -157,3 +157,22 @@ def test_locked_store_fails_before_loading_the_model(tmp_path):
             run_eval("no-such-model-anywhere", "piqa", limit=2, store=path)
     finally:
         holder.communicate("\n", timeout=30)
+
+
+@pytest.mark.slow
+def test_fully_stored_rerun_does_not_load_the_model(tmp_path):
+    import subprocess
+    import sys
+
+    store = tmp_path / "s.duckdb"
+    code = (
+        "import sys; from sharpbench.engine.pipeline import run_eval; "
+        f"r = run_eval('smollm2-135m', 'piqa', limit=4, store={str(store)!r}); "
+        "print(r.n_computed, r.tasks[0].n_reused, round(r.tasks[0].metrics['acc'][0], 6), "
+        "'torch' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert first[:2] == ["4", "0"] and first[3] == "True"
+    # Identity from the packaged model's digest: every item is stored, so torch is never even imported.
+    assert again[:2] == ["0", "4"] and again[2] == first[2] and again[3] == "False"

@@ -247,18 +247,10 @@ def _plan(models, task_list, items_by_task, st: Store, limit, backend, dtype, de
         identity = identify(name, backend=backend, dtype=dtype, **dict(kw))
         for task in task_list:
             items = items_by_task[task.name]
-            spec = spec_fn(_AsBackend(identity), task, limit, len(items)) if identity else None
+            spec = spec_fn(identity, task, limit, len(items)) if identity else None
             done = st.stored_item_ids(spec.run_id) if spec else set()
             entries.append(_Entry(ref, task, items, spec, [it for it in items if it.item_id not in done], identity))
     return entries
-
-
-class _AsBackend:
-    """An identity with the attribute names of a loaded backend (for the pipeline's ``_spec``)."""
-
-    def __init__(self, identity: ModelIdentity) -> None:
-        self.model_id, self.fingerprint = identity.model_id, identity.fingerprint
-        self.name, self.dtype = identity.backend, identity.dtype
 
 
 def _store_shard(st: Store, entry: _Entry, shard: Shard, out: ShardOutput, limit, spec_fn) -> None:
@@ -269,7 +261,7 @@ def _store_shard(st: Store, entry: _Entry, shard: Shard, out: ShardOutput, limit
         )
     if entry.spec is None:  # identity only known after loading (hub ids)
         entry.identity = out.identity
-        entry.spec = spec_fn(_AsBackend(out.identity), entry.task, limit, len(entry.items))
+        entry.spec = spec_fn(out.identity, entry.task, limit, len(entry.items))
     entry.max_length = out.max_length
     wanted = {it.item_id for it in shard.items}
     got = {r.item_id for r in out.results}

@@ -210,13 +210,13 @@ def run_eval(
     own_store = not isinstance(store, Store)
     st = Store(store) if own_store else store  # before loading the model: a locked store fails fast
     try:
-        lm = _load(model, dtype=dtype, device=device, backend=backend, model_kwargs=model_kwargs)
-        plans = []
-        for task in task_list:
-            items = _task_items(task, limit, ids_by_task.get(task.name))
-            spec = _spec(lm, task, limit, len(items))
-            done = st.stored_item_ids(spec.run_id)
-            plans.append((task, spec, items, [it for it in items if it.item_id not in done]))
+        items_by_task = {t.name: _task_items(t, limit, ids_by_task.get(t.name)) for t in task_list}
+        # Everything already stored? Then the model's identity (known without loading it) is enough.
+        lm = _identity(model, dtype=dtype, backend=backend, model_kwargs=model_kwargs)
+        plans = _plans(lm, st, task_list, items_by_task, limit) if lm is not None else None
+        if plans is None or any(p[3] for p in plans):
+            lm = _load(model, dtype=dtype, device=device, backend=backend, model_kwargs=model_kwargs)
+            plans = _plans(lm, st, task_list, items_by_task, limit)
         if on_plan is not None:
             todo_n = sum(len(p[3]) for p in plans)
             on_plan(todo_n, sum(len(p[2]) for p in plans) - todo_n)
@@ -353,6 +353,29 @@ def _resolve(tasks: Any, num_fewshot: int | None) -> list[Any]:
     if not task_list:
         raise ValueError("no task given")
     return task_list
+
+
+def _plans(lm, st: Store, task_list, items_by_task, limit) -> list[tuple]:
+    """(task, spec, items, items not yet stored) per task."""
+    plans = []
+    for task in task_list:
+        items = items_by_task[task.name]
+        spec = _spec(lm, task, limit, len(items))
+        done = st.stored_item_ids(spec.run_id)
+        plans.append((task, spec, items, [it for it in items if it.item_id not in done]))
+    return plans
+
+
+def _identity(model: Any, *, dtype: str, backend: str, model_kwargs) -> Any:
+    """The model's store identity without loading it, or None (already loaded, hub id, unknown)."""
+    if not isinstance(model, (str, Path)):
+        return model
+    from sharpbench.models.identity import identify
+
+    try:
+        return identify(str(model), backend=backend, dtype=dtype, **dict(model_kwargs or {}))
+    except Exception:  # loading will raise the proper error
+        return None
 
 
 def _load(model: Any, *, dtype: str, device: str | None, backend: str, model_kwargs) -> Any:

@@ -22,6 +22,11 @@ class ModelIdentity:
     backend: str
     dtype: str
 
+    @property
+    def name(self) -> str:
+        """The backend kind, under the attribute name a loaded backend uses."""
+        return self.backend
+
 
 def identify(name_or_path: str, *, backend: str = "hf", dtype: str = "float32", **kw: Any) -> ModelIdentity | None:
     """The identity a loaded backend would report, or ``None`` when only loading can tell.
