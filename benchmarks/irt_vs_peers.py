@@ -15,11 +15,14 @@ same way:
   abilities).
 
 Printed ratios are peer time / sharpbench time in the same run (machine load
-shifts absolute times; ratios are what to compare).
+shifts absolute times; ratios are what to compare). With ``--repeat N`` every
+method's full fit runs N times, the methods interleaved; times are medians and
+the ratio is the median of the per-repeat ratios.
 
     python benchmarks/irt_vs_peers.py --quick          # small, minutes
     python benchmarks/irt_vs_peers.py                  # issue sizes
     python benchmarks/irt_vs_peers.py --only big       # sharpbench 5,000 x 30,000
+    python benchmarks/irt_vs_peers.py --methods sharpbench,mirt --only mmlu_pro,chembench --repeat 3
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ def main() -> None:
     ap.add_argument("--peers-python", default="/work/peers-venv/bin/python")
     ap.add_argument("--pyirt-epochs", type=int, default=2000)
     ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--repeat", type=int, default=1, help="full fits per method (interleaved); times are medians")
     ap.add_argument("--json", type=Path, default=None, help="also write all results here")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -223,15 +227,24 @@ def main() -> None:
         print(f"\n== {name}: {y.shape[0]} respondents x {y.shape[1]} items, {int(np.isnan(y).sum())} missing; "
               f"held-out cells {cells[0].size}, item-mean baseline {base:.4f}", flush=True)
         rows = []
+        # repeats interleave the methods, so that a load spike hits all of them alike
+        runs: dict[str, list[dict]] = {m: [] for m in methods}
+        for _rep in range(args.repeat):
+            for meth in methods:
+                if name == "sim_5000x30000" and not meth.startswith("sharpbench"):
+                    continue
+                runs[meth].append(run_method(meth, npz, "full", args))
         for meth in methods:
-            if name == "sim_5000x30000" and not meth.startswith("sharpbench"):
+            if not runs[meth]:
                 continue
-            full = run_method(meth, npz, "full", args)
-            if "error" in full:
-                print(f"  {meth:10s} error: {full['error']}", flush=True)
+            errors = [r for r in runs[meth] if "error" in r]
+            if errors:
+                print(f"  {meth:10s} error: {errors[0]['error']}", flush=True)
                 continue
-            row = {"data": name, "method": meth, "seconds": full["seconds"], "peak_rss_mib": full["peak_rss_mib"],
-                   "n_iter": full["n_iter"], "note": full["note"]}
+            full = runs[meth][-1]
+            secs = [r["seconds"] for r in runs[meth]]
+            row = {"data": name, "method": meth, "seconds": float(np.median(secs)), "seconds_all": secs,
+                   "peak_rss_mib": full["peak_rss_mib"], "n_iter": full["n_iter"], "note": full["note"]}
             if name != "sim_5000x30000":
                 tr = run_method(meth, npz, "train", args)
                 if "error" not in tr:
@@ -247,13 +260,18 @@ def main() -> None:
                 row["rmse_theta"] = float(np.sqrt(np.nanmean((th - truth["theta"]) ** 2))) if np.isfinite(th).any() else float("nan")
             rows.append(row)
             extra = "".join(f", {k} {row[k]:.4f}" for k in ("heldout", "rmse_a", "rmse_b", "rmse_theta") if k in row)
-            print(f"  {meth:10s} {row['seconds']:8.2f} s  peak {row['peak_rss_mib']:7.0f} MiB{extra}  ({row['note']})", flush=True)
+            spread = f" (median of {len(secs)}: {', '.join(f'{x:.2f}' for x in secs)})" if len(secs) > 1 else ""
+            print(f"  {meth:10s} {row['seconds']:8.2f} s{spread}  peak {row['peak_rss_mib']:7.0f} MiB, "
+                  f"{row['n_iter']} iterations{extra}  ({row['note']})", flush=True)
         ours = next((r for r in rows if r["method"] == "sharpbench"), None)
         if ours:
             for r in rows:
                 if r is not ours:
-                    r["time_ratio_vs_sharpbench"] = r["seconds"] / ours["seconds"]
-                    print(f"  {r['method']:10s} / sharpbench time ratio: {r['time_ratio_vs_sharpbench']:.1f}x")
+                    # median over repeats of the ratio within each repeat (same load for both)
+                    ratios = [p / q for p, q in zip(r["seconds_all"], ours["seconds_all"])]
+                    r["time_ratio_vs_sharpbench"] = float(np.median(ratios))
+                    print(f"  {r['method']:10s} / sharpbench time ratio: {r['time_ratio_vs_sharpbench']:.1f}x"
+                          + (f" (per repeat: {', '.join(f'{x:.1f}' for x in ratios)})" if len(ratios) > 1 else ""))
         report.extend(rows)
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:

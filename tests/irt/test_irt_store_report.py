@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from sharpbench.cli.app import app
-import pandas as pd
-
 from sharpbench.irt.simulate import simulate
 from sharpbench.report.build import build_report
 from sharpbench.store import Store

@@ -77,3 +77,48 @@ def test_bad_input_is_rejected():
         fit_joint_map(np.array([[0.0, 1.0], [1.0, 0.0]]), dims=0)
     with pytest.raises(IRTError, match="epochs"):
         TorchTwoPL(epochs=0)
+
+
+def test_five_dimensions_recover_every_latent_dimension_and_predict_held_out_cells():
+    """D = 5 (items load on one or two of five independent abilities), 1,000 x 150.
+
+    Measured (seed 7): R^2 of each true dimension on the estimated abilities 0.89-0.91,
+    smallest canonical correlation between true and estimated ability spaces 0.938, RMSE of
+    the fitted probabilities to the true ones 0.088, held-out cell log-likelihood -0.486
+    (true parameters -0.462, one dimension -0.586).
+    """
+    from sharpbench.irt.fitstats import cell_loglik, mask_cells
+
+    rng = np.random.default_rng(7)
+    n, k, D = 1000, 150, 5
+    theta = rng.standard_normal((n, D))
+    a = np.zeros((k, D))
+    for j in range(k):
+        on = rng.choice(D, size=rng.integers(1, 3), replace=False)
+        a[j, on] = rng.uniform(0.8, 2.0, on.size)
+    d = rng.normal(0.0, 1.0, k)
+    P = 1 / (1 + np.exp(-(theta @ a.T + d)))
+    y = (rng.random((n, k)) < P).astype(float)
+    train, held = mask_cells(y, 0.1, seed=0)
+    cells = np.nonzero(held)
+
+    five = fit_joint_map(train, dims=5, device="cpu")
+    one = fit_joint_map(train, dims=1, device="cpu")
+    assert five.a.shape == (k, D) and five.theta.shape == (n, D) and five.d.shape == (k,)
+    # every true dimension is (up to rotation and scale) a linear function of the estimates
+    X = np.column_stack([five.theta, np.ones(n)])
+    for j in range(D):
+        coef, *_ = np.linalg.lstsq(X, theta[:, j], rcond=None)
+        r2 = 1 - np.var(theta[:, j] - X @ coef) / np.var(theta[:, j])
+        assert r2 > 0.85, (j, r2)
+    # ... and no estimated dimension is redundant: all five canonical correlations are high
+    qa, _ = np.linalg.qr(theta - theta.mean(0))
+    qb, _ = np.linalg.qr(five.theta - five.theta.mean(0))
+    assert np.linalg.svd(qa.T @ qb, compute_uv=False).min() > 0.9
+    # rotation-free item side: the fitted response probabilities
+    P5 = 1 / (1 + np.exp(-(five.theta @ five.a.T + five.d)))
+    assert np.sqrt(np.mean((P5 - P) ** 2)) < 0.11
+    P1 = 1 / (1 + np.exp(-(one.theta @ one.a.T + one.d)))
+    held5, held1 = cell_loglik(y[cells], P5[cells]), cell_loglik(y[cells], P1[cells])
+    assert held5 > held1 + 0.05, (held5, held1)
+    assert held5 > cell_loglik(y[cells], P[cells]) - 0.04, held5

@@ -20,7 +20,7 @@ from sharpbench.irt.errors import IRTError
 from sharpbench.irt.icc import log_sigmoid_pair
 from sharpbench.irt.quadrature import make_quadrature
 
-__all__ = ["estimate_abilities"]
+__all__ = ["eap_from_posterior", "estimate_abilities"]
 
 _CHUNK_CELLS = 4_000_000
 
@@ -84,14 +84,21 @@ def _newton(y: np.ndarray, a, d, g, u, prior_var: float | None, max_iter: int, t
     return theta, info, done
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` in place (exact 0 and 1 in the overflowing tails)."""
+    with np.errstate(over="ignore"):
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+    z += 1.0
+    return np.divide(1.0, z, out=z)
+
+
 def _newton_2pl(y: np.ndarray, a, d, prior_var: float | None, max_iter: int, tol: float, theta0=None):
     """Newton for the 2PL (canonical link: Fisher scoring = Newton), one ``expit`` per cell.
 
     Gradient ``sum_j a_j (y_ij - p_ij)`` and information ``sum_j a_j^2 p_ij (1 - p_ij)``
     are matrix-vector products; only rows not yet converged are recomputed.
     """
-    from scipy.special import expit
-
     obs = ~np.isnan(y)
     complete = bool(obs.all())
     yy = y if complete else np.where(obs, y, 0.0)
@@ -106,15 +113,17 @@ def _newton_2pl(y: np.ndarray, a, d, prior_var: float | None, max_iter: int, tol
     info = np.zeros(n)
     done = np.zeros(n, dtype=bool)
     todo = np.arange(n)
+    buf_p, buf_w = np.empty(n * a.size), np.empty(n * a.size)
     for _ in range(max_iter):
-        p = expit(np.multiply.outer(theta[todo], a) + d)
-        if complete:
-            grad = ya[todo] - p @ a
-            w = p * (1.0 - p)
-        else:
-            o = obs[todo]
-            grad = ya[todo] - (p * o) @ a
-            w = p * (1.0 - p) * o
+        m = todo.size
+        p = np.multiply.outer(theta[todo], a, out=buf_p[: m * a.size].reshape(m, a.size))
+        p += d
+        _sigmoid(p)
+        if not complete:
+            p *= obs[todo]  # missing cells: p = 0, so they add nothing below
+        grad = ya[todo] - p @ a
+        w = np.subtract(1.0, p, out=buf_w[: m * a.size].reshape(m, a.size))
+        w *= p  # p (1 - p)
         inf_t = w @ a2
         info[todo] = inf_t
         if prior_var is not None:
@@ -174,16 +183,7 @@ def estimate_abilities(
         quad = make_quadrature(quadrature)
         resp = Responses.from_values(y, dtype=np.float32 if y.size > 2_000_000 else np.float64, collapse=False)
         _, log_post, *_ = e_step(resp, quad, _coords(a, d, g, u), counts=False)
-        post = np.exp(log_post)
-        theta = post @ quad.nodes
-        se = np.sqrt(np.maximum(post @ quad.nodes**2 - theta**2, 0.0))
-        spacing = float(np.min(np.diff(quad.nodes)))
-        narrow = se < 3 * spacing
-        if narrow.any():  # start at the grid EAP: already within a node spacing of the mode
-            rows = np.flatnonzero(narrow)
-            th_m, se_m = _newton_chunked(y, a, d, g, u, 1.0, max_iter, max(tol, 1e-5), rows=rows, theta0=theta[rows])
-            theta[narrow], se[narrow] = th_m, se_m
-        return theta, se
+        return eap_from_posterior(y, a, d, g, u, log_post, quad.nodes, max_iter=max_iter, tol=tol)
     prior_var = 1.0 if method == "map" else None
     theta, se = _newton_chunked(y, a, d, g, u, prior_var, max_iter, tol)
     if method == "mle":
@@ -197,6 +197,25 @@ def estimate_abilities(
             )
             theta = np.where(inf, np.sign(theta) * np.inf, theta)
             se = np.where(inf, np.inf, se)
+    return theta, se
+
+
+def eap_from_posterior(y, a, d, g, u, log_post: np.ndarray, nodes: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6):
+    """EAP and posterior SD from each row's log posterior on the even grid ``nodes``.
+
+    Rows whose posterior is narrower than three node spacings get the Laplace
+    approximation at the MAP instead (see the module docstring).
+    ``log_post`` is (n, Q) for the n rows of ``y``.
+    """
+    post = np.exp(log_post)
+    theta = post @ nodes
+    se = np.sqrt(np.maximum(post @ nodes**2 - theta**2, 0.0))
+    spacing = float(np.min(np.diff(nodes)))
+    narrow = se < 3 * spacing
+    if narrow.any():  # start at the grid EAP: already within a node spacing of the mode
+        rows = np.flatnonzero(narrow)
+        th_m, se_m = _newton_chunked(y, a, d, g, u, 1.0, max_iter, max(tol, 1e-5), rows=rows, theta0=theta[rows])
+        theta[narrow], se[narrow] = th_m, se_m
     return theta, se
 
 

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColumnStats", "Responses", "column_stats", "row_chunks", "start_values"]
+__all__ = ["ColumnStats", "MissingCells", "Responses", "column_stats", "row_chunks", "start_values"]
 
 _CHUNK_CELLS = 8_000_000
+#: below this fraction of missing cells the E-step works with ``1 - missing`` (sparse) instead of
+#: dense products with the observed mask
+_SPARSE_MISSING = 0.05
 
 
 def row_chunks(n_rows: int, n_cols: int, cells: int = _CHUNK_CELLS):
@@ -22,12 +25,37 @@ def row_chunks(n_rows: int, n_cols: int, cells: int = _CHUNK_CELLS):
         yield slice(s, min(s + step, n_rows))
 
 
+class MissingCells:
+    """Coordinates of the (few) missing cells, with per-row and per-column sums over them.
+
+    With ``O = 1 - M`` (M the missing indicator), products with the observed
+    mask become a full sum minus a correction touching only the missing cells.
+    """
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        order = np.lexsort((cols, rows))
+        self.rows, self.cols = rows[order], cols[order]
+        self.urows, self._rstart = np.unique(self.rows, return_index=True)
+        self._corder = np.argsort(self.cols, kind="stable")
+        self.ucols, self._cstart = np.unique(self.cols[self._corder], return_index=True)
+        self._rows_by_col = self.rows[self._corder]
+
+    def row_sums(self, X: np.ndarray) -> np.ndarray:
+        """``sum over missing (i, j) of X[:, j]`` for each row i in ``urows``: (len(urows), Q)."""
+        return np.add.reduceat(np.ascontiguousarray(X[:, self.cols].T), self._rstart, axis=0)
+
+    def col_sums(self, post: np.ndarray) -> np.ndarray:
+        """``sum over missing (i, j) of post[i, :]`` for each column j in ``ucols``: (len(ucols), Q)."""
+        return np.add.reduceat(post[self._rows_by_col], self._cstart, axis=0)
+
+
 @dataclass
 class Responses:
     """Binary responses split into the two masks the E-step multiplies with.
 
     ``R[i, j] = 1`` where respondent i answered item j correctly, ``O`` the
-    observed mask (``None`` when no cell is missing).
+    observed mask (``None`` when no cell is missing, or when the few missing
+    cells are listed in ``missing`` instead).
     """
 
     R: np.ndarray
@@ -35,32 +63,49 @@ class Responses:
     n_obs: np.ndarray
     weights: np.ndarray | None = None  # frequency of each (unique) row; None = all 1
     inverse: np.ndarray | None = None  # original row -> unique row, when rows were collapsed
+    missing: MissingCells | None = None  # the missing cells, when few (``O = 1 - missing``)
 
     @classmethod
     def from_values(cls, values: np.ndarray, dtype: type = np.float64, collapse: bool = True) -> Responses:
         """Masks from a (N, J) array with NaN; identical complete rows are collapsed
-        into one weighted row when that saves work (short tests like LSAT7)."""
+        into one weighted row when that saves work (short tests like LSAT7). Few
+        missing cells (at most 5%) are kept as coordinates (``missing``, ``O`` None)."""
         v = np.asarray(values, dtype=float)
         if v.ndim != 2:
             raise ValueError(f"responses must be 2-D (respondents x items), got shape {v.shape}")
         n, k = v.shape
-        complete = not any(np.isnan(v[sl]).any() for sl in row_chunks(n, k))
-        if collapse and complete and k <= 64 and n > 1:
+        n_obs = np.empty(n, dtype=np.int64)
+        for sl in row_chunks(n, k):
+            n_obs[sl] = k - np.isnan(v[sl]).sum(axis=1)
+        n_miss = n * k - int(n_obs.sum())
+        if collapse and n_miss == 0 and k <= 64 and n > 1:
             uniq, inverse, counts = np.unique(v, axis=0, return_inverse=True, return_counts=True)
             if uniq.shape[0] < 0.8 * n:
                 return cls(R=uniq.astype(dtype), O=None, n_obs=np.full(uniq.shape[0], k),
                            weights=counts.astype(float), inverse=inverse.ravel())
+        sparse = n_miss <= _SPARSE_MISSING * n * k
         R = np.empty((n, k), dtype=dtype)
-        O = None if complete else np.empty((n, k), dtype=dtype)
-        n_obs = np.empty(n, dtype=np.int64)
+        O = None if sparse else np.empty((n, k), dtype=dtype)
+        rows, cols = [], []
         for sl in row_chunks(n, k):
             blk = v[sl]
-            obs = ~np.isnan(blk)
-            R[sl] = np.where(obs, blk, 0.0)
+            miss = np.isnan(blk)
+            R[sl] = blk
+            if n_miss:
+                np.copyto(R[sl], 0.0, where=miss)
             if O is not None:
-                O[sl] = obs
-            n_obs[sl] = obs.sum(axis=1)
-        return cls(R=R, O=O, n_obs=n_obs)
+                np.logical_not(miss, out=O[sl], casting="unsafe")
+            elif n_miss:
+                flat = np.flatnonzero(miss)
+                rows.append(flat // k + sl.start)
+                cols.append(flat % k)
+        missing = MissingCells(np.concatenate(rows), np.concatenate(cols)) if (sparse and n_miss) else None
+        return cls(R=R, O=O, n_obs=n_obs, missing=missing)
+
+    @property
+    def complete(self) -> bool:
+        """No missing cell."""
+        return self.O is None and self.missing is None
 
     def expand(self, per_row: np.ndarray) -> np.ndarray:
         """Map a per-unique-row array back to the original rows."""
@@ -104,11 +149,15 @@ def column_stats(values: np.ndarray) -> ColumnStats:
     return ColumnStats(n_item, sum_item, n_row, sum_row)
 
 
-def start_values(values: np.ndarray, free: tuple[str, ...], shared_a: bool, g_fixed=None, u_fixed=None) -> dict[str, np.ndarray]:
-    """Moment-based starting values from item p-values and item-score correlations."""
+def start_values(
+    values: np.ndarray, free: tuple[str, ...], shared_a: bool, g_fixed=None, u_fixed=None,
+    stats: ColumnStats | None = None,
+) -> dict[str, np.ndarray]:
+    """Moment-based starting values from item p-values and item-score correlations
+    (``stats``: the matrix's :func:`column_stats`, when the caller has them)."""
     v = np.asarray(values, dtype=float)
     n, k = v.shape
-    cs = column_stats(v)
+    cs = column_stats(v) if stats is None else stats
     n_i = np.maximum(cs.n_item, 1)
     p = (cs.sum_item + 0.5) / (n_i + 1.0)
     acc = (cs.sum_row + 0.5) / (cs.n_row + 1.0)
@@ -116,11 +165,12 @@ def start_values(values: np.ndarray, free: tuple[str, ...], shared_a: bool, g_fi
     t = (t - t.mean()) / (t.std() + 1e-9)
     st, st2, sty = np.zeros(k), np.zeros(k), np.zeros(k)
     for sl in row_chunks(n, k):
-        obs = ~np.isnan(v[sl])
-        tc = np.where(obs, t[sl, None], 0.0)
-        st += tc.sum(0)
-        st2 += (tc**2).sum(0)
-        sty += (tc * np.where(obs, v[sl], 0.0)).sum(0)
+        blk = v[sl]
+        obs = (~np.isnan(blk)).astype(float)
+        ts = t[sl]
+        st += ts @ obs
+        st2 += (ts * ts) @ obs
+        sty += ts @ np.where(obs > 0, blk, 0.0)
     mt = st / n_i
     cov = sty / n_i - mt * (cs.sum_item / n_i)
     sd_t = np.sqrt(np.maximum(st2 / n_i - mt**2, 1e-9))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sharpbench.irt.ability import estimate_abilities
+from sharpbench.irt.ability import eap_from_posterior, estimate_abilities
 from sharpbench.irt.data import Responses, column_stats, row_chunks, start_values
 from sharpbench.irt.em import natural, run_em
 from sharpbench.irt.errors import IRTConvergenceError, IRTConvergenceWarning, IRTError
@@ -86,13 +86,12 @@ def check_fit_input(m: ResponseMatrix, binarize: float | None = None) -> Respons
     complete = True
     for sl in row_chunks(n, k):
         blk = v[sl]
-        obs = ~np.isnan(blk)
-        complete &= bool(obs.all())
-        vals = blk[obs]
-        bad = vals[(vals != 0) & (vals != 1)]
-        if bad.size:
+        miss = np.isnan(blk)
+        complete &= not bool(miss.any())
+        bad = ~((blk == 0) | (blk == 1) | miss)  # boolean temporaries only
+        if bad.any():
             raise IRTError(
-                f"cells are not 0/1 (e.g. {bad[0]:g}); IRT needs binary correctness: "
+                f"cells are not 0/1 (e.g. {blk[bad][0]:g}); IRT needs binary correctness: "
                 "binarise with binarize=0.5 (CLI: --binarize 0.5)"
             )
     cs = column_stats(v)
@@ -131,6 +130,20 @@ def _linked(v: np.ndarray) -> bool:
         if new_rows.sum() == rows.sum() and new_items.sum() == items.sum():
             return bool(rows.all())
         rows, items = new_rows, new_items
+
+
+_CONTROLLER = None
+
+
+def _blas_controller():
+    """One ``threadpoolctl.ThreadpoolController`` per process (building it scans every
+    loaded library, ~15 ms; ``threadpool_limits`` would rescan on each fit)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def _busy() -> bool:
@@ -205,9 +218,7 @@ class _IRTModel:
             threads = 1 if m.shape[0] * m.shape[1] < 4_000_000 or _busy() else None
         if threads is None:
             return self._fit(m, callback, t0)
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=int(threads), user_api="blas"):
+        with _blas_controller().limit(limits=int(threads), user_api="blas"):
             return self._fit(m, callback, t0)
 
     def _fit(self, m: ResponseMatrix, callback, t0: float) -> IRTFit:
@@ -228,7 +239,7 @@ class _IRTModel:
         else:
             dt = np.dtype(self.dtype).type
         resp = Responses.from_values(y, dtype=dt)
-        coords = start_values(y, free, self._shared_a, self.g_fixed, self.u_fixed)
+        coords = start_values(y, free, self._shared_a, self.g_fixed, self.u_fixed, stats=cs)
         res = run_em(
             resp, quad, coords, free, prior, shared_a=self._shared_a,
             max_iter=self.max_iter, tol=self.tol, px=self.px, callback=callback,
@@ -243,8 +254,13 @@ class _IRTModel:
             warnings.warn(msg, IRTConvergenceWarning, stacklevel=3)
         a, d, g, u = natural(res.coords)
         items = self._item_table(m, cs, a, d, g, u, res.coords)
+        eap_nodes = make_quadrature("even:121").nodes  # estimate_abilities' EAP grid
+        if self.ability_method == "eap" and np.array_equal(quad.nodes, eap_nodes):
+            # the final E-step already holds every row's posterior on that grid
+            th, se = eap_from_posterior(y, a, d, g, u, resp.expand(res.log_posterior), quad.nodes)
+        else:
+            th, se = estimate_abilities(y, a, d, g, u, method=self.ability_method)
         del resp
-        th, se = estimate_abilities(y, a, d, g, u, method=self.ability_method)
         acc = cs.p_row
         abil = pd.DataFrame(
             {"theta": th, "se": se, "flag": np.where(acc == 1, "all_correct", np.where(acc == 0, "all_wrong", ""))},
