@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite (slow tests included) in the project's venv, installing it first if needed.
+# Two pytest-xdist workers, one test file each at a time (SHARPBENCH_TEST_WORKERS=0 runs in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SHARPBENCH_VENV:-.venv}"
@@ -9,4 +10,4 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
 else
     PY=python
 fi
-exec "$PY" -m pytest -q "$@"
+exec "$PY" -m pytest -q -n "${SHARPBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -16,3 +16,9 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"shared data folder not found at {SHARED}")
     return SHARED
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Server tests first (stable order otherwise): with ``-n 2 --dist loadfile`` the long, mostly
+    waiting server file then runs beside the rest of the suite instead of after it."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("server") else 1)

@@ -29,7 +29,7 @@ from sharpbench.models.openai_api import OpenAIBackend  # noqa: E402
 from sharpbench.models.packaged import gguf_path  # noqa: E402
 from sharpbench.store import Store  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 N_ITEMS = int(os.environ.get("SHARPBENCH_TEST_SERVER_ITEMS", "100"))
 KEY = "sb-test-key-7f3a9c"  # the server requires it; it must never reach the store
 

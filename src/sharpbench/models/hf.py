@@ -32,6 +32,29 @@ def resolve_max_length(config: Any, tokenizer: Any, default: int = _DEFAULT_MAX_
     return default
 
 
+def prefix_token_id(tokenizer: Any) -> int:
+    """lm-eval's prefix token (context of an empty-context request): BOS, else EOS."""
+    return int(tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id)
+
+
+def lmeval_encode(tokenizer: Any, text: str, *, add_special_tokens: bool | None = None,
+                  add_bos: bool = False) -> list[int]:
+    """Token ids of ``text`` as lm-eval 0.4.13 ``HFLM.tok_encode`` (``add_bos_token`` unset) makes them.
+
+    ``add_special_tokens=None`` uses the tokenizer's default (adds BOS for
+    Gemma, nothing for SmolLM2/Qwen2.5) unless the text already starts with
+    the decoded prefix token.  ``add_bos`` then prepends BOS where the
+    tokenizer did not (for servers that add BOS themselves).
+    """
+    kwargs: dict[str, bool] = {}
+    if add_special_tokens is not None:
+        kwargs["add_special_tokens"] = add_special_tokens
+    elif text.startswith(tokenizer.decode(prefix_token_id(tokenizer))):
+        kwargs["add_special_tokens"] = False
+    ids = list(tokenizer.encode(text, **kwargs))
+    return with_bos(ids, tokenizer.bos_token_id, add_bos and add_special_tokens is not False)
+
+
 def with_bos(ids: list[int], bos: int | None, add: bool) -> list[int]:
     """``ids`` with ``bos`` prepended when ``add`` and it is not already first."""
     if not add or bos is None or (ids and ids[0] == bos):
@@ -130,23 +153,11 @@ class HFBackend:
 
     @property
     def prefix_token_id(self) -> int:
-        tok = self.tokenizer
-        return int(tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
+        return prefix_token_id(self.tokenizer)
 
     def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
-        """Encode as lm-eval 0.4.13 ``HFLM.tok_encode`` (``add_bos_token`` left unset).
-
-        ``add_special_tokens=None`` uses the tokenizer's default (adds BOS for
-        Gemma, nothing for SmolLM2/Qwen2.5) unless the text already starts with
-        the decoded prefix token.
-        """
-        kwargs: dict[str, bool] = {}
-        if add_special_tokens is not None:
-            kwargs["add_special_tokens"] = add_special_tokens
-        elif text.startswith(self.tokenizer.decode(self.prefix_token_id)):
-            kwargs["add_special_tokens"] = False
-        ids = list(self.tokenizer.encode(text, **kwargs))
-        return with_bos(ids, self.tokenizer.bos_token_id, self.add_bos_token and add_special_tokens is not False)
+        """Encode as lm-eval 0.4.13 ``HFLM.tok_encode`` (see :func:`lmeval_encode`)."""
+        return lmeval_encode(self.tokenizer, text, add_special_tokens=add_special_tokens, add_bos=self.add_bos_token)
 
     # --- scoring -------------------------------------------------------------------------
 

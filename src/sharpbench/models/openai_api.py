@@ -40,7 +40,7 @@ from typing import Any
 
 from sharpbench.engine.results import ChoiceResult
 from sharpbench.models.base import TokenRequest
-from sharpbench.models.hf import with_bos
+from sharpbench.models.hf import lmeval_encode, prefix_token_id
 from sharpbench.models.errors import BackendError, ServerError, TokenAlignmentError
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -133,18 +133,11 @@ class OpenAIBackend:
 
     @property
     def prefix_token_id(self) -> int:
-        tok = self.tokenizer
-        return int(tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
+        return prefix_token_id(self.tokenizer)
 
     def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
         """As lm-eval's HFLM.tok_encode, with the local tokenizer."""
-        kwargs: dict[str, bool] = {}
-        if add_special_tokens is not None:
-            kwargs["add_special_tokens"] = add_special_tokens
-        elif text.startswith(self.tokenizer.decode(self.prefix_token_id)):
-            kwargs["add_special_tokens"] = False
-        ids = list(self.tokenizer.encode(text, **kwargs))
-        return with_bos(ids, self.tokenizer.bos_token_id, self.add_bos_token and add_special_tokens is not False)
+        return lmeval_encode(self.tokenizer, text, add_special_tokens=add_special_tokens, add_bos=self.add_bos_token)
 
     # --------------------------------------------------------------- scoring
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
