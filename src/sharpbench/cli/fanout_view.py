@@ -78,7 +78,8 @@ class _FanoutProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def plan(self, n_todo: int, n_reused: int, n_shards: int) -> None:
+    def plan(self, todo_by_model: dict[str, int], n_reused: int, n_shards: int) -> None:
+        n_todo = sum(todo_by_model.values())
         self.total = n_todo
         if n_reused:
             self.console.print(f"{n_reused} items already in the store; {n_todo} to compute in {n_shards} shard(s)")
@@ -89,18 +90,17 @@ class _FanoutProgress:
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("items"), TimeElapsedColumn(), console=self.console)
         self._bar.start()
-        self._ids["*"] = self._bar.add_task("all models", total=n_todo)
+        self._ids["*"] = self._bar.add_task(f"all ({n_shards} shards)", total=n_todo)
+        for model, n in todo_by_model.items():
+            self._ids[model] = self._bar.add_task(f"  {model}", total=n)
 
     def shard_done(self, key: str, n_ok: int, n_failed: int) -> None:
         self.done += n_ok + n_failed
-        model = key.split("/", 1)[0] if "/" in key else key
-        model = next((m for m in self.models if key.startswith(f"{m}/")), model)
+        model = next((m for m in self.models if key.startswith(f"{m}/")), key)
         if self._bar is None:
             state = "failed" if n_failed else "stored"
             print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total})",
                   file=sys.stderr, flush=True)
             return
-        if model not in self._ids:
-            self._ids[model] = self._bar.add_task(model, total=None)
         self._bar.update(self._ids[model], advance=n_ok + n_failed)
         self._bar.update(self._ids["*"], advance=n_ok + n_failed)

@@ -163,7 +163,7 @@ def run_fanout(
     ray: str | None = None,
     retries: int = 1,
     model_kwargs: dict[str, Any] | None = None,
-    on_plan: Callable[[int, int, int], None] | None = None,
+    on_plan: Callable[[dict[str, int], int, int], None] | None = None,
     progress: ProgressFn | None = None,
 ) -> FanoutReport:
     """Evaluate every model on every task; results end up in ``store``.
@@ -182,7 +182,7 @@ def run_fanout(
         Extra attempts of a failed shard (Ray retries it on another try; the
         local executor retries in place).
     on_plan : callable, optional
-        ``on_plan(n_items_to_score, n_items_reused, n_shards)`` before scoring.
+        ``on_plan({model: n_items_to_score}, n_items_reused, n_shards)`` before scoring.
     progress : callable, optional
         ``progress(shard_key, n_items_stored, n_items_failed)`` as each shard ends.
     """
@@ -208,8 +208,11 @@ def run_fanout(
         ]
         report.n_shards = len(shards)
         if on_plan is not None:
-            todo = sum(len(s.items) for s in shards)
-            on_plan(todo, sum(len(e.items) for e in entries) - todo, len(shards))
+            todo_by_model: dict[str, int] = {}
+            for s in shards:
+                todo_by_model[s.model.name] = todo_by_model.get(s.model.name, 0) + len(s.items)
+            n_reused = sum(len(e.items) for e in entries) - sum(todo_by_model.values())
+            on_plan(todo_by_model, n_reused, len(shards))
         by_key = {(e.model, e.task.name): e for e in entries}
 
         def done(shard: Shard, out: ShardOutput | None, err: BaseException | None) -> None:
