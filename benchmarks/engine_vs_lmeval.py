@@ -11,11 +11,18 @@ body = all parameters except the input embedding and the output layer), and
 the output layer runs only at scored positions (2 x vocab x hidden per scored
 token); attention score FLOPs are ignored (short sequences).  Divided by the
 GFLOP/s that ``torch.nn.functional.linear`` reaches on the model's own layer
-shapes (1024 rows) at the same dtype and thread count.
+shapes (1024 rows) at the same dtype and thread count, measured before and
+after the engines run; the faster of the two is used (the lower bound).
+
+``--breakdown`` profiles one more sharpbench run with ``torch.profiler`` and
+prints where its CPU time goes: GEMMs of the body and of the output layer
+(with their achieved GFLOP/s at the real shapes), attention, the float32
+log-softmax, and everything else.  ``--skip-lmeval`` times sharpbench alone.
 
 Usage::
 
     python benchmarks/engine_vs_lmeval.py --task piqa --dtype float32 --threads 1 --limit 100
+    python benchmarks/engine_vs_lmeval.py --task arc_easy --limit 50 --skip-lmeval --breakdown
 """
 
 from __future__ import annotations
@@ -65,6 +72,56 @@ def param_split(model) -> tuple[int, int]:
     return int(body), int(head.numel())
 
 
+_GEMM_OPS = {"aten::mm", "aten::addmm", "mkl::_mkl_linear"}
+_ATTN_OPS = {
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::_softmax",
+    "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::index_copy_",
+}
+_HEAD_OPS = {"aten::_log_softmax", "aten::amax", "aten::gather"}
+
+
+def breakdown(run, vocab: int) -> None:
+    """Profile ``run()`` once and print the CPU-time split (self time per op class)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    split = {"body GEMM": 0.0, "output-layer GEMM": 0.0, "attention": 0.0, "log-softmax/argmax": 0.0}
+    flops = {"body GEMM": 0.0, "output-layer GEMM": 0.0}
+    total = 0.0
+    other: dict[str, float] = {}
+    for e in prof.events():
+        t = e.self_cpu_time_total / 1e6
+        total += t
+        if e.name in _GEMM_OPS and e.input_shapes:
+            sh = e.input_shapes  # mm(x, w.t()); addmm(bias, x, w.t()); _mkl_linear(x, packed, w, ...)
+            if e.name == "aten::mm":
+                (m, k), n = sh[0], sh[1][1]
+            elif e.name == "aten::addmm":
+                (m, k), n = sh[1], sh[2][1]
+            else:
+                (m, k), n = sh[0], sh[2][0]
+            key = "output-layer GEMM" if n == vocab else "body GEMM"
+            split[key] += t
+            flops[key] += 2.0 * m * k * n
+        elif e.name in _ATTN_OPS:
+            split["attention"] += t
+        elif e.name in _HEAD_OPS:
+            split["log-softmax/argmax"] += t
+        else:
+            other[e.name] = other.get(e.name, 0.0) + t
+    split["other (norms, rotary, gathers, small ops)"] = total - sum(split.values())
+    print(f"breakdown of one profiled sharpbench run ({total:.2f} s self CPU time, profiler overhead included):")
+    for k, t in split.items():
+        rate = f"  {flops[k] / t / 1e9:6.1f} GFLOP/s" if k in flops and t > 0 else ""
+        print(f"  {k:<44}{t:8.2f} s {100 * t / total:6.1f}%{rate}")
+    top = sorted(other.items(), key=lambda kv: -kv[1])[:8]
+    print("  largest 'other' ops: " + ", ".join(f"{n.removeprefix('aten::')} {t:.2f} s" for n, t in top))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="piqa", choices=["piqa", "arc_easy"])
@@ -74,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--model", default="smollm2-135m", help="packaged name or checkpoint directory")
     ap.add_argument("--order", default="lmeval-first", choices=["lmeval-first", "sharpbench-first"])
+    ap.add_argument("--skip-lmeval", action="store_true", help="time sharpbench only (no lm-eval run)")
+    ap.add_argument("--breakdown", action="store_true", help="profile one more sharpbench run")
     args = ap.parse_args(argv)
 
     import numpy as np
     import torch
-    from lm_eval.api.instance import Instance
-    from lm_eval.models.huggingface import HFLM
 
     from sharpbench.data.registry import get_task
     from sharpbench.engine.metrics import aggregate, item_metrics
@@ -94,70 +151,90 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.model
     items = get_task(args.task).items(limit=args.limit)
     backend = load_model(ckpt, dtype=args.dtype)
-    lm = HFLM(pretrained=ckpt, dtype=args.dtype, batch_size=args.batch_size, device="cpu")
-    insts = [
-        Instance("loglikelihood", {}, (r.context, r.continuation), i)
-        for it in items
-        for i, r in enumerate(it.requests)
-    ]
-
-    def run_lmeval():
-        return lm.loglikelihood(insts, disable_tqdm=True)
+    dtype = getattr(torch, args.dtype)
+    n_req = sum(len(it.requests) for it in items)
 
     def run_ours():
         return {r.item_id: r for r in score_items(backend, items, batch_size=args.batch_size)}
 
-    if args.order == "lmeval-first":
-        ref, t_lm, c_lm = _timed(run_lmeval)
+    rates = [matmul_gflops(backend.model, dtype)]
+    if args.skip_lmeval:
         ours, t_sb, c_sb = _timed(run_ours)
     else:
-        ours, t_sb, c_sb = _timed(run_ours)
-        ref, t_lm, c_lm = _timed(run_lmeval)
+        from lm_eval.api.instance import Instance
+        from lm_eval.models.huggingface import HFLM
 
-    # compute lower bound
+        lm = HFLM(pretrained=ckpt, dtype=args.dtype, batch_size=args.batch_size, device="cpu")
+        insts = [
+            Instance("loglikelihood", {}, (r.context, r.continuation), i)
+            for it in items
+            for i, r in enumerate(it.requests)
+        ]
+
+        def run_lmeval():
+            return lm.loglikelihood(insts, disable_tqdm=True)
+
+        if args.order == "lmeval-first":
+            ref, t_lm, c_lm = _timed(run_lmeval)
+            ours, t_sb, c_sb = _timed(run_ours)
+        else:
+            ours, t_sb, c_sb = _timed(run_ours)
+            ref, t_lm, c_lm = _timed(run_lmeval)
+    rates.append(matmul_gflops(backend.model, dtype))
+
+    # compute lower bound (the faster matmul measurement gives the lower bound)
     enc = [encode_item(backend, it) for it in items]
     unique = sum(e.packed_length for e in enc)
     scored = sum(len(r.continuation) for e in enc for r in e.requests)
     body, head = param_split(backend.model)
     flops = 2.0 * body * unique + 2.0 * head * scored
-    gflops = matmul_gflops(backend.model, getattr(torch, args.dtype))
+    gflops = max(rates)
     bound = flops / (gflops * 1e9)
-
-    ours_ll = np.array([c.loglik for it in items for c in ours[it.item_id].choices])
-    ref_ll = np.array([r[0] for r in ref])
-    lm_results, k = [], 0
-    for it in items:
-        n = len(it.requests)
-        lm_results.append(item_metrics(ref_ll[k : k + n], it.gold, it.choices))
-        k += n
-    acc_lm = {m: float(np.mean([r[m] for r in lm_results])) for m in ("acc", "acc_norm")}
     acc_sb = aggregate(ours.values(), ["acc", "acc_norm"])
 
     print(
-        f"task={args.task} items={len(items)} requests={len(insts)} model={args.model} dtype={args.dtype} "
-        f"threads={args.threads} batch_size={args.batch_size} torch={torch.__version__}"
+        f"task={args.task} items={len(items)} requests={n_req} model={args.model} dtype={args.dtype} "
+        f"threads={args.threads} batch_size={args.batch_size} torch={torch.__version__} "
+        f"load average={os.getloadavg()[0]:.2f}"
     )
     print(
         f"unique tokens={unique}  scored tokens={scored}  body params={body / 1e6:.1f}M  head params={head / 1e6:.1f}M"
     )
-    print(f"matmul rate: {gflops:.1f} GFLOP/s  ->  lower bound {bound:.2f} s ({flops / 1e12:.3f} TFLOP)")
-    print(f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{'cpu/bound':>11}{'acc':>8}{'acc_norm':>10}")
     print(
-        f"{'lm-eval':<12}{t_lm:>10.2f}{c_lm:>10.2f}{c_lm / bound:>11.2f}{acc_lm['acc']:>8.4f}{acc_lm['acc_norm']:>10.4f}"
+        f"matmul rate: {gflops:.1f} GFLOP/s (before/after: {rates[0]:.1f}/{rates[1]:.1f})  ->  "
+        f"lower bound {bound:.2f} s ({flops / 1e12:.3f} TFLOP)"
     )
+    print(f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{'cpu/bound':>11}{'acc':>8}{'acc_norm':>10}")
+    if not args.skip_lmeval:
+        ours_ll = np.array([c.loglik for it in items for c in ours[it.item_id].choices])
+        ref_ll = np.array([r[0] for r in ref])
+        lm_results, k = [], 0
+        for it in items:
+            n = len(it.requests)
+            lm_results.append(item_metrics(ref_ll[k : k + n], it.gold, it.choices))
+            k += n
+        acc_lm = {m: float(np.mean([r[m] for r in lm_results])) for m in ("acc", "acc_norm")}
+        print(
+            f"{'lm-eval':<12}{t_lm:>10.2f}{c_lm:>10.2f}{c_lm / bound:>11.2f}"
+            f"{acc_lm['acc']:>8.4f}{acc_lm['acc_norm']:>10.4f}"
+        )
     print(
         f"{'sharpbench':<12}{t_sb:>10.2f}{c_sb:>10.2f}{c_sb / bound:>11.2f}"
         f"{acc_sb['acc'][0]:>8.4f}{acc_sb['acc_norm'][0]:>10.4f}"
     )
-    print(f"speed-up (lm-eval / sharpbench): wall {t_lm / t_sb:.2f}x  cpu {c_lm / c_sb:.2f}x")
-    print(
-        f"max |delta loglik| = {np.abs(ours_ll - ref_ll).max():.3e}  "
-        f"greedy mismatches = {sum(bool(r[1]) != c.is_greedy for r, c in zip(ref, [c for it in items for c in ours[it.item_id].choices]))}"
-    )
+    if not args.skip_lmeval:
+        ours_greedy = [c.is_greedy for it in items for c in ours[it.item_id].choices]
+        print(f"speed-up (lm-eval / sharpbench): wall {t_lm / t_sb:.2f}x  cpu {c_lm / c_sb:.2f}x")
+        print(
+            f"max |delta loglik| = {np.abs(ours_ll - ref_ll).max():.3e}  "
+            f"greedy mismatches = {sum(bool(r[1]) != g for r, g in zip(ref, ours_greedy))}"
+        )
     if args.threads == 1:
         print(
             "note: cpu time (process_time) is the robust figure on a shared machine; wall time includes waiting"
         )
+    if args.breakdown:
+        breakdown(run_ours, backend.model.get_output_embeddings().weight.shape[0])
     return 0
 
 

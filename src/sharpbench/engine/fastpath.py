@@ -5,9 +5,10 @@ modules (RMSNorm in float32, rotary embeddings from the model's own
 ``rotary_emb``, SDPA attention), but
 
 * the linear layers, norms and MLP run on the real tokens only (a flat
-  ``(T, hidden)`` tensor without padding); only the attention scatters the
-  tokens into the padded ``(rows, heads, width, head_dim)`` grid that the packed
-  boolean mask describes, and gathers them back;
+  ``(T, hidden)`` tensor without padding); the attention runs segment by
+  segment (:mod:`sharpbench.engine.segattn`): the context causally, each
+  continuation against the context and itself, never against the other
+  continuations of its row;
 * residual additions and the SiLU-gate product are done in place;
 * transformers' mask building, cache objects and output containers are skipped.
 
@@ -79,28 +80,103 @@ class LeanForward:
         self.base = model.base_model
         self.linear = pick_linear(self.base.layers[0].mlp.gate_proj.weight)
         self._head = model.get_output_embeddings()
-        self._head_w = None
 
-    def hidden(self, ids, pos, tok_idx, n_rows: int, width: int, mask):
+    @property
+    def dtype(self):
+        """The dtype of the model's activations."""
+        return self.base.embed_tokens.weight.dtype
+
+    def hidden(self, ids, pos, plan):
         """Last hidden states ``(T, d)`` before the final norm.
 
-        ``ids``/``pos`` are flat ``(T,)`` token / position ids of the real
-        tokens, ``tok_idx`` their flat index in the ``(n_rows, width)`` grid and
-        ``mask`` the boolean ``(n_rows, 1, width, width)`` attention mask.
+        ``ids``/``pos`` are flat ``(T,)`` token / position ids and ``plan`` the
+        :class:`~sharpbench.engine.segattn.AttentionPlan` of their segments.
         """
-        return _forward(self.base, self.linear, ids, pos, tok_idx, n_rows, width, mask)
+        return _forward(self.base, self.linear, ids, pos, plan)
 
     def logits(self, hidden):
-        """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``."""
+        """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
+
+        float32 on a CPU with MKL: the output matrix is packed once into MKL's
+        GEMM layout (cached while the weight is unchanged; one extra copy of
+        it in memory) and multiplied ``PACKED_ROWS`` rows at a time.  An
+        unpacked GEMM re-packs the whole (vocab x hidden) matrix on every
+        call; at 128 rows the packed one measured ~25% faster on SmolLM2's
+        49152 x 576 head, with bit-identical results.
+        """
         h = rms_norm(hidden, self.base.norm)
+        w, b = self._head.weight, self._head.bias
         if self.linear is _widened_linear:
-            if self._head_w is None:  # widen the (large) output matrix once per call
-                self._head_w = self._head.weight.float()
-            b = self._head.bias
-            out = _plain_linear(h.float(), self._head_w, None if b is None else b.float()).to(h.dtype)
+            wide = _derived(w, "widened", lambda t: t.float())
+            out = _plain_linear(h.float(), wide, None if b is None else b.float()).to(h.dtype)
+        elif _can_pack(w):
+            packed = _derived(w, "mkl-packed", lambda t: _mkl()._mkl_reorder_linear_weight(t, PACKED_ROWS))
+            out = _packed_linear(h, packed, w, b)
         else:
             out = self._head(h)
         return out.float()
+
+
+PACKED_ROWS = 128  # rows per packed output-layer GEMM
+_DERIVED: dict = {}  # (id(weight), kind) -> (weakref(weight), version, data_ptr, derived tensor)
+
+
+def _mkl():
+    import torch
+
+    return torch.ops.mkl
+
+
+def _can_pack(weight) -> bool:
+    """MKL's packed GEMM is available for this (float32, CPU, 2D) weight."""
+    import torch
+
+    if weight.dtype != torch.float32 or weight.device.type != "cpu" or weight.dim() != 2:
+        return False
+    if not torch.backends.mkl.is_available():
+        return False
+    return hasattr(torch.ops.mkl, "_mkl_reorder_linear_weight") and hasattr(torch.ops.mkl, "_mkl_linear")
+
+
+def _derived(weight, kind: str, make: Callable):
+    """``make(weight)``, cached until the weight is freed or changed in place."""
+    import weakref
+
+    key = (id(weight), kind)
+    hit = _DERIVED.get(key)
+    if hit is not None:
+        ref, version, ptr, value = hit
+        if ref() is weight and version == weight._version and ptr == weight.data_ptr():
+            return value
+    for k in [k for k, v in _DERIVED.items() if v[0]() is None]:  # drop entries of freed weights
+        del _DERIVED[k]
+    value = make(weight.detach())
+    _DERIVED[key] = (weakref.ref(weight), weight._version, weight.data_ptr(), value)
+    return value
+
+
+def _packed_linear(x, packed, w, b=None):
+    """``F.linear(x, w, b)`` through MKL's packed GEMM, ``PACKED_ROWS`` rows per call.
+
+    A last chunk of at least 3/4 of ``PACKED_ROWS`` rows is zero-padded to the
+    packed size; a shorter one goes through the plain GEMM (cheaper than the
+    padding).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    mkl = _mkl()
+    parts = []
+    for s in range(0, x.shape[0], PACKED_ROWS):
+        chunk = x[s : s + PACKED_ROWS]
+        m = chunk.shape[0]
+        if m < PACKED_ROWS * 3 // 4:
+            parts.append(F.linear(chunk, w, b))
+            continue
+        if m < PACKED_ROWS:
+            chunk = F.pad(chunk, (0, 0, 0, PACKED_ROWS - m))
+        parts.append(mkl._mkl_linear(chunk.contiguous(), packed, w, b, PACKED_ROWS)[:m])
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _plain_linear(x, w, b=None):
@@ -145,11 +221,10 @@ def pick_linear(weight) -> Callable:
 
 def rms_norm(x, norm):
     """transformers' Llama RMSNorm: normalise in float32, cast back, then scale."""
-    import torch
-
     xf = x.float()
-    var = xf.pow(2).mean(-1, keepdim=True)
-    y = xf * torch.rsqrt(var + norm.variance_epsilon)
+    y = xf * xf.pow(2).mean(-1, keepdim=True).add_(norm.variance_epsilon).rsqrt_()
+    if y.dtype == x.dtype:  # float32: scale in place (the same products as ``weight * y``)
+        return y.mul_(norm.weight)
     return norm.weight * y.to(x.dtype)
 
 
@@ -162,9 +237,11 @@ def _rope(x, cos, sin_signed):
     return (x * cos).add_(x.roll(x.shape[-1] // 2, -1).mul_(sin_signed))
 
 
-def _forward(base, linear, ids, pos, tok_idx, n_rows: int, width: int, mask):
+def _forward(base, linear, ids, pos, plan):
     import torch
     import torch.nn.functional as F
+
+    from sharpbench.engine.segattn import segment_attention
 
     n_tok = ids.shape[0]
     x = base.embed_tokens(ids)  # (T, d), a fresh tensor: safe to update in place
@@ -172,15 +249,6 @@ def _forward(base, linear, ids, pos, tok_idx, n_rows: int, width: int, mask):
     cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (T, 1, head_dim)
     half = sin.shape[-1] // 2
     sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-    grids: dict = {}  # padded (rows * width, heads, head_dim) grids reused by every layer
-
-    def to_grid(name, t):
-        grid = grids.get(name)
-        if grid is None:  # padding slots are never written, so they stay zero
-            grid = grids[name] = t.new_zeros(n_rows * width, t.shape[1], t.shape[2])
-        grid.index_copy_(0, tok_idx, t)
-        return grid.view(n_rows, width, t.shape[1], t.shape[2]).transpose(1, 2)
-
     for layer in base.layers:
         attn, mlp = layer.self_attn, layer.mlp
         hd = attn.head_dim
@@ -188,17 +256,8 @@ def _forward(base, linear, ids, pos, tok_idx, n_rows: int, width: int, mask):
         q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
         k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
         v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
-        n_heads, n_kv = q.shape[1], k.shape[1]
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        o = F.scaled_dot_product_attention(
-            to_grid("q", q),
-            to_grid("k", k),
-            to_grid("v", v),
-            attn_mask=mask,
-            scale=attn.scaling,
-            enable_gqa=n_kv != n_heads,
-        )
-        o = o.transpose(1, 2).reshape(n_rows * width, n_heads * hd).index_select(0, tok_idx)
+        o = segment_attention(q, k, v, plan, attn.scaling)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
         h = rms_norm(x, layer.post_attention_layernorm)
         g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)

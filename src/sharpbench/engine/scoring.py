@@ -176,10 +176,50 @@ def _attention_mask(model: Any, grp, seg, pos):
     return full
 
 
+def _lean_batch(lean, rows: list[PackedRow], device: str):
+    """Scored-position log-probs, greedy flags and request ids of one batch via the lean forward.
+
+    The rows are laid end to end as one flat token sequence (no padding); the
+    attention plan describes each row's context and continuation segments.
+    """
+    import torch
+
+    from sharpbench.engine.segattn import plan_attention
+
+    ids, pos, segments, flat_pos, toks, reqs = [], [], [], [], [], []
+    off = 0
+    for r in rows:
+        ids.extend(r.tokens)
+        pos.extend(r.positions)
+        n_ctx = r.segments.count(0)  # the context comes first, as segment 0
+        segments.append((off, 0, off, n_ctx))
+        start = n_ctx
+        while start < len(r.segments):
+            end = start
+            while end < len(r.segments) and r.segments[end] == r.segments[start]:
+                end += 1
+            segments.append((off, n_ctx, off + start, end - start))
+            start = end
+        flat_pos.extend(off + p for p in r.score_pos)
+        toks.extend(r.score_tok)
+        reqs.extend(r.score_req)
+        off += len(r.tokens)
+    plan = plan_attention(segments, off, dtype=lean.dtype, device=device)
+    ids_t = torch.tensor(ids, dtype=torch.long, device=device)
+    pos_t = torch.tensor(pos, dtype=torch.long, device=device)
+    hidden = lean.hidden(ids_t, pos_t, plan)
+    hidden = hidden.index_select(0, torch.tensor(flat_pos, dtype=torch.long, device=device))
+    target = torch.tensor(toks, dtype=torch.long, device=device)
+    logp, greedy = _head_scores(lean.logits, hidden, target)
+    return logp, greedy, reqs
+
+
 def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
     """Scored-position log-probs (float32), greedy flags, and per-token request ids of one batch."""
     import torch
 
+    if lean is not None:
+        return _lean_batch(lean, rows, device)
     width, bins = _bins(rows)
     n = len(bins)
     ids = torch.zeros(n, width, dtype=torch.long)
@@ -204,14 +244,7 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
     mask = _attention_mask(model, grp, seg, pos)
     index = torch.tensor(flat_pos, dtype=torch.long, device=device)
     target = torch.tensor(toks, dtype=torch.long, device=device)
-    if lean is not None:
-        real = grp.reshape(-1) >= 0
-        tok_idx = real.nonzero().squeeze(1)
-        flat_of_grid = torch.cumsum(real, 0) - 1  # grid index -> index among real tokens
-        hidden = lean.hidden(ids.reshape(-1)[tok_idx], pos.reshape(-1)[tok_idx], tok_idx, n, width, mask)
-        hidden = hidden.index_select(0, flat_of_grid[index])
-        logp, greedy = _head_scores(lean.logits, hidden, target)
-    elif head is not None:
+    if head is not None:
         hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         hidden = hidden.last_hidden_state.reshape(n * width, -1).index_select(0, index)
         logp, greedy = _head_scores(head, hidden, target)

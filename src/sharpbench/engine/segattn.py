@@ -1,0 +1,224 @@
+"""Attention over packed shared-context rows, computed segment by segment.
+
+A packed row holds one context followed by the (input tokens of the)
+continuations scored after it.  Every token is the query of exactly one
+*segment*:
+
+* the context tokens form a segment with no prefix, attending causally to
+  themselves;
+* each continuation forms a segment whose prefix is its row's context: its
+  queries see the whole context and, causally, the earlier tokens of their own
+  continuation.
+
+So a segment is ``(prefix, own)``: its queries are the ``own`` tokens, its
+keys ``prefix ++ own``, and query ``i`` sees key ``j`` iff ``j < len(prefix)``
+or ``j - len(prefix) <= i``.  This is exactly what the packed 4D mask of
+:mod:`sharpbench.engine.scoring` allows, but the scores of continuation
+tokens against other continuations of the same row (always masked) and of
+tokens of other rows are never computed.
+
+Segments of similar shape are grouped into *buckets*; each bucket is one
+attention call over a ``(segments, heads, max own, max prefix + own)`` grid
+gathered from the flat ``(tokens, heads, head_dim)`` q/k/v, with an additive
+mask built once per batch and reused by every layer.  The grouping minimises
+``CALL_COST + padded entries`` summed over buckets (one call costs about as
+much as ~1500 score entries on a CPU core), so near-equal segments share a
+call and very unequal ones do not.  Every bucket goes through SDPA, the
+kernel lm-eval's model forward uses (a hand-written softmax(QK^T)V in two
+batched GEMMs was ~2x faster on small grids but <1% faster end to end, and
+doubled the mean |delta loglik| against lm-eval, so it is not used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class AttentionPlanError(ValueError):
+    """The segments passed to :func:`plan_attention` are malformed."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One SDPA call: ``n_seg`` segments padded to ``lq`` queries and ``lk`` keys."""
+
+    n_seg: int
+    lq: int
+    lk: int
+    q_src: Any  # (n_seg * lq,) long: flat token of each query slot (padding -> 0)
+    k_src: Any  # (n_seg * lk,) long: flat token of each key slot (padding -> 0)
+    out_dst: Any  # (n_seg * lq,) long: output row of each query slot (padding -> n_tok)
+    mask: Any  # (n_seg, 1, lq, lk) additive (0 / -inf), q's dtype
+
+
+@dataclass(frozen=True)
+class AttentionPlan:
+    """All buckets of one batch of ``n_tok`` flat tokens (each token is one query slot)."""
+
+    n_tok: int
+    buckets: tuple[Bucket, ...]
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def head_index(self, b: int, n_heads: int, n_kv: int):
+        """Bucket ``b``'s gather/scatter indices over ``(token * heads + head)`` rows (built once).
+
+        Returns ``q_idx (S, H, lq)``, ``k_idx (S, H_kv, lk)`` and ``out_idx (S, H, lq)``
+        (flattened), so q/k/v are gathered straight into the head-major grids
+        the attention uses and its output scattered back without copies.
+        """
+        key = ("idx", b, n_heads, n_kv)
+        if key not in self._cache:
+            import torch
+
+            bk = self.buckets[b]
+            hq = torch.arange(n_heads, device=bk.q_src.device)[None, :, None]
+            hk = torch.arange(n_kv, device=bk.q_src.device)[None, :, None]
+            q_src = bk.q_src.view(bk.n_seg, 1, bk.lq)
+            self._cache[key] = (
+                (q_src * n_heads + hq).reshape(-1),
+                (bk.k_src.view(bk.n_seg, 1, bk.lk) * n_kv + hk).reshape(-1),
+                (bk.out_dst.view(bk.n_seg, 1, bk.lq) * n_heads + hq).reshape(-1),
+            )
+        return self._cache[key]
+
+    def padded_scores(self) -> int:
+        """Query x key entries computed per head (padding included)."""
+        return sum(b.n_seg * b.lq * b.lk for b in self.buckets)
+
+
+CALL_COST = 1500  # one SDPA call in score entries (one CPU core: ~60 us per call, ~40 ns per entry)
+
+
+def _partition(lq: np.ndarray, lk: np.ndarray) -> list[np.ndarray]:
+    """Optimal contiguous partition of segments sorted by key length (descending).
+
+    Minimises ``sum(CALL_COST + n * max(lq) * max(lk))`` over buckets by
+    dynamic programming (O(n^2), n = segments of one batch).
+    """
+    order = np.lexsort((-lq, -lk))
+    q, k = lq[order].tolist(), lk[order].tolist()
+    n = len(order)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for i in range(1, n + 1):  # best[i]: first i segments; last bucket is j..i-1
+        mq = 0
+        for j in range(i - 1, -1, -1):
+            mq = max(mq, q[j])
+            c = best[j] + CALL_COST + (i - j) * mq * k[j]
+            if c < best[i]:
+                best[i], cut[i] = c, j
+    groups = []
+    i = n
+    while i > 0:
+        groups.append(order[cut[i] : i])
+        i = cut[i]
+    return groups[::-1]
+
+
+def _group(p_len: np.ndarray, o_len: np.ndarray) -> list[np.ndarray]:
+    """Buckets of segment indices: contexts (no prefix) and continuations partitioned apart."""
+    out = []
+    for sel in (np.flatnonzero(p_len == 0), np.flatnonzero(p_len > 0)):
+        if sel.size:
+            out.extend(sel[g] for g in _partition(o_len[sel], p_len[sel] + o_len[sel]))
+    return out
+
+
+def plan_attention(
+    segments: Sequence[tuple[int, int, int, int]], n_tok: int, *, dtype: Any = None, device: Any = "cpu"
+) -> AttentionPlan:
+    """Buckets, gather indices and masks for the segments of one batch.
+
+    Parameters
+    ----------
+    segments : sequence of (prefix_start, prefix_len, own_start, own_len)
+        Flat token offsets; ``own_len >= 1``.  The ``own`` ranges must cover
+        every token in ``[0, n_tok)`` exactly once.
+    n_tok : int
+        Number of flat tokens.
+    dtype : torch dtype
+        Dtype of q/k/v (the additive masks use it); default float32.
+    device : torch device
+        Where the index and mask tensors live.
+
+    Returns
+    -------
+    AttentionPlan
+    """
+    import torch
+
+    dtype = dtype or torch.float32
+    seg = np.asarray(segments, dtype=np.int64).reshape(-1, 4)
+    if seg.shape[0] == 0:
+        raise AttentionPlanError("no segments to attend over")
+    p0, pl, o0, ol = seg.T
+    if (ol < 1).any() or (pl < 0).any() or (p0 < 0).any() or (o0 < 0).any():
+        raise AttentionPlanError("segment lengths must be >= 1 (own) / >= 0 (prefix), offsets >= 0")
+    if ((p0 + pl) > n_tok).any() or ((o0 + ol) > n_tok).any():
+        raise AttentionPlanError(f"a segment reaches past the {n_tok} flat tokens")
+    covered = np.zeros(n_tok, dtype=np.int64)
+    for a, n in zip(o0.tolist(), ol.tolist()):
+        covered[a : a + n] += 1
+    if not (covered == 1).all():
+        raise AttentionPlanError("the own ranges of the segments must cover every token exactly once")
+    buckets = []
+    for g in _group(pl, ol):
+        n_seg = len(g)
+        lq, lk = int(ol[g].max()), int((pl[g] + ol[g]).max())
+        qi = np.arange(lq)[None, :]
+        kj = np.arange(lk)[None, :]
+        gp0, gpl, go0, gol = p0[g, None], pl[g, None], o0[g, None], ol[g, None]
+        q_real = qi < gol  # (n_seg, lq)
+        q_src = np.where(q_real, go0 + qi, 0)
+        out_dst = np.where(q_real, go0 + qi, n_tok)
+        k_own = kj - gpl
+        k_src = np.where(kj < gpl, gp0 + kj, np.where(k_own < gol, go0 + k_own, 0))
+        # query i sees the prefix and own keys up to itself; padded queries see at least key 0
+        see = (kj[:, None, :] < gpl[:, :, None]) | (k_own[:, None, :] <= qi[:, :, None])
+        mask = torch.zeros(see.shape, dtype=dtype).masked_fill_(torch.from_numpy(~see), float("-inf"))
+        buckets.append(
+            Bucket(
+                n_seg=n_seg,
+                lq=lq,
+                lk=lk,
+                q_src=torch.from_numpy(q_src.reshape(-1)).to(device),
+                k_src=torch.from_numpy(k_src.reshape(-1)).to(device),
+                out_dst=torch.from_numpy(out_dst.reshape(-1)).to(device),
+                mask=mask[:, None].to(device),
+            )
+        )
+    return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets))
+
+
+def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
+    """Attention output ``(T, heads * head_dim)`` of flat ``q (T, H, d)``, ``k, v (T, H_kv, d)``.
+
+    Each bucket gathers its head-major grids, runs the attention with its
+    mask and scatters the real query rows back; padding query rows land in a
+    spare last token row.
+    """
+    import torch.nn.functional as F
+
+    n_tok, n_heads, hd = q.shape
+    n_kv = k.shape[1]
+    if k.shape != v.shape or k.shape[0] != n_tok or n_tok != plan.n_tok or n_heads % n_kv:
+        raise AttentionPlanError(
+            f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit a plan of {plan.n_tok} tokens"
+        )
+    out = q.new_empty((n_tok + 1) * n_heads, hd)
+    q_rows = q.reshape(n_tok * n_heads, hd)
+    k_rows, v_rows = k.reshape(n_tok * n_kv, hd), v.reshape(n_tok * n_kv, hd)
+    for i, b in enumerate(plan.buckets):
+        q_idx, k_idx, out_idx = plan.head_index(i, n_heads, n_kv)
+        qg = q_rows.index_select(0, q_idx).view(b.n_seg, n_heads, b.lq, hd)
+        kg = k_rows.index_select(0, k_idx).view(b.n_seg, n_kv, b.lk, hd)
+        vg = v_rows.index_select(0, k_idx).view(b.n_seg, n_kv, b.lk, hd)
+        o = F.scaled_dot_product_attention(
+            qg, kg, vg, attn_mask=b.mask, scale=scale, enable_gqa=n_kv != n_heads
+        )
+        out.index_copy_(0, out_idx, o.reshape(b.n_seg * n_heads * b.lq, hd))
+    return out.view(n_tok + 1, n_heads * hd)[:n_tok]
