@@ -8,6 +8,7 @@ a mean of 0.6 nats (measured figures in the README).
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 
@@ -18,12 +19,14 @@ from sharpbench.engine.runner import score_items  # noqa: E402
 from sharpbench.models import TokenRequest, load_model  # noqa: E402
 from sharpbench.models.errors import UnknownModelError  # noqa: E402
 
+TEST_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2  # one core per xdist worker
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def llamacpp():
-    return load_model("smollm2-135m", backend="llamacpp", n_threads=2)
+    return load_model("smollm2-135m", backend="llamacpp", n_threads=TEST_THREADS)
 
 
 @pytest.fixture(scope="module")

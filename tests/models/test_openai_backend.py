@@ -29,6 +29,8 @@ from sharpbench.models.openai_api import OpenAIBackend  # noqa: E402
 from sharpbench.models.packaged import gguf_path  # noqa: E402
 from sharpbench.store import Store  # noqa: E402
 
+TEST_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2  # one core per xdist worker
+
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 N_ITEMS = int(os.environ.get("SHARPBENCH_TEST_SERVER_ITEMS", "100"))
 KEY = "sb-test-key-7f3a9c"  # the server requires it; it must never reach the store
@@ -37,7 +39,7 @@ KEY = "sb-test-key-7f3a9c"  # the server requires it; it must never reach the st
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with LlamaServer(gguf_path("smollm2-135m"), api_key=KEY, log=log) as srv:
+    with LlamaServer(gguf_path("smollm2-135m"), api_key=KEY, log=log, n_threads=TEST_THREADS) as srv:
         yield srv
 
 
@@ -69,7 +71,7 @@ def test_served_per_item_accuracy_agrees_with_hf(served_results, piqa_items):
 
 
 def test_server_without_bos_fails_the_alignment_probe(tmp_path):
-    with LlamaServer(gguf_path("smollm2-135m"), add_bos=False, log=tmp_path / "s.log") as srv:
+    with LlamaServer(gguf_path("smollm2-135m"), add_bos=False, log=tmp_path / "s.log", n_threads=TEST_THREADS) as srv:
         backend = OpenAIBackend("smollm2", base_url=srv.base_url, tokenizer="smollm2-135m")
         with pytest.raises(TokenAlignmentError, match="one position late"):
             backend.loglikelihood([])
@@ -104,7 +106,7 @@ def test_server_killed_mid_run_then_restarted_resumes_without_duplicates(tmp_pat
     limit = min(12, N_ITEMS)
     env = dict(os.environ, SB_TEST_KEY=KEY)
     store = tmp_path / "served.duckdb"
-    srv = LlamaServer(gguf_path("smollm2-135m"), api_key=KEY, log=tmp_path / "s.log").start()
+    srv = LlamaServer(gguf_path("smollm2-135m"), api_key=KEY, log=tmp_path / "s.log", n_threads=TEST_THREADS).start()
     try:
         proc = subprocess.Popen(_eval_args(store, srv.base_url, limit), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 600
