@@ -38,6 +38,14 @@ def _coords(a, d, g, u) -> dict[str, np.ndarray]:
     return c
 
 
+def _start_theta(yy: np.ndarray, obs: np.ndarray, theta0=None) -> np.ndarray:
+    """Starting abilities: ``theta0`` if given, else the logit of each row's smoothed accuracy."""
+    if theta0 is not None:
+        return np.asarray(theta0, dtype=float).copy()
+    acc = (yy.sum(1) + 0.5) / (obs.sum(1) + 1.0)
+    return np.clip(np.log(acc / (1 - acc)), -4, 4)
+
+
 def _newton(y: np.ndarray, a, d, g, u, prior_var: float | None, max_iter: int, tol: float, theta0=None):
     """Fisher scoring on theta for each row of y (NaN = missing); returns theta, info, converged."""
     if g is None and u is None:
@@ -45,11 +53,7 @@ def _newton(y: np.ndarray, a, d, g, u, prior_var: float | None, max_iter: int, t
     obs = ~np.isnan(y)
     yy = np.where(obs, y, 0.0)
     n = y.shape[0]
-    if theta0 is None:
-        acc = (yy.sum(1) + 0.5) / (obs.sum(1) + 1.0)
-        theta = np.clip(np.log(acc / (1 - acc)), -4, 4)
-    else:
-        theta = np.asarray(theta0, dtype=float).copy()
+    theta = _start_theta(yy, obs, theta0)
     info = np.zeros(n)
     done = np.zeros(n, dtype=bool)
     g0 = np.zeros_like(a) if g is None else g
@@ -60,12 +64,9 @@ def _newton(y: np.ndarray, a, d, g, u, prior_var: float | None, max_iter: int, t
     for _ in range(max_iter):
         z = np.multiply.outer(theta, a) + d
         ls, l1 = log_sigmoid_pair(z)
-        if g is None and u is None:
-            lp, lq = ls, l1
-        else:
-            with np.errstate(divide="ignore"):
-                lp = np.logaddexp(np.log(g0), np.log(u0 - g0) + ls)
-                lq = np.logaddexp(np.log1p(-u0), np.log(u0 - g0) + l1)
+        with np.errstate(divide="ignore"):  # g and u not both None: the 2PL takes _newton_2pl
+            lp = np.logaddexp(np.log(g0), np.log(u0 - g0) + ls)
+            lq = np.logaddexp(np.log1p(-u0), np.log(u0 - g0) + l1)
         log_dp = log_scale + ls + l1  # log |dP/dtheta|
         w = sign * np.exp(log_dp - lp - lq)  # P' / (P Q)
         grad = (obs * (yy - np.exp(lp)) * w).sum(1)
@@ -103,11 +104,7 @@ def _newton_2pl(y: np.ndarray, a, d, prior_var: float | None, max_iter: int, tol
     complete = bool(obs.all())
     yy = y if complete else np.where(obs, y, 0.0)
     n = y.shape[0]
-    if theta0 is None:
-        acc = (yy.sum(1) + 0.5) / (obs.sum(1) + 1.0)
-        theta = np.clip(np.log(acc / (1 - acc)), -4, 4)
-    else:
-        theta = np.asarray(theta0, dtype=float).copy()
+    theta = _start_theta(yy, obs, theta0)
     a2 = a * a
     ya = yy @ a  # (n,): the observed part of the gradient never changes
     info = np.zeros(n)
