@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -15,7 +16,12 @@ from rich.table import Table
 def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None, shard_size: int, retries: int,
              output_json: Path | None, exit_code: Callable[[Exception], int | None], **kw: Any) -> None:
     """Run :func:`sharpbench.engine.fanout.run_fanout` with a progress display; exit 1 if a shard failed."""
-    from sharpbench.cli.eval_cmd import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, report_table
+    from sharpbench.cli.eval_cmd import (
+        EXIT_FAILURE,
+        EXIT_INTERRUPTED,
+        EXIT_USAGE,
+        report_table,
+    )
     from sharpbench.engine.fanout import read_models_file, run_fanout
 
     try:
@@ -71,7 +77,7 @@ class _FanoutProgress:
         self._ids: dict[str, Any] = {}
         self.done = self.total = 0
 
-    def __enter__(self) -> "_FanoutProgress":
+    def __enter__(self) -> _FanoutProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -85,7 +91,13 @@ class _FanoutProgress:
             self.console.print(f"{n_reused} items already in the store; {n_todo} to compute in {n_shards} shard(s)")
         if not n_todo or not self.console.is_terminal:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("items"), TimeElapsedColumn(), console=self.console)

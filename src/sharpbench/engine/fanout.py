@@ -29,8 +29,16 @@ from sharpbench.engine.results import ItemResult
 from sharpbench.models.identity import ModelIdentity
 from sharpbench.store import RunSpec, Store
 
-__all__ = ["ModelRef", "Shard", "ShardOutput", "ShardFailure", "FanoutReport", "run_fanout", "score_shard",
-           "read_models_file"]
+__all__ = [
+    "FanoutReport",
+    "ModelRef",
+    "Shard",
+    "ShardFailure",
+    "ShardOutput",
+    "read_models_file",
+    "run_fanout",
+    "score_shard",
+]
 
 
 @dataclass(frozen=True)
@@ -277,8 +285,14 @@ def _store_shard(st: Store, entry: _Entry, shard: Shard, out: ShardOutput, limit
 
 
 def _reports(st: Store, entries: list[_Entry], limit, failed: bool) -> list[Any]:
-    from sharpbench.engine.pipeline import (EvalReport, TaskReport, _finish, _task_metric_names, group_metrics,
-                                            summarize)
+    from sharpbench.engine.pipeline import (
+        EvalReport,
+        TaskReport,
+        _finish,
+        _task_metric_names,
+        group_metrics,
+        summarize,
+    )
 
     by_model: dict[ModelRef, list[_Entry]] = {}
     for e in entries:

@@ -25,10 +25,10 @@ from sharpbench.models.packaged import DEFAULT_MODEL, PACKAGED_MODELS
 
 __all__ = [
     "BACKENDS",
-    "BackendError",
     "DEFAULT_MODEL",
     "PACKAGED_MODELS",
     "Backend",
+    "BackendError",
     "ChecksumMismatchError",
     "ModelError",
     "ModelPackageMissingError",

@@ -62,7 +62,22 @@ def with_bos(ids: list[int], bos: int | None, add: bool) -> list[int]:
     return [int(bos), *ids]
 
 
-class HFBackend:
+class LmEvalTokenization:
+    """``prefix_token_id`` and ``tok_encode`` of a backend holding an HF ``tokenizer`` and ``add_bos_token``."""
+
+    tokenizer: Any
+    add_bos_token: bool = False
+
+    @property
+    def prefix_token_id(self) -> int:
+        return prefix_token_id(self.tokenizer)
+
+    def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
+        """Encode as lm-eval 0.4.13 ``HFLM.tok_encode`` (see :func:`lmeval_encode`)."""
+        return lmeval_encode(self.tokenizer, text, add_special_tokens=add_special_tokens, add_bos=self.add_bos_token)
+
+
+class HFBackend(LmEvalTokenization):
     """A transformers ``AutoModelForCausalLM`` scored with the packed shared-prefix engine.
 
     Parameters
@@ -150,14 +165,6 @@ class HFBackend:
         if self._max_length:
             return int(self._max_length)
         return resolve_max_length(self.model.config, self.tokenizer)
-
-    @property
-    def prefix_token_id(self) -> int:
-        return prefix_token_id(self.tokenizer)
-
-    def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
-        """Encode as lm-eval 0.4.13 ``HFLM.tok_encode`` (see :func:`lmeval_encode`)."""
-        return lmeval_encode(self.tokenizer, text, add_special_tokens=add_special_tokens, add_bos=self.add_bos_token)
 
     # --- scoring -------------------------------------------------------------------------
 

@@ -58,8 +58,8 @@ def identify(name_or_path: str, *, backend: str = "hf", dtype: str = "float32", 
     if backend == "hf":
         return _hf_identity(name_or_path, dtype)
     if backend == "llamacpp":
-        from sharpbench.models.llamacpp import resolve_gguf
         from sharpbench.models.fingerprint import weights_fingerprint
+        from sharpbench.models.llamacpp import resolve_gguf
 
         path = resolve_gguf(name_or_path, filename=kw.get("filename"))
         if path is None:

@@ -42,7 +42,7 @@ class LlamaServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout: float = 90.0) -> "LlamaServer":
+    def start(self, timeout: float = 90.0) -> LlamaServer:
         import httpx
 
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
@@ -52,8 +52,12 @@ class LlamaServer:
             cmd += ["--kv_overrides", "tokenizer.ggml.add_bos_token=bool:true"]
         if self.api_key:
             cmd += ["--api_key", self.api_key]
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if self.log:
+            with open(self.log, "ab") as out:  # the child keeps its own descriptor
+                self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        else:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         while time.monotonic() < deadline:
@@ -74,7 +78,7 @@ class LlamaServer:
             self.proc.wait(timeout=30)
         self.proc = None
 
-    def __enter__(self) -> "LlamaServer":
+    def __enter__(self) -> LlamaServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -40,8 +40,8 @@ from typing import Any
 
 from sharpbench.engine.results import ChoiceResult
 from sharpbench.models.base import TokenRequest
-from sharpbench.models.hf import lmeval_encode, prefix_token_id
 from sharpbench.models.errors import BackendError, ServerError, TokenAlignmentError
+from sharpbench.models.hf import LmEvalTokenization
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PROBE = "The quick brown fox jumps over the lazy dog near the river bank. " * 3
@@ -52,7 +52,7 @@ def served_fingerprint(model: str, tokenizer: str | None = None) -> str:
     return f"openai:{model}"
 
 
-class OpenAIBackend:
+class OpenAIBackend(LmEvalTokenization):
     """Score token requests on an OpenAI-compatible completions endpoint.
 
     Parameters
@@ -125,19 +125,12 @@ class OpenAIBackend:
         self._server_adds_bos: bool | None = None
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout)
         self.tokenizer = _load_tokenizer(tokenizer or model_id)
+        self._pieces: dict[int, str] = {}  # token id -> decoded text, for the alignment checks
 
     # ---------------------------------------------------------- tokenization
     @property
     def max_length(self) -> int:
         return self._max_length
-
-    @property
-    def prefix_token_id(self) -> int:
-        return prefix_token_id(self.tokenizer)
-
-    def tok_encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
-        """As lm-eval's HFLM.tok_encode, with the local tokenizer."""
-        return lmeval_encode(self.tokenizer, text, add_special_tokens=add_special_tokens, add_bos=self.add_bos_token)
 
     # --------------------------------------------------------------- scoring
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
@@ -255,7 +248,7 @@ class OpenAIBackend:
             )
         steps: list[tuple[str, float | None, str | None]] = [("", None, None)] * offset
         for k in range(want):
-            local = self.tokenizer.decode([ids[offset + k]])
+            local = self._piece(ids[offset + k])
             served = tokens[k]
             if served != local and "\ufffd" not in local and served:
                 raise TokenAlignmentError(
@@ -278,7 +271,7 @@ class OpenAIBackend:
             raise TokenAlignmentError(f"{self.base_url} returned {len(entries)} prompt logprobs for {len(ids)} ids")
         steps = []
         for j, entry in enumerate(entries):
-            tok = self.tokenizer.decode([ids[j]])
+            tok = self._piece(ids[j])
             if entry is None:
                 steps.append((tok, None, None))
                 continue
@@ -287,6 +280,13 @@ class OpenAIBackend:
                 raise TokenAlignmentError(f"{self.base_url}: prompt position {j} does not list token {ids[j]}")
             steps.append((tok, float(mine["logprob"]), tok if int(mine.get("rank", 2)) == 1 else None))
         return steps
+
+    def _piece(self, token_id: int) -> str:
+        """Decoded text of one token id (cached: contexts repeat across choices and items)."""
+        piece = self._pieces.get(token_id)
+        if piece is None:
+            piece = self._pieces[token_id] = self.tokenizer.decode([token_id])
+        return piece
 
     # ------------------------------------------------------------------ HTTP
     def _post(self, body: dict[str, Any], *, retry_status: bool = True) -> dict:
