@@ -81,7 +81,7 @@ def main() -> None:
     base = rows[0]["seconds"]
     print(f"\n{args.model} on {len(items)} {args.task} items, {args.threads} threads "
           f"(torch {torch.__version__})\n")
-    print(f"| backend | seconds | items/s | vs hf float32 | acc agreement | mean abs dloglik |")
+    print("| backend | seconds | items/s | vs hf float32 | acc agreement | mean abs dloglik |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         r["items_per_s"] = len(items) / r["seconds"]

@@ -14,6 +14,8 @@ prints the ratio.
 
     python benchmarks/proxy_validity.py                 # defaults: ~10 min on 2 idle cores
     python benchmarks/proxy_validity.py --piqa 60 --mmlu-per-subject 1 --noise 0.05,0.2   # quick
+    python benchmarks/proxy_validity.py --model qwen2.5-coder-1.5b --dtype bfloat16 --mmlu-per-subject 2 \
+        --piqa 200 --noise 0.03,0.06,0.1,0.15 --json proxy.json   # the README's figures (~1 h)
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def main() -> None:
     ap.add_argument("--piqa", type=int, default=200, help="PIQA items")
     ap.add_argument("--mmlu-per-subject", type=int, default=5, help="MMLU items per subject (57 subjects)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -57,9 +61,11 @@ def main() -> None:
         print(f"  {c.metric:14s} spearman {c.spearman:.3f} [{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}]  "
               f"kendall {c.kendall:.3f} [{c.kendall_ci[0]:.2f}, {c.kendall_ci[1]:.2f}]")
 
-    print(f"\n== Part 2: damaged variants of {args.model}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"\n== Part 2: damaged variants of {args.model} ({args.dtype}, {torch.get_num_threads()} threads)")
     t0 = time.perf_counter()
-    backend = load_model(args.model)
+    backend = load_model(args.model, dtype=args.dtype)
     tok = load_tokenizer(args.model)
     model = backend.model
     state = {k: v.clone() for k, v in model.state_dict().items()}

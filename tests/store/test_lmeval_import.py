@@ -77,7 +77,7 @@ def test_bad_line_writes_nothing(tmp_path):
     lines[3] = lines[3][:50]
     f.write_text("\n".join(lines) + "\n")
     with Store(tmp_path / "s.duckdb") as st:
-        with pytest.raises(StoreImportError, match=rf"{f.name}:4: not valid JSON"):
+        with pytest.raises(StoreImportError, match=rf"{f.name}: line 4: invalid JSON"):
             import_lmeval(st, folder, "m")
         assert st.runs().empty and st.items_frame().empty
 

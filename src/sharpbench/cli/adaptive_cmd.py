@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sharpbench.cli.common import OutputFormat
+from sharpbench.cli.common import OutputFormat, fail
 
 adaptive_app = typer.Typer(
     name="adaptive",
@@ -29,11 +29,6 @@ class Selection(str, Enum):
 class Ability(str, Enum):
     map = "map"
     eap = "eap"
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None = None) -> None:
@@ -144,7 +139,7 @@ def adaptive(
         typer.echo(ctx.get_help())
         if model is None and bank is None:
             raise typer.Exit(0)
-        _fail("both --model and --bank are required for a live adaptive run")
+        raise fail("both --model and --bank are required for a live adaptive run", 2)
     from sharpbench.adaptive.bank import BankError
     from sharpbench.adaptive.cat import AdaptiveError
 
@@ -155,7 +150,7 @@ def adaptive(
         _run_live(model, bank, task, store_path=store, dtype=dtype, device=device, backend=backend, full=full,
                   plot=plot, fmt=fmt, test_opts=opts)
     except (BankError, AdaptiveError, ValueError) as exc:
-        _fail(str(exc))
+        raise fail(str(exc), 2)
 
 
 adaptive_app.command("run", help="Run an adaptive test on a live model (same options as `sharpbench adaptive`).")(adaptive)
@@ -209,8 +204,7 @@ def simulate(
             )
         df = simulate_matrix(b, m, names, cfg, seed=seed)
     except (BankError, AdaptiveError, ValueError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     if fmt is OutputFormat.json:
         typer.echo(df.reset_index().to_json(orient="records", indent=2))
     elif fmt is OutputFormat.csv:
@@ -250,7 +244,7 @@ def calibrate(
     from sharpbench.matrix.io import read_matrix
 
     if "," in tasks:
-        _fail("calibrate one benchmark at a time (a bank belongs to one task)")
+        raise fail("calibrate one benchmark at a time (a bank belongs to one task)", 2)
     try:
         matrix = read_matrix(from_matrix, items_as_rows=items_as_rows)
         if exclude_models:
@@ -262,8 +256,7 @@ def calibrate(
         bank = calibrate_bank(matrix, name or tasks, benchmark=tasks, model=model, min_slope=min_slope)
         path = bank.save(out)
     except (BankError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     summary = {"bank": bank.name, "benchmark": bank.benchmark, "path": str(path), "irt_model": model.upper(),
                "models": matrix.n_models, "items": bank.n_items, "excluded_items": bank.n_total - bank.n_items,
                "ability_mean": round(bank.ability_mean, 4), "ability_sd": round(bank.ability_sd, 4)}

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from sharpbench.cli.common import OutputFormat as Fmt
+from sharpbench.cli.common import fail
 
 distill_app = typer.Typer(
     name="distill",
@@ -38,11 +39,6 @@ class TinyMethod(str, Enum):
     stratified = "stratified"
     random = "random"
     text = "text"
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _load(path: Path, items_as_rows: bool, item_meta: Path | None):
@@ -86,7 +82,7 @@ def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png:
     try:
         from sharpbench.store import Store
     except ImportError:
-        _fail("the result store is not available in this installation")
+        raise fail("the result store is not available in this installation", 2)
     st = Store(store)
     try:
         st.save_artifact(kind, name, payload)
@@ -145,8 +141,7 @@ def hard(
                               exclude_voters=exclude_voter, pad=pad, lift_to_chance=lift_to_chance, chance=chance,
                               voter_penalty=voter_penalty)
     except (DistillError, MatrixError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     out.mkdir(parents=True, exist_ok=True)
     (out / "items.txt").write_text("\n".join(res.selected_items) + "\n")
     base = base_task or matrix.stem.replace("_matrix", "")
@@ -203,15 +198,14 @@ def tiny(
             from sharpbench.distill.coldstart import embed_texts
 
             if "text" not in m.item_meta.columns:
-                _fail("method 'text' needs item texts: pass --item-meta with question/options or a text column")
+                raise fail("method 'text' needs item texts: pass --item-meta with question/options or a text column", 2)
             text_emb = embed_texts(m.item_meta["text"].fillna("").tolist(), embedder)
         if irt:
             m.require_binary()
         sub = build_tiny(m, n_items, method.value, seed=seed, irt=irt and m.n_models > 0,
                          lambda_folds=lambda_folds, embedding=embedding, balance=balance, text_embeddings=text_emb)
     except (DistillError, MatrixError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     sub.save(out)
     if task_file is not None:
         base = base_task or matrix.stem.replace("_matrix", "")
@@ -252,8 +246,7 @@ def evaluate(
                             folds=folds or None, seeds=list(range(seeds)), random_repeats=random_repeats,
                             lambda_folds=lambda_folds, embedding=embedding)
     except (DistillError, MatrixError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     if plot is not None:
         est = "gpirt" if "gpirt" in estimators else estimators.split(",")[0].strip()
         plot_tiny_eval(res.predictions, plot, estimator=est)
@@ -281,7 +274,7 @@ def predict(
 
     def _read(p: Path, rows: bool) -> pd.DataFrame:
         if not p.exists():
-            _fail(f"file {p} does not exist")
+            raise fail(f"file {p} does not exist", 2)
         f = pd.read_csv(p, index_col=0)
         f = f.T if rows else f
         f.index, f.columns = f.index.map(str), f.columns.map(str)
@@ -309,15 +302,14 @@ def predict(
             answers = ResponseMatrix.from_frame(_read(train, items_as_rows))
             sc = pd.read_csv(train_scores, index_col=0)
             if sc.shape[1] < 1:
-                _fail("--train-scores needs a model column and a score column")
+                raise fail("--train-scores needs a model column and a score column", 2)
             table = AbilityMapping.fit(answers, sc.iloc[:, 0].astype(float)).predict(new, confidence)
             table["estimator"] = "ability-regression"
         else:
-            _fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES")
+            raise fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES", 2)
             return
     except (DistillError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
-        return
+        raise fail(str(exc), 2)
     if fmt is Fmt.json:
         preds = [
             {"model": r.model, "estimator": r.estimator, "score": round(float(r.score), 6),

@@ -52,7 +52,11 @@ def eval_command(
     output_json: Optional[Path] = typer.Option(None, "--output-json", "-o", help="Also write the report as JSON."),
 ) -> None:
     """Evaluate a model on multiple-choice tasks; results are stored per item and reused."""
-    from sharpbench.engine.pipeline import ContextTooLongWarning, EvalInterrupted, run_eval
+    from sharpbench.engine.pipeline import (
+        ContextTooLongWarning,
+        EvalInterrupted,
+        run_eval,
+    )
 
     console = Console(stderr=True, soft_wrap=True)
     try:
@@ -175,8 +179,14 @@ class _Progress:
         if not n_todo:
             return
         if self.console.is_terminal:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from sharpbench.cli.common import OutputFormat as Fmt
+from sharpbench.cli.common import fail
 
 __all__ = ["register"]
 
@@ -46,11 +47,6 @@ def _emit(df, fmt: Fmt, title: str, *, max_rows: int = 60) -> None:
     Console().print(t)
     if len(df) > max_rows:
         Console().print(f"[dim]{len(df) - max_rows} more rows (use --format csv for all)[/dim]")
-
-
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _load(results: Path, items: Path | None, items_as_rows: bool):
@@ -154,7 +150,7 @@ def skills(
             "differences": sig.head(200).to_dict(orient="records"), "routing": route,
         })
     except (InsightError, MatrixError) as exc:
-        _fail(exc)
+        raise fail(exc, 2)
 
 
 def rank(
@@ -195,7 +191,7 @@ def rank(
             _emit(disagreements(tab).reset_index(), fmt, "Where methods disagree (spread >= 2 places)")
         _save(store, "rank", f"{results.stem}:{col}", {"benchmarks": col, "table": tab.to_dict(orient="records")})
     except (InsightError, MatrixError) as exc:
-        _fail(exc)
+        raise fail(exc, 2)
 
 
 def calibration(
@@ -219,7 +215,7 @@ def calibration(
         res = calibration_from_store(store, ids, n_bins=bins, strategy=binning,
                                      length_normalise=length_normalise, idk_choice=idk_choice)
     except (InsightError, RuntimeError) as exc:
-        _fail(exc)
+        raise fail(exc, 2)
         return
     rows = [{"run": k, **{m: v[m] for m in ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs")}}
             for k, v in res.items()]

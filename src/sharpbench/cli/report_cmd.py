@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from sharpbench.cli.common import fail
+
 __all__ = ["register"]
 
 
@@ -40,8 +42,7 @@ def report(
         out = build_report(output, store_path=store, matrix=m, matrix_source=matrix.name if matrix else "",
                            title=title, n_boot=n_boot)
     except (ReportError, InsightError, MatrixError, RuntimeError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise fail(exc, 2) from None
     typer.echo(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sharpbench.cli.common import fail
+
 results_app = typer.Typer(
     help="Stored runs: list them, export the store, import lm-eval --log_samples output.",
     no_args_is_help=False,
@@ -21,11 +23,6 @@ _STORE_OPT = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="Duck
 def register(app: typer.Typer) -> None:
     """Add the ``results`` command group to the main app."""
     app.add_typer(results_app, name="results")
-
-
-def _fail(exc: Exception, code: int = 1) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")
-    return typer.Exit(code)
 
 
 @results_app.callback(invoke_without_command=True)
@@ -42,12 +39,12 @@ def results_list(
     from sharpbench.store import Store, StoreError
 
     if fmt not in ("table", "json", "csv"):
-        raise _fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
+        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
     try:
         with Store(store, read_only=True) as st:
             runs = st.runs(models=model or None, tasks=task or None)
     except StoreError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     rows = [_row(r) for r in runs.to_dict("records")]
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
@@ -125,9 +122,9 @@ def results_export(
         with Store(store, read_only=True) as st:
             paths = st.export(out, format=fmt)
     except StoreError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except ValueError as exc:
-        raise _fail(exc, 2) from None
+        raise fail(exc, 2) from None
     for p in paths:
         typer.echo(str(p))
 
@@ -149,6 +146,6 @@ def results_import_lmeval(
             run_ids = import_lmeval(st, path, model_name, num_fewshot=num_fewshot)
             runs = st.runs(run_ids=run_ids)
     except StoreError as exc:
-        raise _fail(exc, 2 if isinstance(exc, ValueError) else 1) from None
+        raise fail(exc, 2 if isinstance(exc, ValueError) else 1) from None
     for r in runs.to_dict("records"):
         typer.echo(f"imported {r['task']}: {r['n_items']} items as model {model_name!r} (run {r['run_id']})")

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sharpbench.cli.common import fail
+
 tasks_app = typer.Typer(
     help="Benchmarks (tasks): list them, show their exact prompts.",
     no_args_is_help=True,
@@ -18,11 +20,6 @@ tasks_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ``tasks`` command group to the main app."""
     app.add_typer(tasks_app, name="tasks")
-
-
-def _fail(exc: Exception, code: int = 1) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {exc}")
-    return typer.Exit(code)
 
 
 def _task_row(task: Any) -> dict[str, Any]:
@@ -63,7 +60,7 @@ def tasks_list(
     )
 
     if fmt not in ("table", "json", "csv"):
-        raise _fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
+        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
     if groups:
         rows = [
             {"group": g.name, "n_tasks": len(g.tasks), "metric": g.metric, "weight_by_size": g.weight_by_size,
@@ -74,7 +71,7 @@ def tasks_list(
         try:
             names = tasks_in_group(group) if group else list_tasks()
         except TaskError as exc:
-            raise _fail(exc, 2) from None
+            raise fail(exc, 2) from None
         rows = [_task_row(get_task(n)) for n in names]
     if fmt == "table" and not groups:
         rows = [{k: v for k, v in r.items() if k != "template_hash"} for r in rows]
@@ -118,12 +115,12 @@ def tasks_show(
     from sharpbench.data import MissingDataError, TaskError, get_task
 
     if fmt not in ("text", "json"):
-        raise _fail(ValueError(f"unknown format {fmt!r}; choose text or json"), 2)
+        raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), 2)
     try:
         task = get_task(name, num_fewshot=num_fewshot)
         items = task.items(limit=max(n, 0))
     except (TaskError, MissingDataError) as exc:
-        raise _fail(exc, 2) from None
+        raise fail(exc, 2) from None
     if fmt == "json":
         payload = {
             "task": task.name, "group": task.group, "num_fewshot": task.num_fewshot, "split": task.split,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,16 @@ def read_rows(path: Path, fmt: str | None = None) -> tuple[list[Row], list[str]]
     )
 
 
-def _jsonl(path: Path) -> tuple[list[Row], list[str]]:
-    rows: list[Row] = []
-    where: list[str] = []
-    with path.open(encoding="utf-8") as fh:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file.
+
+    Raises
+    ------
+    DataFileError
+        On a line that is not valid JSON or not a JSON object (the message
+        names the file and line).
+    """
+    with Path(path).open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -59,8 +66,15 @@ def _jsonl(path: Path) -> tuple[list[Row], list[str]]:
                 raise DataFileError(
                     f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}"
                 )
-            rows.append(obj)
-            where.append(f"line {lineno}")
+            yield lineno, obj
+
+
+def _jsonl(path: Path) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    where: list[str] = []
+    for lineno, obj in iter_jsonl(path):
+        rows.append(obj)
+        where.append(f"line {lineno}")
     return rows, where
 
 

@@ -15,17 +15,20 @@ from typing import Iterable
 
 import pandas as pd
 
+from sharpbench.data.errors import DataFileError
+from sharpbench.data.lmeval_samples import SAMPLES_GLOB, newest_per_key, sample_task
+from sharpbench.data.readers import iter_jsonl
 from sharpbench.matrix.core import MatrixError, ResponseMatrix
 
 __all__ = ["find_sample_files", "read_lmeval_samples", "from_lmeval_samples"]
 
 
 def find_sample_files(paths: Iterable[str | Path]) -> list[Path]:
-    """All ``samples_*.jsonl`` files under the given files/directories (recursively)."""
+    """All ``samples_<task>_<date>.jsonl`` files under the given files/directories (recursively)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(p.rglob("samples_*.jsonl")))
+            out.extend(f for f in sorted(p.rglob(SAMPLES_GLOB)) if sample_task(f))
         elif p.is_file():
             out.append(p)
         else:
@@ -36,10 +39,10 @@ def find_sample_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def _task_of(path: Path) -> str:
-    stem = path.name.removesuffix(".jsonl")
-    if not stem.startswith("samples_") or "_" not in stem[len("samples_") :]:
+    task = sample_task(path)
+    if task is None:
         raise MatrixError(f"{path.name} is not named samples_<task>_<date>.jsonl")
-    return stem[len("samples_") : stem.rfind("_")]
+    return task
 
 
 def _model_of(path: Path) -> str:
@@ -53,6 +56,14 @@ def _model_of(path: Path) -> str:
     return path.parent.name
 
 
+def _records(file: Path):
+    """``(line number, sample)`` of one file, streamed; unreadable lines raise MatrixError."""
+    try:
+        yield from iter_jsonl(file)
+    except DataFileError as exc:
+        raise MatrixError(str(exc)) from None
+
+
 def read_lmeval_samples(
     paths: Iterable[str | Path], metric: str = "acc", filter_name: str | None = None
 ) -> pd.DataFrame:
@@ -64,39 +75,28 @@ def read_lmeval_samples(
     ``filter_name`` one is used (default: the first seen).
     """
     files = find_sample_files(paths)
-    latest: dict[tuple[str, str], Path] = {}
-    for f in files:
-        key = (_model_of(f), _task_of(f))
-        if key not in latest or f.name > latest[key].name:
-            latest[key] = f
+    latest = newest_per_key(files, lambda f: (_model_of(f), _task_of(f)))
     rows: list[dict] = []
     skipped: list[str] = []
     for (model, task), f in sorted(latest.items()):
         chosen = filter_name
         first = True
-        with f.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise MatrixError(f"{f}:{n}: invalid JSON ({exc})") from None
-                flt = rec.get("filter")
-                if chosen is None:
-                    chosen = flt
-                if flt != chosen:
-                    continue
-                if metric not in rec and first:
-                    skipped.append(f"{model}/{task}")
-                    break
-                first = False
-                if "doc_id" not in rec or metric not in rec:
-                    raise MatrixError(
-                        f"{f}:{n}: sample lacks 'doc_id' or metric {metric!r} "
-                        f"(has {sorted(k for k in rec if not isinstance(rec[k], (dict, list)))})"
-                    )
-                rows.append({"model": model, "item": f"{task}/{rec['doc_id']}", "score": float(rec[metric]), "task": task})
+        for n, rec in _records(f):
+            flt = rec.get("filter")
+            if chosen is None:
+                chosen = flt
+            if flt != chosen:
+                continue
+            if metric not in rec and first:
+                skipped.append(f"{model}/{task}")
+                break
+            first = False
+            if "doc_id" not in rec or metric not in rec:
+                raise MatrixError(
+                    f"{f}:{n}: sample lacks 'doc_id' or metric {metric!r} "
+                    f"(has {sorted(k for k in rec if not isinstance(rec[k], (dict, list)))})"
+                )
+            rows.append({"model": model, "item": f"{task}/{rec['doc_id']}", "score": float(rec[metric]), "task": task})
     if skipped:
         if not rows:
             raise MatrixError(f"no sample file has the metric {metric!r} (checked {len(skipped)} files)")

@@ -20,13 +20,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from sharpbench.data.errors import DataFileError
+from sharpbench.data.lmeval_samples import SAMPLES_GLOB, newest_per_key, sample_task
+from sharpbench.data.readers import iter_jsonl
 from sharpbench.engine.results import ChoiceResult, ItemResult
 from sharpbench.store.errors import StoreImportError
 from sharpbench.store.store import RunSpec, Store
 
 __all__ = ["import_lmeval", "find_sample_files", "parse_sample"]
 
-_SAMPLES_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
 _NUMERIC_METRICS = ("acc", "acc_norm", "acc_bytes", "acc_mutual_info", "exact_match")
 _META_KEYS = ("subject", "category", "src", "source")
 
@@ -48,19 +50,10 @@ def find_sample_files(path: str | Path) -> list[tuple[str, Path]]:
     p = Path(path)
     if not p.exists():
         raise StoreImportError(f"{p} does not exist")
-    files = [p] if p.is_file() else sorted(p.rglob("samples_*.jsonl"))
-    found: dict[str, Path] = {}
-    for f in files:
-        m = _SAMPLES_RE.match(f.name)
-        if not m:
-            if p.is_file():
-                raise StoreImportError(
-                    f"{f.name} is not named like lm-eval's samples_<task>_<date>.jsonl"
-                )
-            continue
-        task = m.group("task")
-        if task not in found or f.name > found[task].name:
-            found[task] = f
+    if p.is_file() and sample_task(p) is None:
+        raise StoreImportError(f"{p.name} is not named like lm-eval's samples_<task>_<date>.jsonl")
+    files = [p] if p.is_file() else [f for f in sorted(p.rglob(SAMPLES_GLOB)) if sample_task(f)]
+    found = newest_per_key(files, sample_task)
     if not found:
         raise StoreImportError(
             f"no lm-eval samples_<task>_<date>.jsonl files under {p} (run lm-eval with --log_samples)"
@@ -161,17 +154,10 @@ def parse_sample(sample: dict[str, Any]) -> tuple[ItemResult, dict[str, Any]]:
 
 # ------------------------------------------------------------------ helpers
 def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise StoreImportError(f"{file}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise StoreImportError(f"{file}:{lineno}: expected a JSON object per line")
-            yield lineno, obj
+    try:
+        yield from iter_jsonl(file)
+    except DataFileError as exc:
+        raise StoreImportError(str(exc)) from exc
 
 
 def _arguments(raw: Any) -> list[tuple[str, str]]:
