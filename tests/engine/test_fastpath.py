@@ -88,3 +88,36 @@ def test_packed_head_equals_linear_and_follows_weight_changes():
     packed2 = fastpath._derived(w, "mkl-packed", lambda t: torch.ops.mkl._mkl_reorder_linear_weight(t, 128))
     assert packed2 is not packed
     torch.testing.assert_close(fastpath._packed_linear(x[:7], packed2, w), F.linear(x[:7], w), rtol=1e-6, atol=1e-5)
+
+
+def test_score_logits_blocks_equal_one_log_softmax():
+    """Rows scored in blocks through one reused buffer: bit-identical to a single log-softmax + argmax."""
+    import torch
+
+    from sharpbench.engine import scoring
+
+    g = torch.Generator().manual_seed(1)
+    n = 2 * scoring._SOFTMAX_ROWS + 5  # two full blocks and a short one
+    logits = torch.randn(n, 300, generator=g)
+    target = torch.randint(0, 300, (n,), generator=g)
+    target[::3] = logits[::3].argmax(-1)  # some greedy rows
+    logits[1, 7] = logits[1, target[1]] = logits[1].max() + 1  # a tie of the target with index 7
+    logp, greedy = _score_logits(logits, target)
+    ref = logits.log_softmax(-1)
+    assert torch.equal(logp, ref.gather(1, target[:, None]).squeeze(1))
+    assert greedy.tolist() == (ref.argmax(-1) == target).tolist()
+    assert 0 < int(greedy.sum()) < n
+
+
+def test_cached_widened_linear_is_bit_identical_and_follows_updates():
+    import torch
+
+    from sharpbench.engine.fastpath import _cached_widened_linear, _widened_linear
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 64, generator=g).bfloat16()
+    w = torch.randn(48, 64, generator=g).bfloat16()
+    assert torch.equal(_cached_widened_linear(x, w), _widened_linear(x, w))
+    with torch.no_grad():
+        w.mul_(2)  # in place: the cached float32 copy must be remade
+    assert torch.equal(_cached_widened_linear(x, w), _widened_linear(x, w))

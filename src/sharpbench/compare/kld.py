@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sharpbench.compare.errors import CompareError, TokenizerMismatchError
+from sharpbench.compare.paired import bootstrap_mean_ci
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -138,15 +139,6 @@ class KLResult:
             "top1_agreement": self.top1_agreement,
             "per_prompt": [float(x) for x in self.per_prompt],
         }
-
-
-def bootstrap_mean_ci(x: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of a mean."""
-    x = np.asarray(x, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 def first_token_kl(

@@ -147,14 +147,34 @@ def paired_bootstrap_ci(
     (low, high) : tuple of float
     """
     a, b = _check_pair(base, modified)
+    return bootstrap_mean_ci(b - a, n_boot=n_boot, level=level, seed=seed)
+
+
+def bootstrap_mean_ci(
+    x: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``mean(x)``, resampling its entries with replacement.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+    n_boot : int
+        Number of bootstrap resamples.
+    level : float
+        Confidence level in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise CompareError(f"need a non-empty 1-D array, got shape {x.shape}")
     if not 0 < level < 1:
         raise CompareError(f"confidence level must be in (0, 1), got {level}")
-    diff = b - a
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, diff.size, size=(n_boot, diff.size))
-    means = diff[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 

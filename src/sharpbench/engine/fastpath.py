@@ -70,7 +70,9 @@ class LeanForward:
     summation order.  :func:`pick_linear` picks the faster of the two once per
     thread count by timing both on the model's own MLP shape (set
     ``SHARPBENCH_BF16_GEMM=native`` or ``widened`` to force one).  Both round
-    the same fp32 accumulation; on SmolLM2-135M the per-request logliks of
+    the same fp32 accumulation.  The widened float32 copies of the weights
+    are cached while they fit in a quarter of the free memory (else widened
+    on every call).  On SmolLM2-135M the per-request logliks of
     either differ from lm-eval's bfloat16 ones by ~0.1-0.3 nats on average
     (bfloat16 rounding noise; from lm-eval float32 by ~0.21 either way).
     """
@@ -79,6 +81,8 @@ class LeanForward:
         self.model = model
         self.base = model.base_model
         self.linear = pick_linear(self.base.layers[0].mlp.gate_proj.weight)
+        if self.linear is _widened_linear and _widened_copies_fit(self.base.layers):
+            self.linear = _cached_widened_linear
         self._head = model.get_output_embeddings()
 
     @property
@@ -86,13 +90,17 @@ class LeanForward:
         """The dtype of the model's activations."""
         return self.base.embed_tokens.weight.dtype
 
-    def hidden(self, ids, pos, plan):
-        """Last hidden states ``(T, d)`` before the final norm.
+    def hidden(self, ids, pos, plan, keep=None):
+        """Last hidden states before the final norm: ``(T, d)``, or ``(len(keep), d)``.
 
         ``ids``/``pos`` are flat ``(T,)`` token / position ids and ``plan`` the
         :class:`~sharpbench.engine.segattn.AttentionPlan` of their segments.
+        With ``keep`` (a long tensor of token indices, repeats allowed) only
+        those rows are returned, and the last layer runs its output
+        projection and MLP on those rows only (its attention still reads
+        every token's keys and values).
         """
-        return _forward(self.base, self.linear, ids, pos, plan)
+        return _forward(self.base, self.linear, ids, pos, plan, keep)
 
     def logits(self, hidden):
         """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
@@ -106,7 +114,7 @@ class LeanForward:
         """
         h = rms_norm(hidden, self.base.norm)
         w, b = self._head.weight, self._head.bias
-        if self.linear is _widened_linear:
+        if self.linear in (_widened_linear, _cached_widened_linear):
             wide = _derived(w, "widened", lambda t: t.float())
             out = _plain_linear(h.float(), wide, None if b is None else b.float()).to(h.dtype)
         elif _can_pack(w):
@@ -190,6 +198,29 @@ def _widened_linear(x, w, b=None):
     return _plain_linear(x.float(), w.float(), None if b is None else b.float()).to(x.dtype)
 
 
+def _cached_widened_linear(x, w, b=None):
+    """:func:`_widened_linear` with the float32 copy of ``w`` made once and cached."""
+    wide = _derived(w, "widened", lambda t: t.float())
+    return _plain_linear(x.float(), wide, None if b is None else b.float()).to(x.dtype)
+
+
+WIDEN_CACHE_SHARE = 0.25  # cache float32 copies of the weights while they take at most this share of free RAM
+
+
+def _widened_copies_fit(layers) -> bool:
+    """Float32 copies of every linear weight of ``layers`` fit in ``WIDEN_CACHE_SHARE`` of free memory."""
+    import os
+
+    import torch
+
+    need = sum(m.weight.numel() * 4 for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear))
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return False
+    return need <= WIDEN_CACHE_SHARE * free
+
+
 _LINEAR_CHOICE: dict[tuple[str, int], bool] = {}
 
 
@@ -237,7 +268,7 @@ def _rope(x, cos, sin_signed):
     return (x * cos).add_(x.roll(x.shape[-1] // 2, -1).mul_(sin_signed))
 
 
-def _forward(base, linear, ids, pos, plan):
+def _forward(base, linear, ids, pos, plan, keep=None):
     import torch
     import torch.nn.functional as F
 
@@ -249,7 +280,8 @@ def _forward(base, linear, ids, pos, plan):
     cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (T, 1, head_dim)
     half = sin.shape[-1] // 2
     sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-    for layer in base.layers:
+    last = len(base.layers) - 1
+    for i, layer in enumerate(base.layers):
         attn, mlp = layer.self_attn, layer.mlp
         hd = attn.head_dim
         h = rms_norm(x, layer.input_layernorm)
@@ -258,9 +290,13 @@ def _forward(base, linear, ids, pos, plan):
         v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         o = segment_attention(q, k, v, plan, attn.scaling)
+        if i == last and keep is not None:  # only the kept rows feed the output layer
+            x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
         h = rms_norm(x, layer.post_attention_layernorm)
         g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
         g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
         x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
+    if keep is not None and last < 0:  # no layers: nothing was selected above
+        x = x.index_select(0, keep)
     return x

@@ -207,8 +207,7 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
     plan = plan_attention(segments, off, dtype=lean.dtype, device=device)
     ids_t = torch.tensor(ids, dtype=torch.long, device=device)
     pos_t = torch.tensor(pos, dtype=torch.long, device=device)
-    hidden = lean.hidden(ids_t, pos_t, plan)
-    hidden = hidden.index_select(0, torch.tensor(flat_pos, dtype=torch.long, device=device))
+    hidden = lean.hidden(ids_t, pos_t, plan, keep=torch.tensor(flat_pos, dtype=torch.long, device=device))
     target = torch.tensor(toks, dtype=torch.long, device=device)
     logp, greedy = _head_scores(lean.logits, hidden, target)
     return logp, greedy, reqs
@@ -268,24 +267,40 @@ def _head_scores(head, hidden, target):
     return torch.cat(logp_parts), torch.cat(greedy_parts)
 
 
+_SOFTMAX_ROWS = 16  # rows per log-softmax block: its (rows x vocab) output stays in cache
+
+
 def _score_logits(logits, target):
     """Log-prob of each target and whether it is the argmax (first index on ties), per row.
 
     The float32 log-softmax is the same kernel lm-eval uses (a ``logsumexp``
     over a 262k vocabulary sums in another order and drifts by ~2e-5 per
     token); the argmax is taken over the log-softmax as lm-eval does (first
-    index on ties).
+    index on ties).  The rows go through in blocks of ``_SOFTMAX_ROWS`` into
+    one reused buffer, so the log-softmax output is read back from cache
+    (bit-identical to one call on all rows).
     """
-    logp_all = logits.log_softmax(dim=-1)
-    logp = logp_all.gather(1, target[:, None]).squeeze(1)
-    # argmax == target  <=>  the target holds the maximum and no earlier index ties it
-    # (argmax returns the first maximum).  amax is a vectorised reduction, several
-    # times cheaper than argmax over a large vocabulary; ties are checked per row.
-    greedy = logp == logp_all.amax(dim=-1)
-    for r in greedy.nonzero().flatten().tolist():
-        t = int(target[r])
-        if t and bool((logp_all[r, :t] == logp[r]).any()):
-            greedy[r] = False
+    import torch
+
+    n, vocab = logits.shape
+    logp = torch.empty(n, dtype=logits.dtype, device=logits.device)
+    greedy = torch.empty(n, dtype=torch.bool, device=logits.device)
+    buf = logits.new_empty(min(n, _SOFTMAX_ROWS), vocab)
+    for s in range(0, n, _SOFTMAX_ROWS):
+        block, tgt = logits[s : s + _SOFTMAX_ROWS], target[s : s + _SOFTMAX_ROWS]
+        lp_all = buf[: block.shape[0]]
+        torch.ops.aten._log_softmax.out(block, -1, False, out=lp_all)
+        lp = lp_all.gather(1, tgt[:, None]).squeeze(1)
+        # argmax == target  <=>  the target holds the maximum and no earlier index ties it
+        # (argmax returns the first maximum).  amax is a vectorised reduction, several
+        # times cheaper than argmax over a large vocabulary; ties are checked per row.
+        gr = lp == lp_all.amax(dim=-1)
+        for r in gr.nonzero().flatten().tolist():
+            t = int(tgt[r])
+            if t and bool((lp_all[r, :t] == lp[r]).any()):
+                gr[r] = False
+        logp[s : s + block.shape[0]] = lp
+        greedy[s : s + block.shape[0]] = gr
     return logp, greedy
 
 
