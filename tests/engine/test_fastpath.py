@@ -121,3 +121,18 @@ def test_cached_widened_linear_is_bit_identical_and_follows_updates():
     with torch.no_grad():
         w.mul_(2)  # in place: the cached float32 copy must be remade
     assert torch.equal(_cached_widened_linear(x, w), _widened_linear(x, w))
+
+
+def test_rope_bit_identical_to_transformers():
+    import torch
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    from sharpbench.engine.fastpath import _rope
+
+    g = torch.Generator().manual_seed(2)
+    q, k = torch.randn(7, 4, 16, generator=g), torch.randn(7, 2, 16, generator=g)
+    cos, sin = torch.randn(7, 1, 16, generator=g), torch.randn(7, 1, 16, generator=g)
+    ref_q, ref_k = (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)  # transformers' formula
+    sin_signed = torch.cat((-sin[..., :8], sin[..., 8:]), dim=-1)
+    assert torch.equal(_rope(q, cos, sin_signed), ref_q)
+    assert torch.equal(_rope(k, cos, sin_signed), ref_k)

@@ -260,12 +260,18 @@ def rms_norm(x, norm):
 
 
 def _rope(x, cos, sin_signed):
-    """``x * cos + rotate_half(x) * sin``, as ``x * cos + roll(x, half) * sin_signed``.
+    """``x * cos + rotate_half(x) * sin``, with the halves rotated by slicing.
 
-    ``sin_signed`` is ``sin`` with its first half negated; the sign flip is
-    exact, so the result is bit-identical to transformers' formula.
+    ``sin_signed`` is ``sin`` with its first half negated (an exact sign
+    flip), so each half is ``x_half * cos + other_half * sin_signed``: the
+    same products and sums as transformers' formula, bit for bit, without
+    materialising ``rotate_half(x)`` (``torch.roll`` gathers, ~3x slower).
     """
-    return (x * cos).add_(x.roll(x.shape[-1] // 2, -1).mul_(sin_signed))
+    h = x.shape[-1] // 2
+    out = x * cos
+    out[..., :h].add_(x[..., h:] * sin_signed[..., :h])
+    out[..., h:].add_(x[..., :h] * sin_signed[..., h:])
+    return out
 
 
 def _forward(base, linear, ids, pos, plan, keep=None):
