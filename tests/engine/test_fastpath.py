@@ -18,9 +18,13 @@ def tiny(request, tmp_path_factory, smollm2_dir):
     return load_model(str(path))
 
 
-def test_lean_path_supported_and_equal_to_model_forward(tiny):
-    """Equal up to float32 summation order (the tiny random models give logliks of ~-400 nats)."""
-    assert lean_body(tiny.model) is not None
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_lean_path_supported_and_equal_to_model_forward(tiny, fused, monkeypatch):
+    """Equal up to float32 summation order (the tiny random models give logliks of ~-400 nats),
+    with the q/k/v and gate/up GEMMs fused or not."""
+    monkeypatch.setenv("SHARPBENCH_FUSED_GEMM", fused)
+    lean_fw = lean_body(tiny.model)
+    assert lean_fw is not None and (lean_fw.fused is not None) == (fused == "1")
     reqs = [r for it in piqa_items(8) for r in encode_item(tiny, it).requests]
     for max_rows in (1, 3, 64):
         lean = score_requests(tiny.model, reqs, max_rows=max_rows, fast=True)

@@ -83,6 +83,7 @@ class LeanForward:
         self.linear = pick_linear(self.base.layers[0].mlp.gate_proj.weight)
         if self.linear is _widened_linear and _widened_copies_fit(self.base.layers):
             self.linear = _cached_widened_linear
+        self.fused = _fused_weights(self.base.layers) if self.linear is _plain_linear else None
         self._head = model.get_output_embeddings()
 
     @property
@@ -100,7 +101,7 @@ class LeanForward:
         projection and MLP on those rows only (its attention still reads
         every token's keys and values).
         """
-        return _forward(self.base, self.linear, ids, pos, plan, keep)
+        return _forward(self.base, self.linear, ids, pos, plan, keep, self.fused)
 
     def logits(self, hidden):
         """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
@@ -204,21 +205,27 @@ def _cached_widened_linear(x, w, b=None):
     return _plain_linear(x.float(), wide, None if b is None else b.float()).to(x.dtype)
 
 
-WIDEN_CACHE_SHARE = 0.25  # cache float32 copies of the weights while they take at most this share of free RAM
+COPY_SHARE = 0.25  # derived weight copies (widened, concatenated) may take at most this share of free RAM
 
 
-def _widened_copies_fit(layers) -> bool:
-    """Float32 copies of every linear weight of ``layers`` fit in ``WIDEN_CACHE_SHARE`` of free memory."""
+def _fits_in_free_memory(nbytes: int) -> bool:
+    """``nbytes`` of weight copies stay within ``COPY_SHARE`` of the free memory (Linux; else False)."""
     import os
 
-    import torch
-
-    need = sum(m.weight.numel() * 4 for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear))
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
         return False
-    return need <= WIDEN_CACHE_SHARE * free
+    return nbytes <= COPY_SHARE * free
+
+
+def _widened_copies_fit(layers) -> bool:
+    """Float32 copies of every linear weight of ``layers`` fit (see :func:`_fits_in_free_memory`)."""
+    import torch
+
+    return _fits_in_free_memory(
+        sum(m.weight.numel() * 4 for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear))
+    )
 
 
 _LINEAR_CHOICE: dict[tuple[str, int], bool] = {}
@@ -274,7 +281,36 @@ def _rope(x, cos, sin_signed):
     return out
 
 
-def _forward(base, linear, ids, pos, plan, keep=None):
+def _fused_weights(layers) -> list | None:
+    """Per layer, the q/k/v and the gate/up weights (and biases) concatenated, or ``None``.
+
+    One GEMM over the concatenated weights replaces three (two): the same
+    products per output column, at a larger and faster matrix shape.  Built
+    only while the copies fit (:func:`_fits_in_free_memory`)
+    (``SHARPBENCH_FUSED_GEMM=0`` turns it off).
+    """
+    import os
+
+    import torch
+
+    if os.environ.get("SHARPBENCH_FUSED_GEMM", "1") == "0":
+        return None
+    mods = [(ly.self_attn.q_proj, ly.self_attn.k_proj, ly.self_attn.v_proj, ly.mlp.gate_proj, ly.mlp.up_proj)
+            for ly in layers]
+    if not _fits_in_free_memory(sum(m.weight.numel() * m.weight.element_size() for ms in mods for m in ms)):
+        return None
+
+    def cat(parts):
+        w = torch.cat([m.weight.detach() for m in parts])
+        if all(m.bias is None for m in parts):
+            return w, None
+        b = [m.bias.detach() if m.bias is not None else w.new_zeros(m.weight.shape[0]) for m in parts]
+        return w, torch.cat(b)
+
+    return [(cat(ms[:3]), cat(ms[3:])) for ms in mods]
+
+
+def _forward(base, linear, ids, pos, plan, keep=None, fused=None):
     import torch
     import torch.nn.functional as F
 
@@ -291,17 +327,26 @@ def _forward(base, linear, ids, pos, plan, keep=None):
         attn, mlp = layer.self_attn, layer.mlp
         hd = attn.head_dim
         h = rms_norm(x, layer.input_layernorm)
-        q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
-        k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
-        v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
+        if fused is not None:
+            qkv = linear(h, *fused[i][0])
+            sizes = (attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0], attn.v_proj.weight.shape[0])
+            q, k, v = (t.view(n_tok, -1, hd) for t in qkv.split(sizes, dim=-1))
+        else:
+            q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
+            k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
+            v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         o = segment_attention(q, k, v, plan, attn.scaling)
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
         h = rms_norm(x, layer.post_attention_layernorm)
-        g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
-        g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
+        if fused is not None:
+            g, u = linear(h, *fused[i][1]).chunk(2, dim=-1)
+            g = F.silu(g).mul_(u)
+        else:
+            g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
+            g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
         x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
     if keep is not None and last < 0:  # no layers: nothing was selected above
         x = x.index_select(0, keep)

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-
 from sharpbench.engine.results import ItemResult
 from sharpbench.store import DEFAULT_STORE, RunSpec, Store
 
