@@ -140,3 +140,23 @@ def test_rope_bit_identical_to_transformers():
     sin_signed = torch.cat((-sin[..., :8], sin[..., 8:]), dim=-1)
     assert torch.equal(_rope(q, cos, sin_signed), ref_q)
     assert torch.equal(_rope(k, cos, sin_signed), ref_k)
+
+
+def test_fused_weights_cached_and_follow_in_place_updates(tiny, monkeypatch):
+    import torch
+
+    from sharpbench.engine.fastpath import _fused_weights
+
+    monkeypatch.setenv("SHARPBENCH_FUSED_GEMM", "1")
+    layers = tiny.model.base_model.layers
+    first = _fused_weights(layers)
+    assert first is not None and _fused_weights(layers) is first  # cached across scoring calls
+    q = layers[0].self_attn.q_proj.weight
+    with torch.no_grad():
+        q.add_(1.0)
+    try:
+        again = _fused_weights(layers)
+        assert again is not first and torch.equal(again[0][0][0][: q.shape[0]], q)
+    finally:
+        with torch.no_grad():
+            q.sub_(1.0)

@@ -127,7 +127,7 @@ class LeanForward:
 
 
 PACKED_ROWS = 128  # rows per packed output-layer GEMM
-_DERIVED: dict = {}  # (id(weight), kind) -> (weakref(weight), version, data_ptr, derived tensor)
+_DERIVED: dict = {}  # ((id(w), ...), kind) -> ((weakref(w), ...), ((version, data_ptr), ...), derived value)
 
 
 def _mkl():
@@ -148,19 +148,25 @@ def _can_pack(weight) -> bool:
 
 
 def _derived(weight, kind: str, make: Callable):
-    """``make(weight)``, cached until the weight is freed or changed in place."""
+    """``make(weight)``, cached until the weight is freed or changed in place.
+
+    ``weight`` may also be a tuple of tensors (``make`` then gets the tuple);
+    the entry is valid while every one of them is alive and unchanged.
+    """
     import weakref
 
-    key = (id(weight), kind)
+    ws = weight if isinstance(weight, tuple) else (weight,)
+    key = (tuple(id(w) for w in ws), kind)
+    state = tuple((w._version, w.data_ptr()) for w in ws)
     hit = _DERIVED.get(key)
     if hit is not None:
-        ref, version, ptr, value = hit
-        if ref() is weight and version == weight._version and ptr == weight.data_ptr():
+        refs, old_state, value = hit
+        if all(r() is w for r, w in zip(refs, ws)) and old_state == state:
             return value
-    for k in [k for k, v in _DERIVED.items() if v[0]() is None]:  # drop entries of freed weights
+    for k in [k for k, v in _DERIVED.items() if any(r() is None for r in v[0])]:  # drop entries of freed weights
         del _DERIVED[k]
-    value = make(weight.detach())
-    _DERIVED[key] = (weakref.ref(weight), weight._version, weight.data_ptr(), value)
+    value = make(tuple(w.detach() for w in ws) if isinstance(weight, tuple) else weight.detach())
+    _DERIVED[key] = (tuple(weakref.ref(w) for w in ws), state, value)
     return value
 
 
@@ -286,17 +292,23 @@ def _fused_weights(layers) -> list | None:
 
     One GEMM over the concatenated weights replaces three (two): the same
     products per output column, at a larger and faster matrix shape.  Built
-    only while the copies fit (:func:`_fits_in_free_memory`)
-    (``SHARPBENCH_FUSED_GEMM=0`` turns it off).
+    only while the copies fit (:func:`_fits_in_free_memory`); the result (or
+    the decision not to build) is cached until a weight changes.
+    ``SHARPBENCH_FUSED_GEMM=0`` turns it off.
     """
     import os
-
-    import torch
 
     if os.environ.get("SHARPBENCH_FUSED_GEMM", "1") == "0":
         return None
     mods = [(ly.self_attn.q_proj, ly.self_attn.k_proj, ly.self_attn.v_proj, ly.mlp.gate_proj, ly.mlp.up_proj)
             for ly in layers]
+    weights = tuple(m.weight for ms in mods for m in ms)
+    return _derived(weights, "fused", lambda _: _build_fused(mods))
+
+
+def _build_fused(mods) -> list | None:
+    import torch
+
     if not _fits_in_free_memory(sum(m.weight.numel() * m.weight.element_size() for ms in mods for m in ms)):
         return None
 
