@@ -37,7 +37,18 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--merge", default=None,
+                    help="a --json file of an earlier run with the same settings: its variants are reused, "
+                         "only new ones are computed")
     args = ap.parse_args()
+    settings = {k: getattr(args, k) for k in ("model", "dtype", "prompts", "piqa", "mmlu_per_subject", "batch_size")}
+    earlier = {}
+    if args.merge:
+        with open(args.merge) as f:
+            prior = json.load(f)
+        if prior.get("settings") != settings:
+            raise SystemExit(f"--merge {args.merge}: settings {prior.get('settings')} differ from this run's {settings}")
+        earlier = prior["variants"]
 
     import numpy as np
     import torch
@@ -98,7 +109,10 @@ def main() -> None:
     variants = [("base", None, 0.0)]
     variants += [(f"noise-{float(s):g}", "noise", float(s)) for s in args.noise.split(",") if s.strip()]
     variants += [(f"ablate-{float(w):g}", "ablate", float(w)) for w in args.ablate.split(",") if w.strip()]
-    rows = {}
+    rows = dict(earlier)
+    if earlier:
+        print(f"  reused from {args.merge}: {', '.join(earlier)}")
+    variants = [v for v in variants if v[0] not in earlier]
     cost = {"kld": 0.0, "piqa": 0.0, "mmlu": 0.0}
     for name, kind, scale in variants:
         model.load_state_dict(state)
@@ -139,13 +153,13 @@ def main() -> None:
         for c in res.correlations:
             print(f"  {c.metric:14s} vs MMLU: spearman {c.spearman:.3f} [{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}] "
                   f"kendall {c.kendall:.3f} [{c.kendall_ci[0]:.2f}, {c.kendall_ci[1]:.2f}]")
-    n = len(variants)
+    n = max(len(variants), 1)  # variants computed in this run
     print(f"\n  cost per variant: KLD {cost['kld'] / n:.1f}s, PIQA {cost['piqa'] / n:.1f}s, MMLU {cost['mmlu'] / n:.1f}s "
           f"(KLD/MMLU time ratio {cost['kld'] / max(cost['mmlu'], 1e-9):.3f}, PIQA/MMLU {cost['piqa'] / max(cost['mmlu'], 1e-9):.3f})")
     print(f"  total {time.perf_counter() - t0:.0f}s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rfc": rfc.to_artifact(), "variants": rows,
+            json.dump({"settings": settings, "rfc": rfc.to_artifact(), "variants": rows,
                        "correlate": None if res is None else res.to_artifact(), "cost_s": cost}, f, indent=2)
 
 

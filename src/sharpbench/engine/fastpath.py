@@ -83,7 +83,6 @@ class LeanForward:
         self.linear = pick_linear(self.base.layers[0].mlp.gate_proj.weight)
         if self.linear is _widened_linear and _widened_copies_fit(self.base.layers):
             self.linear = _cached_widened_linear
-        self.fused = _fused_weights(self.base.layers) if self.linear is _plain_linear else None
         self._head = model.get_output_embeddings()
 
     @property
@@ -101,7 +100,7 @@ class LeanForward:
         projection and MLP on those rows only (its attention still reads
         every token's keys and values).
         """
-        return _forward(self.base, self.linear, ids, pos, plan, keep, self.fused)
+        return _forward(self.base, self.linear, ids, pos, plan, keep)
 
     def logits(self, hidden):
         """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
@@ -127,7 +126,7 @@ class LeanForward:
 
 
 PACKED_ROWS = 128  # rows per packed output-layer GEMM
-_DERIVED: dict = {}  # ((id(w), ...), kind) -> ((weakref(w), ...), ((version, data_ptr), ...), derived value)
+_DERIVED: dict = {}  # (id(weight), kind) -> (weakref(weight), version, data_ptr, derived tensor)
 
 
 def _mkl():
@@ -148,25 +147,19 @@ def _can_pack(weight) -> bool:
 
 
 def _derived(weight, kind: str, make: Callable):
-    """``make(weight)``, cached until the weight is freed or changed in place.
-
-    ``weight`` may also be a tuple of tensors (``make`` then gets the tuple);
-    the entry is valid while every one of them is alive and unchanged.
-    """
+    """``make(weight)``, cached until the weight is freed or changed in place."""
     import weakref
 
-    ws = weight if isinstance(weight, tuple) else (weight,)
-    key = (tuple(id(w) for w in ws), kind)
-    state = tuple((w._version, w.data_ptr()) for w in ws)
+    key = (id(weight), kind)
     hit = _DERIVED.get(key)
     if hit is not None:
-        refs, old_state, value = hit
-        if all(r() is w for r, w in zip(refs, ws)) and old_state == state:
+        ref, version, ptr, value = hit
+        if ref() is weight and version == weight._version and ptr == weight.data_ptr():
             return value
-    for k in [k for k, v in _DERIVED.items() if any(r() is None for r in v[0])]:  # drop entries of freed weights
+    for k in [k for k, v in _DERIVED.items() if v[0]() is None]:  # drop entries of freed weights
         del _DERIVED[k]
-    value = make(tuple(w.detach() for w in ws) if isinstance(weight, tuple) else weight.detach())
-    _DERIVED[key] = (tuple(weakref.ref(w) for w in ws), state, value)
+    value = make(weight.detach())
+    _DERIVED[key] = (weakref.ref(weight), weight._version, weight.data_ptr(), value)
     return value
 
 
@@ -211,27 +204,21 @@ def _cached_widened_linear(x, w, b=None):
     return _plain_linear(x.float(), wide, None if b is None else b.float()).to(x.dtype)
 
 
-COPY_SHARE = 0.25  # derived weight copies (widened, concatenated) may take at most this share of free RAM
+WIDEN_CACHE_SHARE = 0.25  # cache float32 copies of the weights while they take at most this share of free RAM
 
 
-def _fits_in_free_memory(nbytes: int) -> bool:
-    """``nbytes`` of weight copies stay within ``COPY_SHARE`` of the free memory (Linux; else False)."""
+def _widened_copies_fit(layers) -> bool:
+    """Float32 copies of every linear weight of ``layers`` fit in ``WIDEN_CACHE_SHARE`` of free memory."""
     import os
 
+    import torch
+
+    need = sum(m.weight.numel() * 4 for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear))
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
         return False
-    return nbytes <= COPY_SHARE * free
-
-
-def _widened_copies_fit(layers) -> bool:
-    """Float32 copies of every linear weight of ``layers`` fit (see :func:`_fits_in_free_memory`)."""
-    import torch
-
-    return _fits_in_free_memory(
-        sum(m.weight.numel() * 4 for layer in layers for m in layer.modules() if isinstance(m, torch.nn.Linear))
-    )
+    return need <= WIDEN_CACHE_SHARE * free
 
 
 _LINEAR_CHOICE: dict[tuple[str, int], bool] = {}
@@ -287,42 +274,7 @@ def _rope(x, cos, sin_signed):
     return out
 
 
-def _fused_weights(layers) -> list | None:
-    """Per layer, the q/k/v and the gate/up weights (and biases) concatenated, or ``None``.
-
-    One GEMM over the concatenated weights replaces three (two): the same
-    products per output column, at a larger and faster matrix shape.  Built
-    only while the copies fit (:func:`_fits_in_free_memory`); the result (or
-    the decision not to build) is cached until a weight changes.
-    ``SHARPBENCH_FUSED_GEMM=0`` turns it off.
-    """
-    import os
-
-    if os.environ.get("SHARPBENCH_FUSED_GEMM", "1") == "0":
-        return None
-    mods = [(ly.self_attn.q_proj, ly.self_attn.k_proj, ly.self_attn.v_proj, ly.mlp.gate_proj, ly.mlp.up_proj)
-            for ly in layers]
-    weights = tuple(m.weight for ms in mods for m in ms)
-    return _derived(weights, "fused", lambda _: _build_fused(mods))
-
-
-def _build_fused(mods) -> list | None:
-    import torch
-
-    if not _fits_in_free_memory(sum(m.weight.numel() * m.weight.element_size() for ms in mods for m in ms)):
-        return None
-
-    def cat(parts):
-        w = torch.cat([m.weight.detach() for m in parts])
-        if all(m.bias is None for m in parts):
-            return w, None
-        b = [m.bias.detach() if m.bias is not None else w.new_zeros(m.weight.shape[0]) for m in parts]
-        return w, torch.cat(b)
-
-    return [(cat(ms[:3]), cat(ms[3:])) for ms in mods]
-
-
-def _forward(base, linear, ids, pos, plan, keep=None, fused=None):
+def _forward(base, linear, ids, pos, plan, keep=None):
     import torch
     import torch.nn.functional as F
 
@@ -339,26 +291,17 @@ def _forward(base, linear, ids, pos, plan, keep=None, fused=None):
         attn, mlp = layer.self_attn, layer.mlp
         hd = attn.head_dim
         h = rms_norm(x, layer.input_layernorm)
-        if fused is not None:
-            qkv = linear(h, *fused[i][0])
-            sizes = (attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0], attn.v_proj.weight.shape[0])
-            q, k, v = (t.view(n_tok, -1, hd) for t in qkv.split(sizes, dim=-1))
-        else:
-            q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
-            k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
-            v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
+        q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
+        k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
+        v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         o = segment_attention(q, k, v, plan, attn.scaling)
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
         h = rms_norm(x, layer.post_attention_layernorm)
-        if fused is not None:
-            g, u = linear(h, *fused[i][1]).chunk(2, dim=-1)
-            g = F.silu(g).mul_(u)
-        else:
-            g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
-            g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
+        g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
+        g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
         x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
     if keep is not None and last < 0:  # no layers: nothing was selected above
         x = x.index_select(0, keep)
