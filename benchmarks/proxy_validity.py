@@ -1,7 +1,7 @@
 """Which cheap damage metric predicts the expensive one? (heretic RFC #236, on packaged models)
 
 Part 1 reproduces the RFC's rank correlations from its published table.
-Part 2 builds damaged variants of smollm2-135m in memory (Gaussian weight
+Part 2 builds damaged variants of a packaged model (``--model``) in memory (Gaussian weight
 noise at several scales, a random-direction ablation), measures on each the
 cheap metrics (heretic first-token KLD on the shipped 100 harmless prompts,
 PIQA acc_norm on a few hundred items) and the expensive reference (MMLU acc on
@@ -14,8 +14,10 @@ prints the ratio.
 
     python benchmarks/proxy_validity.py                 # defaults: ~10 min on 2 idle cores
     python benchmarks/proxy_validity.py --piqa 60 --mmlu-per-subject 1 --noise 0.05,0.2   # quick
-    python benchmarks/proxy_validity.py --model qwen2.5-coder-1.5b --dtype bfloat16 --mmlu-per-subject 2 \
-        --piqa 200 --noise 0.03,0.06,0.1,0.15 --json proxy.json   # the README's figures (~1 h)
+    # the README's figures (~1.6 h on 2 cores; the second run reuses the first's variants):
+    python benchmarks/proxy_validity.py --model qwen2.5-coder-1.5b --threads 1 --mmlu-per-subject 2 --piqa 150 --json a.json
+    python benchmarks/proxy_validity.py --model qwen2.5-coder-1.5b --threads 2 --mmlu-per-subject 2 --piqa 150 \
+        --noise 0.02,0.05,0.08,0.12,0.25,0.4,0.6 --merge a.json --json b.json
 """
 
 from __future__ import annotations
