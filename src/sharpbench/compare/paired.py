@@ -134,17 +134,8 @@ def paired_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile CI of ``mean(modified - base)`` resampling items with replacement.
 
-    Parameters
-    ----------
-    base, modified : ndarray of shape (n_items,)
-    n_boot : int
-        Number of bootstrap resamples.
-    level : float
-        Confidence level in (0, 1).
-
-    Returns
-    -------
-    (low, high) : tuple of float
+    ``base`` and ``modified`` are per-item scores of shape ``(n_items,)``; the
+    other arguments and the result are those of :func:`bootstrap_mean_ci`.
     """
     a, b = _check_pair(base, modified)
     return bootstrap_mean_ci(b - a, n_boot=n_boot, level=level, seed=seed)

@@ -43,14 +43,14 @@ def read_rows(path: Path, fmt: str | None = None) -> tuple[list[Row], list[str]]
     )
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
+def iter_jsonl(path: Path, error: type[Exception] = DataFileError) -> Iterator[tuple[int, Row]]:
     """``(line number, object)`` for each non-blank line of a JSONL file.
 
     Raises
     ------
-    DataFileError
+    error (default DataFileError)
         On a line that is not valid JSON or not a JSON object (the message
-        names the file and line).
+        names the file and line); callers pass their own error type.
     """
     with Path(path).open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -59,11 +59,11 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Row]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataFileError(
+                raise error(
                     f"{path}: line {lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
                 ) from exc
             if not isinstance(obj, dict):
-                raise DataFileError(
+                raise error(
                     f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}"
                 )
             yield lineno, obj

@@ -15,7 +15,6 @@ from typing import Iterable
 
 import pandas as pd
 
-from sharpbench.data.errors import DataFileError
 from sharpbench.data.lmeval_samples import SAMPLES_GLOB, newest_per_key, sample_task
 from sharpbench.data.readers import iter_jsonl
 from sharpbench.matrix.core import MatrixError, ResponseMatrix
@@ -45,23 +44,16 @@ def _task_of(path: Path) -> str:
     return task
 
 
-def _model_of(path: Path) -> str:
-    for res in sorted(path.parent.glob("results_*.json"), reverse=True):
+def _model_of(folder: Path) -> str:
+    """``model_name`` of the newest ``results_*.json`` in ``folder``, else the folder's name."""
+    for res in sorted(folder.glob("results_*.json"), reverse=True):
         try:
             name = json.loads(res.read_text()).get("model_name")
         except (OSError, json.JSONDecodeError):
             continue
         if name:
             return str(name)
-    return path.parent.name
-
-
-def _records(file: Path):
-    """``(line number, sample)`` of one file, streamed; unreadable lines raise MatrixError."""
-    try:
-        yield from iter_jsonl(file)
-    except DataFileError as exc:
-        raise MatrixError(str(exc)) from None
+    return folder.name
 
 
 def read_lmeval_samples(
@@ -75,13 +67,14 @@ def read_lmeval_samples(
     ``filter_name`` one is used (default: the first seen).
     """
     files = find_sample_files(paths)
-    latest = newest_per_key(files, lambda f: (_model_of(f), _task_of(f)))
+    model_of = {d: _model_of(d) for d in {f.parent for f in files}}  # one results_*.json read per folder
+    latest = newest_per_key(files, lambda f: (model_of[f.parent], _task_of(f)))
     rows: list[dict] = []
     skipped: list[str] = []
     for (model, task), f in sorted(latest.items()):
         chosen = filter_name
         first = True
-        for n, rec in _records(f):
+        for n, rec in iter_jsonl(f, MatrixError):
             flt = rec.get("filter")
             if chosen is None:
                 chosen = flt

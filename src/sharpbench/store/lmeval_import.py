@@ -16,11 +16,10 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from sharpbench.data.errors import DataFileError
 from sharpbench.data.lmeval_samples import SAMPLES_GLOB, newest_per_key, sample_task
 from sharpbench.data.readers import iter_jsonl
 from sharpbench.engine.results import ChoiceResult, ItemResult
@@ -78,7 +77,7 @@ def import_lmeval(
     for task, file in find_sample_files(path):
         info = _run_info(file.parent, task, model_name, num_fewshot)
         results, metadata = [], {}
-        for lineno, sample in _read_jsonl(file):
+        for lineno, sample in iter_jsonl(file, StoreImportError):
             if sample.get("filter", "none") != "none":
                 continue
             try:
@@ -153,13 +152,6 @@ def parse_sample(sample: dict[str, Any]) -> tuple[ItemResult, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------ helpers
-def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        yield from iter_jsonl(file)
-    except DataFileError as exc:
-        raise StoreImportError(str(exc)) from exc
-
-
 def _arguments(raw: Any) -> list[tuple[str, str]]:
     """lm-eval's sanitized ``{"gen_args_i": {"arg_0": ctx, "arg_1": cont}}`` or a plain list of pairs."""
     if isinstance(raw, dict):
