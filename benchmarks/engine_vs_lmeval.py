@@ -17,6 +17,11 @@ used (the lower bound).  For
 bfloat16 the rate is the faster of a bfloat16 GEMM and a float32 GEMM on the
 widened operands (the same products), whichever this CPU runs faster.
 
+``--device cuda`` runs both engines on the GPU: times are then wall-clock
+seconds after a device synchronize, the matmul rate is measured on the GPU
+(float32 without TF32, as both engines run it), and ``--threads`` only sets
+the host threads.
+
 ``--breakdown`` profiles one more sharpbench run with ``torch.profiler`` and
 prints where its CPU time goes: GEMMs of the body and of the output layer
 (with their achieved GFLOP/s at the real shapes), attention, the float32
@@ -39,9 +44,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _timed(fn):
+    _sync()
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
+    _sync()
     return out, time.perf_counter() - w0, time.process_time() - c0
 
 
@@ -62,17 +76,20 @@ def matmul_gflops(weights, rows: int = 1024, trials: int = 7) -> float:
     import torch
     import torch.nn.functional as F
 
-    x_by_k = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype) for w in weights}
+    x_by_k = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=w.dtype, device=w.device) for w in weights}
+    clock = time.process_time if weights[0].device.type == "cpu" else time.perf_counter
     flops = sum(2.0 * rows * w.shape[0] * w.shape[1] for w in weights)
     best = float("inf")
     with torch.inference_mode():
         for w in weights:  # warm-up
             F.linear(x_by_k[w.shape[1]], w)
         for _ in range(trials):
-            t0 = time.process_time()
+            _sync()
+            t0 = clock()
             for w in weights:
                 F.linear(x_by_k[w.shape[1]], w)
-            best = min(best, time.process_time() - t0)
+            _sync()
+            best = min(best, clock() - t0)
     return flops / best / 1e9
 
 
@@ -115,8 +132,12 @@ _HEAD_OPS = {"aten::_log_softmax", "aten::amax", "aten::gather"}
 
 def breakdown(run, vocab: int) -> None:
     """Profile ``run()`` once and print the CPU-time split (self time per op class)."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        gpu_breakdown(run)
+        return
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         run()
     split = {"body GEMM": 0.0, "output-layer GEMM": 0.0, "attention": 0.0, "log-softmax/argmax": 0.0}
@@ -152,17 +173,46 @@ def breakdown(run, vocab: int) -> None:
     print("  largest 'other' ops: " + ", ".join(f"{n.removeprefix('aten::')} {t:.2f} s" for n, t in top))
 
 
+def gpu_breakdown(run) -> None:
+    """Profile ``run()`` on the GPU: device busy time against wall time, and the costliest kernels/ops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    w0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run()
+        _sync()
+    wall = time.perf_counter() - w0
+    kernels = [e for e in prof.events() if e.device_type.name == "CUDA"]
+    if kernels:
+        busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6
+    else:  # kernels attached to their host ops only
+        busy = sum(e.self_device_time_total for e in prof.events()) / 1e6
+    print(
+        f"GPU breakdown: {wall:.2f} s wall (profiled), kernels busy {busy:.2f} s "
+        f"({100 * busy / wall:.0f}%), {len(kernels)} kernel launches"
+    )
+    table = prof.key_averages()
+    for key in ("self_cpu_time_total", "self_device_time_total"):
+        print(table.table(sort_by=key, row_limit=10, max_name_column_width=48))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="piqa", choices=["piqa", "arc_easy"])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--limit", type=int, default=None, help="first N items (default: all)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--model", default="smollm2-135m", help="packaged name or checkpoint directory")
     ap.add_argument("--order", default="lmeval-first", choices=["lmeval-first", "sharpbench-first"])
     ap.add_argument("--skip-lmeval", action="store_true", help="time sharpbench only (no lm-eval run)")
     ap.add_argument("--breakdown", action="store_true", help="profile one more sharpbench run")
+    ap.add_argument(
+        "--vs-float32",
+        action="store_true",
+        help="bfloat16: also score with sharpbench in float32 and print each engine's |delta loglik| from it",
+    )
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -180,11 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ckpt = args.model
     items = get_task(args.task).items(limit=args.limit)
-    backend = load_model(ckpt, dtype=args.dtype)
+    backend = load_model(ckpt, dtype=args.dtype, device=args.device)
+    gpu = args.device == "cuda"
     n_req = sum(len(it.requests) for it in items)
 
-    def run_ours():
-        return {r.item_id: r for r in score_items(backend, items, batch_size=args.batch_size)}
+    def run_ours(subset=items):
+        return {r.item_id: r for r in score_items(backend, subset, batch_size=args.batch_size)}
+
+    if gpu:  # CUDA context, kernels and allocator warmed outside the timed runs
+        run_ours(items[:64])
 
     rates = [best_matmul_gflops(backend.model)]
     if args.skip_lmeval:
@@ -193,15 +247,18 @@ def main(argv: list[str] | None = None) -> int:
         from lm_eval.api.instance import Instance
         from lm_eval.models.huggingface import HFLM
 
-        lm = HFLM(pretrained=ckpt, dtype=args.dtype, batch_size=args.batch_size, device="cpu")
+        lm = HFLM(pretrained=ckpt, dtype=args.dtype, batch_size=args.batch_size, device=args.device)
         insts = [
             Instance("loglikelihood", {}, (r.context, r.continuation), i)
             for it in items
             for i, r in enumerate(it.requests)
         ]
 
-        def run_lmeval():
-            return lm.loglikelihood(insts, disable_tqdm=True)
+        def run_lmeval(subset=insts):
+            return lm.loglikelihood(subset, disable_tqdm=True)
+
+        if gpu:
+            run_lmeval(insts[:128])
 
         if args.order == "lmeval-first":
             ref, t_lm, c_lm = _timed(run_lmeval)
@@ -223,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"task={args.task} items={len(items)} requests={n_req} model={args.model} dtype={args.dtype} "
-        f"threads={args.threads} batch_size={args.batch_size} torch={torch.__version__} "
+        f"device={args.device} threads={args.threads} batch_size={args.batch_size} torch={torch.__version__} "
         f"load average={os.getloadavg()[0]:.2f}"
     )
     print(
@@ -233,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         f"matmul rate: {gflops:.1f} GFLOP/s (before/after: {rates[0]:.1f}/{rates[1]:.1f})  ->  "
         f"lower bound {bound:.2f} s ({flops / 1e12:.3f} TFLOP)"
     )
-    print(f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{'cpu/bound':>11}{'acc':>8}{'acc_norm':>10}")
+    # On a GPU the host mostly waits: wall time is the figure there, CPU time on the CPU.
+    clock = "wall" if gpu else "cpu"
+    k_sb = t_sb if gpu else c_sb
+    print(f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{clock + '/bound':>11}{'acc':>8}{'acc_norm':>10}")
     if not args.skip_lmeval:
         ours_ll = np.array([c.loglik for it in items for c in ours[it.item_id].choices])
         ref_ll = np.array([r[0] for r in ref])
@@ -244,11 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             k += n
         acc_lm = {m: float(np.mean([r[m] for r in lm_results])) for m in ("acc", "acc_norm")}
         print(
-            f"{'lm-eval':<12}{t_lm:>10.2f}{c_lm:>10.2f}{c_lm / bound:>11.2f}"
+            f"{'lm-eval':<12}{t_lm:>10.2f}{c_lm:>10.2f}{(t_lm if gpu else c_lm) / bound:>11.2f}"
             f"{acc_lm['acc']:>8.4f}{acc_lm['acc_norm']:>10.4f}"
         )
     print(
-        f"{'sharpbench':<12}{t_sb:>10.2f}{c_sb:>10.2f}{c_sb / bound:>11.2f}"
+        f"{'sharpbench':<12}{t_sb:>10.2f}{c_sb:>10.2f}{k_sb / bound:>11.2f}"
         f"{acc_sb['acc'][0]:>8.4f}{acc_sb['acc_norm'][0]:>10.4f}"
     )
     if not args.skip_lmeval:
@@ -258,7 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             f"max |delta loglik| = {np.abs(ours_ll - ref_ll).max():.3e}  "
             f"greedy mismatches = {sum(bool(r[1]) != g for r, g in zip(ref, ours_greedy))}"
         )
-    if args.threads == 1:
+    if args.vs_float32 and args.dtype != "float32":
+        ref32 = load_model(ckpt, dtype="float32", device=args.device)
+        ll32 = {r.item_id: r for r in score_items(ref32, items, batch_size=args.batch_size)}
+        ll32 = np.array([c.loglik for it in items for c in ll32[it.item_id].choices])
+        sb_ll = np.array([c.loglik for it in items for c in ours[it.item_id].choices])
+        engines = [("sharpbench", sb_ll)] + ([] if args.skip_lmeval else [("lm-eval", ref_ll)])
+        for name, ll in engines:
+            d = np.abs(ll - ll32)
+            print(f"{name} {args.dtype} vs sharpbench float32: mean |delta loglik| {d.mean():.3f}, max {d.max():.3f}")
+    if args.threads == 1 and not gpu:
         print(
             "note: cpu time (process_time) is the robust figure on a shared machine; wall time includes waiting"
         )

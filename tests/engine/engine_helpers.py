@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 def make_tiny_checkpoint(dest: Path, tokenizer_dir: Path, *, kind: str = "llama", seed: int = 0) -> Path:
     """A 2-layer random model with the SmolLM2 tokenizer, saved as an HF checkpoint."""
@@ -62,3 +64,27 @@ def mmlu_items(subject: str, n: int):
     from sharpbench.data.registry import get_task
 
     return get_task(f"mmlu_{subject}").items(limit=n)
+
+
+def random_packed_rows(rng, n_rows):
+    """Segments of packed rows (context then continuations) and the dense packed mask."""
+    segments, seg_id, row_id = [], [], []
+    off = 0
+    for r in range(n_rows):
+        c = int(rng.integers(1, 30))
+        segments.append((off, 0, off, c))
+        seg_id += [0] * c
+        row_id += [r] * c
+        start = off + c
+        for s in range(1, int(rng.integers(1, 5))):
+            n = int(rng.integers(1, 25))
+            segments.append((off, c, start, n))
+            seg_id += [s] * n
+            row_id += [r] * n
+            start += n
+        off = start
+    seg, row = np.array(seg_id), np.array(row_id)
+    t = np.arange(off)
+    mask = (row[:, None] == row[None, :]) & (t[None, :] <= t[:, None])
+    mask &= (seg[:, None] == seg[None, :]) | (seg[None, :] == 0)
+    return segments, off, mask

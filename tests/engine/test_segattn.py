@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_helpers import random_packed_rows
 
 from sharpbench.engine.segattn import (
     AttentionPlanError,
@@ -13,37 +14,13 @@ from sharpbench.engine.segattn import (
 )
 
 
-def _random_rows(rng, n_rows):
-    """Segments of packed rows (context then continuations) and the dense packed mask."""
-    segments, seg_id, row_id = [], [], []
-    off = 0
-    for r in range(n_rows):
-        c = int(rng.integers(1, 30))
-        segments.append((off, 0, off, c))
-        seg_id += [0] * c
-        row_id += [r] * c
-        start = off + c
-        for s in range(1, int(rng.integers(1, 5))):
-            n = int(rng.integers(1, 25))
-            segments.append((off, c, start, n))
-            seg_id += [s] * n
-            row_id += [r] * n
-            start += n
-        off = start
-    seg, row = np.array(seg_id), np.array(row_id)
-    t = np.arange(off)
-    mask = (row[:, None] == row[None, :]) & (t[None, :] <= t[:, None])
-    mask &= (seg[:, None] == seg[None, :]) | (seg[None, :] == 0)
-    return segments, off, mask
-
-
 @pytest.mark.parametrize("n_heads,n_kv", [(4, 4), (6, 2)])
 def test_segment_attention_equals_dense_masked_attention(n_heads, n_kv):
     import torch
     import torch.nn.functional as F
 
     rng = np.random.default_rng(0)
-    segments, n_tok, mask = _random_rows(rng, 7)
+    segments, n_tok, mask = random_packed_rows(rng, 7)
     g = torch.Generator().manual_seed(0)
     q = torch.randn(n_tok, n_heads, 16, generator=g)
     k = torch.randn(n_tok, n_kv, 16, generator=g)

@@ -30,6 +30,7 @@ from typing import Any
 
 from sharpbench.engine.fastpath import lean_body
 from sharpbench.engine.results import ChoiceResult
+from sharpbench.engine.segattn import plan_attention, to_device
 from sharpbench.models.base import TokenRequest
 from sharpbench.models.errors import ScoringError
 
@@ -49,7 +50,8 @@ _PLAIN_HEAD_TYPES = frozenset(
         "smollm3",
     }
 )
-_HEAD_ROWS = 128  # scored positions per output-layer chunk (bounds the N x vocab buffer)
+_HEAD_ROWS = 128  # scored positions per output-layer chunk on a CPU (bounds the N x vocab buffer)
+_GPU_HEAD_BYTES = 256 << 20  # float32 logits per output-layer chunk on a GPU
 
 
 class NonFiniteLogitsError(ScoringError):
@@ -184,8 +186,6 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
     """
     import torch
 
-    from sharpbench.engine.segattn import plan_attention
-
     ids, pos, segments, flat_pos, toks, reqs = [], [], [], [], [], []
     off = 0
     for r in rows:
@@ -205,11 +205,12 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
         reqs.extend(r.score_req)
         off += len(r.tokens)
     plan = plan_attention(segments, off, dtype=lean.dtype, device=device)
-    ids_t = torch.tensor(ids, dtype=torch.long, device=device)
-    pos_t = torch.tensor(pos, dtype=torch.long, device=device)
-    hidden = lean.hidden(ids_t, pos_t, plan, keep=torch.tensor(flat_pos, dtype=torch.long, device=device))
-    target = torch.tensor(toks, dtype=torch.long, device=device)
-    logp, greedy = _head_scores(lean.logits, hidden, target)
+    ids_t, pos_t, keep, target = (
+        to_device(torch.tensor(v, dtype=torch.long), device) for v in (ids, pos, flat_pos, toks)
+    )
+    hidden = lean.hidden(ids_t, pos_t, plan, keep=keep)
+    rows = _head_rows(device, getattr(lean.model.config, "vocab_size", None))
+    logp, greedy = _head_scores(lean.logits, hidden, target, rows)
     return logp, greedy, reqs
 
 
@@ -239,14 +240,14 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
             reqs.extend(r.score_req)
     # Padding keys are masked for real queries; padding queries see the padding before
     # them (at least themselves), so no attention row is empty (no NaN from the softmax).
-    ids, pos, seg, grp = ids.to(device), pos.to(device), seg.to(device), grp.to(device)
+    ids, pos, seg, grp = (to_device(t, device) for t in (ids, pos, seg, grp))
     mask = _attention_mask(model, grp, seg, pos)
-    index = torch.tensor(flat_pos, dtype=torch.long, device=device)
-    target = torch.tensor(toks, dtype=torch.long, device=device)
+    index, target = (to_device(torch.tensor(v, dtype=torch.long), device) for v in (flat_pos, toks))
     if head is not None:
         hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         hidden = hidden.last_hidden_state.reshape(n * width, -1).index_select(0, index)
-        logp, greedy = _head_scores(head, hidden, target)
+        rows = _head_rows(device, getattr(model.config, "vocab_size", None))
+        logp, greedy = _head_scores(head, hidden, target, rows)
     else:
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         logits = out.logits.reshape(n * width, -1).index_select(0, index).float()
@@ -254,14 +255,27 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
     return logp, greedy, reqs
 
 
-def _head_scores(head, hidden, target):
-    """Output layer + scoring in chunks of ``_HEAD_ROWS`` scored positions."""
+def _head_rows(device: Any, vocab: int | None) -> int:
+    """Scored positions per output-layer chunk.
+
+    ``_HEAD_ROWS`` on a CPU (the chunk's logits stay in cache); on a GPU as
+    many as fit ``_GPU_HEAD_BYTES`` of float32 logits (fewer, larger launches).
+    """
+    import torch
+
+    if torch.device(device).type == "cpu" or not vocab:
+        return _HEAD_ROWS
+    return max(_HEAD_ROWS, _GPU_HEAD_BYTES // (4 * int(vocab)))
+
+
+def _head_scores(head, hidden, target, rows: int = _HEAD_ROWS):
+    """Output layer + scoring in chunks of ``rows`` scored positions."""
     import torch
 
     logp_parts, greedy_parts = [], []
-    for s in range(0, hidden.shape[0], _HEAD_ROWS):
-        logits = head(hidden[s : s + _HEAD_ROWS]).float()  # no-op for the lean head
-        lp, gr = _score_logits(logits, target[s : s + _HEAD_ROWS])
+    for s in range(0, hidden.shape[0], rows):
+        logits = head(hidden[s : s + rows]).float()  # no-op for the lean head
+        lp, gr = _score_logits(logits, target[s : s + rows])
         logp_parts.append(lp)
         greedy_parts.append(gr)
     return torch.cat(logp_parts), torch.cat(greedy_parts)
@@ -278,10 +292,15 @@ def _score_logits(logits, target):
     token); the argmax is taken over the log-softmax as lm-eval does (first
     index on ties).  The rows go through in blocks of ``_SOFTMAX_ROWS`` into
     one reused buffer, so the log-softmax output is read back from cache
-    (bit-identical to one call on all rows).
+    (bit-identical to one call on all rows).  On a GPU all rows go in one
+    call and the argmax is taken directly (no per-row host round trips).
     """
     import torch
 
+    if logits.device.type != "cpu":
+        lp_all = torch.log_softmax(logits, dim=-1)
+        lp = lp_all.gather(1, target[:, None]).squeeze(1)
+        return lp, lp_all.argmax(dim=-1) == target
     n, vocab = logits.shape
     logp = torch.empty(n, dtype=logits.dtype, device=logits.device)
     greedy = torch.empty(n, dtype=torch.bool, device=logits.device)
@@ -345,14 +364,16 @@ def score_requests(
     sums = torch.zeros(n_req, dtype=torch.float64)
     misses = torch.zeros(n_req, dtype=torch.long)
     bad = torch.zeros(n_req, dtype=torch.long)
+    parts = []  # per batch: device tensors, brought to the host after the last batch (no sync between)
     with torch.inference_mode():
         for batch in _batches(rows, max(1, max_rows), max(1, max_tokens)):
-            logp, greedy, reqs = _forward_batch(model, head, lean, batch, device)
-            logp, greedy = logp.cpu(), greedy.cpu()
-            req_idx = torch.tensor(reqs, dtype=torch.long)
-            bad.index_add_(0, req_idx, (~torch.isfinite(logp)).long())
-            sums.index_add_(0, req_idx, logp.double())
-            misses.index_add_(0, req_idx, (~greedy).long())
+            parts.append(_forward_batch(model, head, lean, batch, device))
+    for logp, greedy, reqs in parts:
+        logp, greedy = logp.cpu(), greedy.cpu()
+        req_idx = torch.tensor(reqs, dtype=torch.long)
+        bad.index_add_(0, req_idx, (~torch.isfinite(logp)).long())
+        sums.index_add_(0, req_idx, logp.double())
+        misses.index_add_(0, req_idx, (~greedy).long())
     if bool((bad > 0).any()):
         idx = (bad > 0).nonzero().flatten().tolist()
         raise NonFiniteLogitsError(

@@ -23,7 +23,11 @@ gathered from the flat ``(tokens, heads, head_dim)`` q/k/v, with an additive
 mask built once per batch and reused by every layer.  The grouping minimises
 ``CALL_COST + padded entries`` summed over buckets (one call costs about as
 much as ~1500 score entries on a CPU core), so near-equal segments share a
-call and very unequal ones do not.  Every bucket goes through SDPA, the
+call and very unequal ones do not.  On a GPU a call costs far more than the
+padded entries it saves (the host issues the launches while the device
+idles on a small model), so there all contexts share one call and all
+continuations another, and the plan's index tensors are copied without
+blocking the host.  Every bucket goes through SDPA, the
 kernel lm-eval's model forward uses (a hand-written softmax(QK^T)V in two
 batched GEMMs was ~2x faster on small grids but <1% faster end to end, and
 doubled the mean |delta loglik| against lm-eval, so it is not used).
@@ -31,6 +35,7 @@ doubled the mean |delta loglik| against lm-eval, so it is not used).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,20 +68,23 @@ class AttentionPlan:
     buckets: tuple[Bucket, ...]
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def head_index(self, b: int, n_heads: int, n_kv: int):
+    def head_index(self, b: int, n_heads: int, n_kv: int, expand: bool = False):
         """Bucket ``b``'s gather/scatter indices over ``(token * heads + head)`` rows (built once).
 
         Returns ``q_idx (S, H, lq)``, ``k_idx (S, H_kv, lk)`` and ``out_idx (S, H, lq)``
         (flattened), so q/k/v are gathered straight into the head-major grids
         the attention uses and its output scattered back without copies.
+        ``expand=True`` gathers k/v for every query head, ``k_idx (S, H, lk)``
+        (query head ``h`` reads kv head ``h // (H / H_kv)``, as grouped-query
+        attention does).
         """
-        key = ("idx", b, n_heads, n_kv)
+        key = ("idx", b, n_heads, n_kv, expand)
         if key not in self._cache:
             import torch
 
             bk = self.buckets[b]
             hq = torch.arange(n_heads, device=bk.q_src.device)[None, :, None]
-            hk = torch.arange(n_kv, device=bk.q_src.device)[None, :, None]
+            hk = hq // (n_heads // n_kv) if expand else torch.arange(n_kv, device=bk.q_src.device)[None, :, None]
             q_src = bk.q_src.view(bk.n_seg, 1, bk.lq)
             self._cache[key] = (
                 (q_src * n_heads + hq).reshape(-1),
@@ -119,13 +127,32 @@ def _partition(lq: np.ndarray, lk: np.ndarray) -> list[np.ndarray]:
     return groups[::-1]
 
 
-def _group(p_len: np.ndarray, o_len: np.ndarray) -> list[np.ndarray]:
-    """Buckets of segment indices: contexts (no prefix) and continuations partitioned apart."""
+def _group(p_len: np.ndarray, o_len: np.ndarray, *, split: bool = True) -> list[np.ndarray]:
+    """Buckets of segment indices: contexts (no prefix) and continuations apart.
+
+    ``split=False`` keeps each of the two kinds in one bucket (GPUs).
+    """
     out = []
     for sel in (np.flatnonzero(p_len == 0), np.flatnonzero(p_len > 0)):
-        if sel.size:
+        if not sel.size:
+            continue
+        if split:
             out.extend(sel[g] for g in _partition(o_len[sel], p_len[sel] + o_len[sel]))
+        else:
+            out.append(sel)
     return out
+
+
+def to_device(t: Any, device: Any) -> Any:
+    """Host tensor ``t`` on ``device``; to a GPU through pinned memory without blocking the host."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def plan_attention(
@@ -143,7 +170,9 @@ def plan_attention(
     dtype : torch dtype
         Dtype of q/k/v (the additive masks use it); default float32.
     device : torch device
-        Where the index and mask tensors live.
+        Where the index and mask tensors live.  On a non-CPU device each
+        kind of segment (contexts, continuations) is one bucket, its key
+        axis padded to a multiple of 16.
 
     Returns
     -------
@@ -166,9 +195,12 @@ def plan_attention(
     if not (covered == 1).all():
         raise AttentionPlanError("the own ranges of the segments must cover every token exactly once")
     buckets = []
-    for g in _group(pl, ol):
+    on_cpu = torch.device(device).type == "cpu"
+    for g in _group(pl, ol, split=on_cpu):
         n_seg = len(g)
         lq, lk = int(ol[g].max()), int((pl[g] + ol[g]).max())
+        if not on_cpu:  # GPU kernels want the key axis in multiples of 16 (masked padding keys)
+            lk = -(-lk // 16) * 16
         qi = np.arange(lq)[None, :]
         kj = np.arange(lk)[None, :]
         gp0, gpl, go0, gol = p0[g, None], pl[g, None], o0[g, None], ol[g, None]
@@ -185,10 +217,10 @@ def plan_attention(
                 n_seg=n_seg,
                 lq=lq,
                 lk=lk,
-                q_src=torch.from_numpy(q_src.reshape(-1)).to(device),
-                k_src=torch.from_numpy(k_src.reshape(-1)).to(device),
-                out_dst=torch.from_numpy(out_dst.reshape(-1)).to(device),
-                mask=mask[:, None].to(device),
+                q_src=to_device(torch.from_numpy(q_src.reshape(-1)), device),
+                k_src=to_device(torch.from_numpy(k_src.reshape(-1)), device),
+                out_dst=to_device(torch.from_numpy(out_dst.reshape(-1)), device),
+                mask=to_device(mask[:, None], device),
             )
         )
     return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets))
@@ -212,13 +244,29 @@ def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
     out = q.new_empty((n_tok + 1) * n_heads, hd)
     q_rows = q.reshape(n_tok * n_heads, hd)
     k_rows, v_rows = k.reshape(n_tok * n_kv, hd), v.reshape(n_tok * n_kv, hd)
-    for i, b in enumerate(plan.buckets):
-        q_idx, k_idx, out_idx = plan.head_index(i, n_heads, n_kv)
-        qg = q_rows.index_select(0, q_idx).view(b.n_seg, n_heads, b.lq, hd)
-        kg = k_rows.index_select(0, k_idx).view(b.n_seg, n_kv, b.lk, hd)
-        vg = v_rows.index_select(0, k_idx).view(b.n_seg, n_kv, b.lk, hd)
-        o = F.scaled_dot_product_attention(
-            qg, kg, vg, attn_mask=b.mask, scale=scale, enable_gqa=n_kv != n_heads
-        )
-        out.index_copy_(0, out_idx, o.reshape(b.n_seg * n_heads * b.lq, hd))
+    gpu = q.device.type == "cuda"
+    g_kv = n_heads if gpu else n_kv  # kv heads of the gathered grids
+    with _gpu_kernels() if gpu else contextlib.nullcontext():
+        for i, b in enumerate(plan.buckets):
+            q_idx, k_idx, out_idx = plan.head_index(i, n_heads, n_kv, expand=gpu)
+            qg = q_rows.index_select(0, q_idx).view(b.n_seg, n_heads, b.lq, hd)
+            kg = k_rows.index_select(0, k_idx).view(b.n_seg, g_kv, b.lk, hd)
+            vg = v_rows.index_select(0, k_idx).view(b.n_seg, g_kv, b.lk, hd)
+            o = F.scaled_dot_product_attention(
+                qg, kg, vg, attn_mask=b.mask, scale=scale, enable_gqa=g_kv != n_heads
+            )
+            out.index_copy_(0, out_idx, o.reshape(b.n_seg * n_heads * b.lq, hd))
     return out.view(n_tok + 1, n_heads * hd)[:n_tok]
+
+
+def _gpu_kernels():
+    """SDPA on a GPU: the memory-efficient kernel (any mask, float32 too), math as the fallback.
+
+    k/v are gathered per query head on a GPU (no grouped-query flag, which
+    that kernel does not take).  cuDNN's attention is left out: it builds an
+    execution plan for every new grid shape, and the buckets of packed rows
+    take a new shape in almost every batch.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
