@@ -17,6 +17,11 @@ used (the lower bound).  For
 bfloat16 the rate is the faster of a bfloat16 GEMM and a float32 GEMM on the
 widened operands (the same products), whichever this CPU runs faster.
 
+``--local-rate`` (with ``--skip-lmeval``) times sharpbench one runner window
+at a time and measures the matmul rate between windows; each window is
+bounded at the faster of the rates just before and after it, so the bound
+follows a machine whose speed changes during the run.
+
 ``--device cuda`` runs both engines on the GPU: times are then wall-clock
 seconds after a device synchronize, the matmul rate is measured on the GPU
 (float32 without TF32, as both engines run it), and ``--threads`` only sets
@@ -31,6 +36,8 @@ Usage::
 
     python benchmarks/engine_vs_lmeval.py --task piqa --dtype float32 --threads 1 --limit 100
     python benchmarks/engine_vs_lmeval.py --task arc_easy --limit 50 --skip-lmeval --breakdown
+    python benchmarks/engine_vs_lmeval.py --task piqa --skip-lmeval --local-rate
+    python benchmarks/engine_vs_lmeval.py --task piqa --device cuda --batch-size 64 --dtype bfloat16 --vs-float32
 """
 
 from __future__ import annotations
@@ -209,11 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-lmeval", action="store_true", help="time sharpbench only (no lm-eval run)")
     ap.add_argument("--breakdown", action="store_true", help="profile one more sharpbench run")
     ap.add_argument(
+        "--local-rate",
+        action="store_true",
+        help="with --skip-lmeval: measure the matmul rate between the runner's windows and bound each window by it",
+    )
+    ap.add_argument(
         "--vs-float32",
         action="store_true",
         help="bfloat16: also score with sharpbench in float32 and print each engine's |delta loglik| from it",
     )
     args = ap.parse_args(argv)
+    if args.local_rate and not args.skip_lmeval:
+        ap.error("--local-rate times sharpbench alone: add --skip-lmeval")
 
     import numpy as np
     import torch
@@ -239,9 +253,44 @@ def main(argv: list[str] | None = None) -> int:
 
     if gpu:  # CUDA context, kernels and allocator warmed outside the timed runs
         run_ours(items[:64])
+    body, head = param_split(backend.model)
+
+    def work(subset) -> float:
+        """FLOPs the bound counts for ``subset``."""
+        enc = [encode_item(backend, it) for it in subset]
+        unique = sum(e.packed_length for e in enc)
+        scored = sum(len(r.continuation) for e in enc for r in e.requests)
+        return 2.0 * body * unique + 2.0 * head * scored
+
+    local_bound = None
+
+    def run_ours_by_window():
+        """sharpbench one runner window at a time, the matmul rate measured (untimed) between windows.
+
+        Each window's bound uses the faster of the rates measured just before
+        and just after it, so the bound follows this machine's speed through
+        the run instead of one moment's.  The windows are the runner's own
+        (``max(256, 32 * batch_size)`` items), so the batches are those of one
+        whole run.
+        """
+        nonlocal local_bound
+        size = max(256, 32 * args.batch_size)
+        out, wall, cpu, local_bound = {}, 0.0, 0.0, 0.0
+        rate = best_matmul_gflops(backend.model)
+        for s in range(0, len(items), size):
+            chunk = items[s : s + size]
+            res, w, c = _timed(lambda chunk=chunk: run_ours(chunk))
+            nxt = best_matmul_gflops(backend.model)
+            local_bound += work(chunk) / (max(rate, nxt) * 1e9)
+            rate = nxt
+            out.update(res)
+            wall, cpu = wall + w, cpu + c
+        return out, wall, cpu
 
     rates = [best_matmul_gflops(backend.model)]
-    if args.skip_lmeval:
+    if args.local_rate:
+        ours, t_sb, c_sb = run_ours_by_window()
+    elif args.skip_lmeval:
         ours, t_sb, c_sb = _timed(run_ours)
     else:
         from lm_eval.api.instance import Instance
@@ -272,8 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     enc = [encode_item(backend, it) for it in items]
     unique = sum(e.packed_length for e in enc)
     scored = sum(len(r.continuation) for e in enc for r in e.requests)
-    body, head = param_split(backend.model)
-    flops = 2.0 * body * unique + 2.0 * head * scored
+    flops = work(items)
     gflops = max(rates)
     bound = flops / (gflops * 1e9)
     acc_sb = aggregate(ours.values(), ["acc", "acc_norm"])
@@ -317,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"max |delta loglik| = {np.abs(ours_ll - ref_ll).max():.3e}  "
             f"greedy mismatches = {sum(bool(r[1]) != g for r, g in zip(ref, ours_greedy))}"
+        )
+    if local_bound is not None:
+        print(
+            f"bound at the rate measured around each window: {local_bound:.2f} s  ->  "
+            f"sharpbench {clock}/bound {k_sb / local_bound:.2f}"
         )
     if args.vs_float32 and args.dtype != "float32":
         ref32 = load_model(ckpt, dtype="float32", device=args.device)
