@@ -107,3 +107,13 @@ def test_nan_logits_error_names_item(tmp_path, smollm2_dir):
     items = piqa_items(3)
     with pytest.raises(ScoringError, match=r"non-finite logits.*item\(s\) \[0, 1, 2\]"):
         list(score_items(backend, items, batch_size=4))
+
+
+def test_output_layer_chunks_small_on_cpu_and_sized_by_memory_on_gpus():
+    from sharpbench.engine import scoring
+
+    assert scoring._head_rows("cpu", 49152) == scoring._HEAD_ROWS
+    rows = scoring._head_rows("cuda", 49152)
+    assert rows * 4 * 49152 <= scoring._GPU_HEAD_BYTES < (rows + 1) * 4 * 49152
+    assert scoring._head_rows("cuda", 10**9) == scoring._HEAD_ROWS  # never fewer rows than on a CPU
+    assert scoring._head_rows("cuda", None) == scoring._HEAD_ROWS

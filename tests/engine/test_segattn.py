@@ -53,3 +53,44 @@ def test_plan_rejects_bad_segments():
         plan_attention([(0, 0, 0, 0)], 1)
     with pytest.raises(AttentionPlanError, match="past"):
         plan_attention([(0, 0, 0, 5)], 3)
+
+
+def test_accelerator_plan_has_one_bucket_per_segment_kind_with_keys_padded_to_16():
+    """The plan built for a non-CPU device (``meta`` stands in for a GPU here: shapes only)."""
+    segments, n_tok, _ = random_packed_rows(np.random.default_rng(2), 9)
+    cpu = plan_attention(segments, n_tok)
+    acc = plan_attention(segments, n_tok, device="meta")
+    assert len(cpu.buckets) > 2 and len(acc.buckets) == 2
+    ctx, cont = acc.buckets
+    n_ctx = sum(1 for s in segments if s[1] == 0)
+    assert (ctx.n_seg, cont.n_seg) == (n_ctx, len(segments) - n_ctx)
+    assert ctx.lq == max(s[3] for s in segments if s[1] == 0)
+    assert cont.lk % 16 == 0 and cont.lk >= max(s[1] + s[3] for s in segments if s[1] > 0)
+    assert all(b.mask.device.type == "meta" for b in acc.buckets)
+
+
+def test_expanded_head_index_gathers_the_grouped_kv_head_of_every_query_head():
+    """``expand=True`` (used on GPUs) reads kv head h // (H / H_kv) for query head h, as GQA does."""
+    import torch
+    import torch.nn.functional as F
+
+    segments, n_tok, mask = random_packed_rows(np.random.default_rng(3), 5)
+    plan = plan_attention(segments, n_tok)
+    n_heads, n_kv, hd = 6, 2, 8
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(n_tok, h, hd, generator=g) for h in (n_heads, n_kv, n_kv))
+    out = torch.zeros((n_tok + 1) * n_heads, hd)
+    for i, b in enumerate(plan.buckets):
+        q_idx, k_idx, out_idx = plan.head_index(i, n_heads, n_kv, expand=True)
+        qg = q.reshape(-1, hd).index_select(0, q_idx).view(b.n_seg, n_heads, b.lq, hd)
+        kg = k.reshape(-1, hd).index_select(0, k_idx).view(b.n_seg, n_heads, b.lk, hd)
+        vg = v.reshape(-1, hd).index_select(0, k_idx).view(b.n_seg, n_heads, b.lk, hd)
+        o = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=b.mask, scale=0.3)
+        out.index_copy_(0, out_idx, o.reshape(-1, hd))
+    got = out.view(n_tok + 1, n_heads * hd)[:n_tok]
+    torch.testing.assert_close(got, segment_attention(q, k, v, plan, 0.3), rtol=1e-5, atol=1e-5)
+    kk, vv = k.repeat_interleave(3, 1), v.repeat_interleave(3, 1)
+    ref = F.scaled_dot_product_attention(
+        q.transpose(0, 1), kk.transpose(0, 1), vv.transpose(0, 1), attn_mask=torch.from_numpy(mask), scale=0.3
+    )
+    torch.testing.assert_close(got, ref.transpose(0, 1).reshape(n_tok, -1), rtol=1e-5, atol=1e-5)
