@@ -255,12 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         run_ours(items[:64])
     body, head = param_split(backend.model)
 
-    def work(subset) -> float:
-        """FLOPs the bound counts for ``subset``."""
+    def work(subset) -> tuple[float, int, int]:
+        """FLOPs the bound counts for ``subset``, its unique tokens and its scored tokens."""
         enc = [encode_item(backend, it) for it in subset]
         unique = sum(e.packed_length for e in enc)
         scored = sum(len(r.continuation) for e in enc for r in e.requests)
-        return 2.0 * body * unique + 2.0 * head * scored
+        return 2.0 * body * unique + 2.0 * head * scored, unique, scored
 
     local_bound = None
 
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             chunk = items[s : s + size]
             res, w, c = _timed(lambda chunk=chunk: run_ours(chunk))
             nxt = best_matmul_gflops(backend.model)
-            local_bound += work(chunk) / (max(rate, nxt) * 1e9)
+            local_bound += work(chunk)[0] / (max(rate, nxt) * 1e9)
             rate = nxt
             out.update(res)
             wall, cpu = wall + w, cpu + c
@@ -318,10 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     rates.append(best_matmul_gflops(backend.model))
 
     # compute lower bound (the faster matmul measurement gives the lower bound)
-    enc = [encode_item(backend, it) for it in items]
-    unique = sum(e.packed_length for e in enc)
-    scored = sum(len(r.continuation) for e in enc for r in e.requests)
-    flops = work(items)
+    flops, unique, scored = work(items)
     gflops = max(rates)
     bound = flops / (gflops * 1e9)
     acc_sb = aggregate(ours.values(), ["acc", "acc_norm"])
