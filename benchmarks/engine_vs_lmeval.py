@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     from sharpbench.data.registry import get_task
     from sharpbench.engine.metrics import aggregate, item_metrics
     from sharpbench.engine.requests import encode_item
-    from sharpbench.engine.runner import score_items
+    from sharpbench.engine.runner import default_window, score_items
     from sharpbench.models import load_model, packaged
 
     torch.set_num_threads(args.threads)
@@ -270,13 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         Each window's bound uses the faster of the rates measured just before
         and just after it, so the bound follows this machine's speed through
         the run instead of one moment's.  The windows are the runner's own
-        (``max(256, 32 * batch_size)`` items), so the batches are those of one
-        whole run.
+        (:func:`default_window`), so the batches are those of one whole run.
         """
         nonlocal local_bound
-        size = max(256, 32 * args.batch_size)
+        size = default_window(args.batch_size)
         out, wall, cpu, local_bound = {}, 0.0, 0.0, 0.0
-        rate = best_matmul_gflops(backend.model)
+        rate = rates[0]  # measured just before
         for s in range(0, len(items), size):
             chunk = items[s : s + size]
             res, w, c = _timed(lambda chunk=chunk: run_ours(chunk))

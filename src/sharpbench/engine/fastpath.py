@@ -115,8 +115,7 @@ class LeanForward:
         h = rms_norm(hidden, self.base.norm)
         w, b = self._head.weight, self._head.bias
         if self.linear in (_widened_linear, _cached_widened_linear):
-            wide = _derived(w, "widened", lambda t: t.float())
-            out = _plain_linear(h.float(), wide, None if b is None else b.float()).to(h.dtype)
+            out = _cached_widened_linear(h, w, b)
         elif _can_pack(w):
             packed = _derived(w, "mkl-packed", lambda t: _mkl()._mkl_reorder_linear_weight(t, PACKED_ROWS))
             out = _packed_linear(h, packed, w, b)

@@ -23,6 +23,11 @@ def _windows(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def default_window(batch_size: int) -> int:
+    """Items tokenized and length-sorted together by :func:`score_items` by default."""
+    return max(256, 32 * batch_size)
+
+
 def score_items(
     backend: Backend,
     items: Iterable,
@@ -61,7 +66,7 @@ def score_items(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    window = window or max(256, 32 * batch_size)
+    window = window or default_window(batch_size)
     done = n_trunc = n_req = 0
     for chunk in _windows(items, window):
         encoded = [encode_item(backend, item, unconditional=mutual_info) for item in chunk]

@@ -209,8 +209,7 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
         to_device(torch.tensor(v, dtype=torch.long), device) for v in (ids, pos, flat_pos, toks)
     )
     hidden = lean.hidden(ids_t, pos_t, plan, keep=keep)
-    rows = _head_rows(device, getattr(lean.model.config, "vocab_size", None))
-    logp, greedy = _head_scores(lean.logits, hidden, target, rows)
+    logp, greedy = _head_scores(lean.logits, hidden, target, getattr(lean.model.config, "vocab_size", None))
     return logp, greedy, reqs
 
 
@@ -246,8 +245,7 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
     if head is not None:
         hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         hidden = hidden.last_hidden_state.reshape(n * width, -1).index_select(0, index)
-        rows = _head_rows(device, getattr(model.config, "vocab_size", None))
-        logp, greedy = _head_scores(head, hidden, target, rows)
+        logp, greedy = _head_scores(head, hidden, target, getattr(model.config, "vocab_size", None))
     else:
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         logits = out.logits.reshape(n * width, -1).index_select(0, index).float()
@@ -268,10 +266,11 @@ def _head_rows(device: Any, vocab: int | None) -> int:
     return max(_HEAD_ROWS, _GPU_HEAD_BYTES // (4 * int(vocab)))
 
 
-def _head_scores(head, hidden, target, rows: int = _HEAD_ROWS):
-    """Output layer + scoring in chunks of ``rows`` scored positions."""
+def _head_scores(head, hidden, target, vocab: int | None = None):
+    """Output layer + scoring in chunks of scored positions (see :func:`_head_rows`)."""
     import torch
 
+    rows = _head_rows(hidden.device, vocab)
     logp_parts, greedy_parts = [], []
     for s in range(0, hidden.shape[0], rows):
         logits = head(hidden[s : s + rows]).float()  # no-op for the lean head
