@@ -32,11 +32,19 @@ prints where its CPU time goes: GEMMs of the body and of the output layer
 (with their achieved GFLOP/s at the real shapes), attention, the float32
 log-softmax, and everything else.  ``--skip-lmeval`` times sharpbench alone.
 
+``--gemm-floor`` (with ``--local-rate``) also records, after each timed
+window, the matrix products sharpbench issued for it and replays them back to
+back, alone (:mod:`gemm_floor`), before the rate is measured: their time over
+the window's bound is what the products, as torch/MKL run them at these
+shapes, already cost against the bound before any attention, norm, rotary,
+SiLU or log-softmax work; the rest of the engine's time is that work.
+
 Usage::
 
     python benchmarks/engine_vs_lmeval.py --task piqa --dtype float32 --threads 1 --limit 100
     python benchmarks/engine_vs_lmeval.py --task arc_easy --limit 50 --skip-lmeval --breakdown
     python benchmarks/engine_vs_lmeval.py --task piqa --skip-lmeval --local-rate
+    python benchmarks/engine_vs_lmeval.py --task piqa --skip-lmeval --local-rate --gemm-floor
     python benchmarks/engine_vs_lmeval.py --task piqa --device cuda --batch-size 64 --dtype bfloat16 --vs-float32
 """
 
@@ -216,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-lmeval", action="store_true", help="time sharpbench only (no lm-eval run)")
     ap.add_argument("--breakdown", action="store_true", help="profile one more sharpbench run")
     ap.add_argument(
+        "--gemm-floor",
+        action="store_true",
+        help="with --local-rate: replay each window's matrix products alone and time them against its bound",
+    )
+    ap.add_argument(
         "--local-rate",
         action="store_true",
         help="with --skip-lmeval: measure the matmul rate between the runner's windows and bound each window by it",
@@ -228,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.local_rate and not args.skip_lmeval:
         ap.error("--local-rate times sharpbench alone: add --skip-lmeval")
+    if args.gemm_floor and (not args.local_rate or args.device != "cpu"):
+        ap.error("--gemm-floor runs inside --local-rate's windows, on the CPU")
 
     import numpy as np
     import torch
@@ -263,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2.0 * body * unique + 2.0 * head * scored, unique, scored
 
     local_bound = None
+    floor_cpu = 0.0
+    if args.gemm_floor:
+        from gemm_floor import record_gemms, replay_gemms
 
     def run_ours_by_window():
         """sharpbench one runner window at a time, the matmul rate measured (untimed) between windows.
@@ -272,13 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         the run instead of one moment's.  The windows are the runner's own
         (:func:`default_window`), so the batches are those of one whole run.
         """
-        nonlocal local_bound
+        nonlocal local_bound, floor_cpu
         size = default_window(args.batch_size)
         out, wall, cpu, local_bound = {}, 0.0, 0.0, 0.0
         rate = rates[0]  # measured just before
         for s in range(0, len(items), size):
             chunk = items[s : s + size]
             res, w, c = _timed(lambda chunk=chunk: run_ours(chunk))
+            if args.gemm_floor:
+                floor_cpu += replay_gemms(record_gemms(lambda chunk=chunk: run_ours(chunk)))[0]
             nxt = best_matmul_gflops(backend.model)
             local_bound += work(chunk)[0] / (max(rate, nxt) * 1e9)
             rate = nxt
@@ -366,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"bound at the rate measured around each window: {local_bound:.2f} s  ->  "
             f"sharpbench {clock}/bound {k_sb / local_bound:.2f}"
+        )
+    if args.gemm_floor:
+        print(
+            f"GEMM floor: sharpbench's matrix products replayed alone take {floor_cpu:.2f} s cpu = "
+            f"{floor_cpu / local_bound:.2f} x that bound; the other {k_sb - floor_cpu:.2f} s "
+            f"({100 * (k_sb - floor_cpu) / k_sb:.0f}% of sharpbench's time, "
+            f"{(k_sb - floor_cpu) / local_bound:.2f} x the bound) is attention, norms, rotary, SiLU, "
+            "log-softmax, gathers and Python"
         )
     if args.vs_float32 and args.dtype != "float32":
         ref32 = load_model(ckpt, dtype="float32", device=args.device)
