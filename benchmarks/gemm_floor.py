@@ -1,18 +1,20 @@
 """The GEMM floor of a scoring run: its matrix products alone, replayed back to back.
 
 :func:`record_gemms` runs a function under a ``TorchDispatchMode`` and notes
-every dense product it issues (``aten::linear``, ``aten::mm``, ``aten::addmm``
+every dense product it issues (``aten::linear``, ``aten::mm``, ``aten::addmm``,
 and MKL's packed ``_mkl_linear``, which the mode does not see: sharpbench's
-fast path reaches it through ``fastpath._mkl()``, wrapped for the run) with the shape of its activation operand and a reference to
-its weight operand.  :func:`replay_gemms` then issues the same products, in
-the same order, on the same weight tensors, with fresh activations of the
-recorded shapes, and nothing else: no attention, norms, rotary embeddings,
-activations, log-softmax or Python between them.
+fast path reaches it through ``fastpath._mkl()``, wrapped for the run) with
+the shape of its activation operand and a reference to its weight operand.
+:func:`replay_gemms` then issues the same products, in the same order, on the
+same weight tensors, with random activations of the recorded shapes (one
+tensor per shape, so they stay in cache: a floor), and nothing else: no
+attention, norms, rotary embeddings, activations, log-softmax or Python
+between them.
 
 The time of that replay over the compute lower bound says how much of a
-``time / bound`` target the products as this library runs them already use up,
-before any of the work the bound does not count.  Used by
-``engine_vs_lmeval.py --gemm-floor``.
+``time / bound`` target the products, as torch runs them at the engine's
+shapes, already use up before any of the work the bound does not count.
+Used by ``engine_vs_lmeval.py --gemm-floor`` (CPU).
 """
 
 from __future__ import annotations
