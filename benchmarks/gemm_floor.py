@@ -109,16 +109,14 @@ def replay_gemms(log: list[Gemm]) -> tuple[float, float]:
     import torch
 
     acts: dict[tuple, Any] = {}
-    for g in log:
-        ref = next(a for a in g.args if isinstance(a, torch.Tensor))
-        key = (g.shape, ref.dtype)
-        if key not in acts:
-            acts[key] = torch.randn(g.shape, dtype=ref.dtype)
     calls = []
     for g in log:
-        ref = next(a for a in g.args if isinstance(a, torch.Tensor))
+        weight = next(a for a in g.args if isinstance(a, torch.Tensor))
+        key = (g.shape, weight.dtype)
+        if key not in acts:
+            acts[key] = torch.randn(g.shape, dtype=weight.dtype)
         args = list(g.args)
-        args[g.act] = acts[(g.shape, ref.dtype)]
+        args[g.act] = acts[key]
         calls.append((g.op, tuple(args)))
     with torch.inference_mode():
         t0 = time.process_time()
