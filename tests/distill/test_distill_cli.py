@@ -75,12 +75,21 @@ def test_tiny_then_predict_json(files):
     r = runner.invoke(app, ["predict", "--subset", str(sub), "--responses", str(d / "new.csv"), "--format", "json",
                             "--estimator", "all"])
     assert r.exit_code == 0, r.output
-    preds = json.loads(r.output)["predictions"]
-    assert len(preds) == 10 * 4
+    out = json.loads(r.output)
+    preds = out["predictions"]
+    assert len(preds) == 10 * 5  # weighted, irt, pirt, gpirt and auto
     truth = np.nanmean(m.values[30:], axis=1)
-    g = [p for p in preds if p["estimator"] == "gpirt"]
-    assert np.mean([abs(p["score"] - t) for p, t in zip(g, truth)]) < 0.12
+    for est in ("gpirt", "auto"):
+        g = [p for p in preds if p["estimator"] == est]
+        assert np.mean([abs(p["score"] - t) for p, t in zip(g, truth)]) < 0.12
     assert all(p["ci"][0] <= p["score"] <= p["ci"][1] for p in preds)
+    # the cross-validated choice, with every candidate's and both baselines' CV error
+    cv = {row["estimator"]: row for row in out["cv"]}
+    assert {"mean-cubic", "ridge", "pirt", "svr-rbf-4"} <= set(cv) and cv[out["auto"]]["role"] == "final"
+    r = runner.invoke(app, ["predict", "--subset", str(sub), "--responses", str(d / "new.csv"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    auto = [p["score"] for p in json.loads(r.output)["predictions"]]
+    assert auto == [p["score"] for p in preds if p["estimator"] == "auto"]
 
 
 def test_tiny_too_large_subset(files):

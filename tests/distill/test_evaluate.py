@@ -7,7 +7,6 @@ from distill_helpers import sim_matrix
 
 from sharpbench.distill.errors import DistillError
 from sharpbench.distill.evaluate import evaluate_tiny
-from sharpbench.distill.mapping import AbilityMapping
 
 
 def test_kfold_never_uses_held_out_models_and_beats_random():
@@ -49,28 +48,27 @@ def test_held_out_models_are_not_in_training(monkeypatch):
 def test_evaluate_bad_input():
     m, _ = sim_matrix(5, 50, seed=1)
     with pytest.raises(DistillError, match="at least 6 models"):
-        evaluate_tiny(m, n_items=10)
+        evaluate_tiny(m, n_items=10, estimators=["weighted", "pirt"])
     m, _ = sim_matrix(10, 50, seed=1)
+    with pytest.raises(DistillError, match="at least 11 models"):  # auto: 10 training models per fold
+        evaluate_tiny(m, n_items=10)
+    m, _ = sim_matrix(12, 50, seed=1)
     with pytest.raises(DistillError, match="between 1 and 50"):
         evaluate_tiny(m, n_items=80)
+    with pytest.raises(DistillError, match="unknown estimator"):
+        evaluate_tiny(m, n_items=10, estimators=["magic"])
 
 
-def test_ability_mapping_predicts_full_scores():
-    m, _truth = sim_matrix(70, 300, seed=9)
-    full = pd.Series(np.nanmean(m.values, axis=1), index=list(m.models))
-    rng = np.random.default_rng(0)
-    items = [m.items[i] for i in np.sort(rng.choice(300, 50, replace=False))]
-    train, test = m.select(models=np.arange(55), items=items), m.select(models=np.arange(55, 70), items=items)
-    mp = AbilityMapping.fit(train, full)
-    pred = mp.predict(test.to_frame())
-    err = np.abs(pred["score"].to_numpy() - full.iloc[55:].to_numpy())
-    plain = np.abs(np.nanmean(test.values, axis=1) - full.iloc[55:].to_numpy())
-    assert err.mean() < plain.mean() and err.mean() < 0.065  # 50 items: sampling error alone ~ 0.05
-    covered = ((pred.ci_low <= full.iloc[55:].to_numpy()) & (full.iloc[55:].to_numpy() <= pred.ci_high)).mean()
-    assert covered >= 0.8
-    with pytest.raises(DistillError, match="no full score"):
-        AbilityMapping.fit(train, full.iloc[:10])
-    with pytest.raises(DistillError, match="at least 8"):
-        AbilityMapping.fit(train.select(models=np.arange(5)), full)
-    with pytest.raises(DistillError, match="answered none"):
-        mp.predict(pd.DataFrame([[np.nan] * 50], index=["x"], columns=items))
+def test_ratios_change_one_factor_at_a_time():
+    m, _ = sim_matrix(30, 200, seed=4)
+    res = evaluate_tiny(m, n_items=20, methods=["stratified"], estimators=["weighted", "pirt", "auto"], folds=3,
+                        seeds=[0], random_repeats=2, lambda_folds=0)
+    t = res.table().set_index(["method", "estimator"])
+    for est in ("weighted", "pirt", "auto"):
+        # the selection against random items, with the estimator held fixed
+        assert t.loc[("stratified", est), "mae_vs_random"] == pytest.approx(
+            t.loc[("stratified", est), "mae"] / t.loc[("random", est), "mae"])
+        # the estimator against the plain weighted mean, on the same items
+        assert t.loc[("random", est), "mae_vs_weighted"] == pytest.approx(
+            t.loc[("random", est), "mae"] / t.loc[("random", "weighted"), "mae"])
+    assert "MAE / random items (same estimator)" in res.to_markdown()

@@ -96,9 +96,16 @@ def test_estimators_scale_to_3000_models_x_500_items():
     assert took < 10.0, f"estimating 3000 models took {took:.1f}s"
 
 
-def test_fit_lambda_prefers_the_smaller_error():
-    assert fit_lambda(np.array([0.01, -0.01]), np.array([0.05, -0.05])) == pytest.approx(25 / 26)
-    assert fit_lambda(np.zeros(2), np.zeros(2)) == 0.5
+def test_fit_lambda_is_the_cross_validated_blend():
+    # p-IRT errors are half of the weighted ones and of the same sign (both read the same answers):
+    # no blend helps, lam = 0; the independent-errors rule mse_p / (mse_p + mse_w) would give 0.2
+    ew = np.array([0.04, -0.02, 0.06, -0.04])
+    assert fit_lambda(ew, ew / 2) == 0.0
+    # opposite signs cancel: lam * 0.03 + (1 - lam) * (-0.01) = 0 at lam = 0.25
+    assert fit_lambda(np.array([0.03, -0.03]), np.array([-0.01, 0.01])) == pytest.approx(0.25)
+    assert fit_lambda(np.zeros(2), np.zeros(2)) == 0.0
+    with pytest.raises(DistillError, match="no held-out model"):
+        fit_lambda(np.array([np.nan]), np.array([0.1]))
 
 
 def test_build_tiny_with_irt_and_round_trip(tmp_path):

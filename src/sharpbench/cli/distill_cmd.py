@@ -39,6 +39,7 @@ class TinyMethod(str, Enum):
     stratified = "stratified"
     random = "random"
     text = "text"
+    cv = "cv"
 
 
 def _load(path: Path, items_as_rows: bool, item_meta: Path | None):
@@ -177,6 +178,9 @@ def tiny(
     seed: int = typer.Option(0, "--seed"),
     items_as_rows: bool = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
+    scores: Path | None = typer.Option(None, "--scores",
+                                       help="Full scores of the matrix's models (CSV: model, score; fractions or "
+                                            "percent) when the matrix is not the whole benchmark."),
     out: Path = typer.Option(Path("tiny_subset.json"), "--out", help="Subset file for `sharpbench predict`."),
     task_file: Path | None = typer.Option(None, "--task-file", help="Also write a TOML task file here."),
     base_task: str | None = typer.Option(None, "--base-task"),
@@ -202,8 +206,25 @@ def tiny(
             text_emb = embed_texts(m.item_meta["text"].fillna("").tolist(), embedder)
         if irt:
             m.require_binary()
+        full = None
+        if scores is not None:
+            from sharpbench.distill.predictor import read_scores
+
+            given = _read_scores(scores)
+            unscored = [x for x in m.models if x not in given.index]
+            if unscored:
+                raise fail(f"{scores}: no full score for {len(unscored)} model(s), e.g. {unscored[:3]}", 2)
+            full, unit = read_scores(given.reindex(list(m.models)))
+            typer.echo(f"note: full scores read as {unit}", err=True)
+        from sharpbench.distill.predictor import MIN_MODELS_PREDICT
+
+        fit_predictor = m.n_models >= MIN_MODELS_PREDICT
+        if not fit_predictor:
+            typer.echo(f"note: {m.n_models} models (< {MIN_MODELS_PREDICT}): no cross-validated estimator choice; "
+                       "`predict` will need --estimator", err=True)
         sub = build_tiny(m, n_items, method.value, seed=seed, irt=irt and m.n_models > 0,
-                         lambda_folds=lambda_folds, embedding=embedding, balance=balance, text_embeddings=text_emb)
+                         lambda_folds=lambda_folds, embedding=embedding, balance=balance, text_embeddings=text_emb,
+                         fit_predictor=fit_predictor, scores=full)
     except (DistillError, MatrixError, RuntimeError) as exc:
         raise fail(str(exc), 2)
     sub.save(out)
@@ -212,8 +233,14 @@ def tiny(
         write_task_file(task_file, base, sub.items, name=f"{base}_tiny{n_items}")
     _save_artifact(store, "distill_tiny", f"{matrix.stem}:{sub.method}:{n_items}", sub.to_artifact())
     frame = pd.DataFrame({"item": sub.items, "weight": sub.weights}).set_index("item")
-    _print_frame(frame, fmt, f"Tiny subset ({sub.method}, {sub.n_items} items)",
-                 {"gp-IRT lambda": sub.lam, "subset file": str(out)})
+    extra = {"gp-IRT lambda": sub.lam, "subset file": str(out)}
+    if sub.predictor is not None:
+        cv = {r["estimator"]: r["mae"] for r in sub.predictor["cv"]}
+        extra["estimator chosen by cross-validation"] = sub.predictor["estimator"]
+        extra["its CV MAE (points)"] = round(100 * cv[sub.predictor["estimator"]], 3)
+        extra["baselines' CV MAE (points)"] = ", ".join(f"{b} {100 * cv[b]:.3f}" for b in ("mean-cubic", "ridge")
+                                                         if b in cv)
+    _print_frame(frame, fmt, f"Tiny subset ({sub.method}, {sub.n_items} items)", extra)
 
 
 @distill_app.command("evaluate")
@@ -221,7 +248,9 @@ def evaluate(
     matrix: Path = MATRIX_ARG,
     n_items: int = typer.Option(100, "--n-items"),
     methods: str = typer.Option("anchor,irt-info,stratified,random", "--methods", help="Comma-separated methods."),
-    estimators: str = typer.Option("weighted,irt,pirt,gpirt", "--estimators", help="Comma-separated estimators."),
+    estimators: str = typer.Option("weighted,irt,pirt,gpirt,auto", "--estimators",
+                                   help="Comma-separated: weighted, irt, pirt, gpirt, auto (chosen by cross-validation "
+                                        "on each fold's training models, the subset selection repeated in its folds)."),
     folds: int = typer.Option(0, "--folds", help="k for k-fold over models; 0 = leave-one-model-out."),
     seeds: int = typer.Option(3, "--seeds", help="Repeated seeds."),
     random_repeats: int = typer.Option(10, "--random-repeats", help="Random subsets per seed for the baseline."),
@@ -260,65 +289,91 @@ def evaluate(
 def predict(
     responses: Path = typer.Option(..., "--responses", help="New models' answers (rows = models, columns = items)."),
     subset: Path | None = typer.Option(None, "--subset", help="Subset file from `sharpbench distill tiny`."),
-    train: Path | None = typer.Option(None, "--train", help="Earlier models' subset answers (metabench mode)."),
-    train_scores: Path | None = typer.Option(None, "--train-scores", help="Earlier models' full scores CSV."),
-    estimator: str = typer.Option("gpirt", "--estimator", help="weighted, irt, pirt, gpirt, or all (--subset mode)."),
+    train: Path | None = typer.Option(None, "--train", help="Earlier models' subset answers (rows = models)."),
+    train_scores: Path | None = typer.Option(None, "--train-scores",
+                                             help="Earlier models' full scores: CSV, model column then score column."),
+    estimator: str = typer.Option("auto", "--estimator",
+                                  help="auto (chosen by cross-validation), weighted, irt, pirt, gpirt, or all "
+                                       "(--subset mode); --train mode always chooses by cross-validation."),
+    score_unit: str = typer.Option("auto", "--score-unit", help="Unit of --train-scores: auto, fraction or percent."),
     items_as_rows: bool = ITEMS_AS_ROWS,
     confidence: float = typer.Option(0.95, "--confidence"),
     fmt: Fmt = typer.Option(Fmt.table, "--format"),
 ) -> None:
-    """Predict full-benchmark scores of new models from their answers to a subset."""
-    import pandas as pd
+    """Predict full-benchmark scores of new models from their answers to a subset.
 
+    Two modes: --subset SUBSET (from `distill tiny`: it carries the training models' answers
+    and the cross-validated estimator choice), or --train ANSWERS --train-scores SCORES
+    (earlier models that ran the same subset, with their full scores; metabench's setting).
+    Next to the predictions it prints the cross-validated error of every candidate estimator
+    and of the two plain baselines (cubic fit on the subset mean, ridge on the item answers).
+    """
     from sharpbench.distill.errors import DistillError
+    from sharpbench.distill.prediction import predict_from_subset, predict_from_train
 
-    def _read(p: Path, rows: bool) -> pd.DataFrame:
-        if not p.exists():
-            raise fail(f"file {p} does not exist", 2)
-        f = pd.read_csv(p, index_col=0)
-        f = f.T if rows else f
-        f.index, f.columns = f.index.map(str), f.columns.map(str)
-        return f
-
+    if not 0 < confidence < 1:
+        raise fail("--confidence must be between 0 and 1", 2)
     try:
-        new = _read(responses, items_as_rows)
+        new = _read_answers(responses, items_as_rows)
         if subset is not None and train is None:
-            from sharpbench.distill.estimators import ESTIMATORS, estimate_scores
-            from sharpbench.distill.tiny import TinySubset
-            from sharpbench.distill.tiny_fit import subset_responses
-
-            sub = TinySubset.load(subset)
-            ests = ESTIMATORS if estimator == "all" else (estimator,)
-            if sub.item_params is None:
-                ests = tuple(e for e in ests if e == "weighted") or ("weighted",)
-            if sub.lam is None:
-                ests = tuple(e for e in ests if e != "gpirt") or ("pirt",)
-            table = estimate_scores(sub, subset_responses(sub, new), ests, confidence=confidence,
-                                    models=list(new.index))
+            result = predict_from_subset(subset, new, estimator, confidence)
         elif train is not None and train_scores is not None:
-            from sharpbench.distill.mapping import AbilityMapping
-            from sharpbench.matrix import ResponseMatrix
-
-            answers = ResponseMatrix.from_frame(_read(train, items_as_rows))
-            sc = pd.read_csv(train_scores, index_col=0)
-            if sc.shape[1] < 1:
-                raise fail("--train-scores needs a model column and a score column", 2)
-            table = AbilityMapping.fit(answers, sc.iloc[:, 0].astype(float)).predict(new, confidence)
-            table["estimator"] = "ability-regression"
+            if estimator not in ("auto", "all"):
+                raise fail("--train mode chooses the estimator by cross-validation: leave --estimator at auto", 2)
+            result = predict_from_train(_read_answers(train, items_as_rows), _read_scores(train_scores), new,
+                                        confidence, score_unit)
         else:
             raise fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES", 2)
-            return
     except (DistillError, ValueError, RuntimeError) as exc:
         raise fail(str(exc), 2)
+    table = result.predictions
     if fmt is Fmt.json:
         preds = [
             {"model": r.model, "estimator": r.estimator, "score": round(float(r.score), 6),
              "ci": [round(float(r.ci_low), 6), round(float(r.ci_high), 6)]}
             for r in table.itertuples()
         ]
-        typer.echo(json.dumps({"predictions": preds}, indent=2))
+        typer.echo(json.dumps({"predictions": preds, "score_unit": result.unit, "auto": result.chosen,
+                               "notes": result.notes, "cv": result.cv}, indent=2))
         return
-    _print_frame(table.set_index(["model", "estimator"]), fmt, "Predicted full-benchmark scores")
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    _print_frame(table.set_index(["model", "estimator"]), fmt,
+                 f"Predicted full-benchmark scores ({result.unit}, {confidence:.0%} intervals)")
+    if result.cv and fmt is Fmt.table:
+        import pandas as pd
+
+        cv = pd.DataFrame(result.cv).set_index("estimator")
+        _print_frame(cv, fmt, f"Cross-validated error on the training models ({result.unit}); "
+                              f"auto = {result.chosen}")
+
+
+def _read_answers(path: Path, items_as_rows: bool):
+    import pandas as pd
+
+    if not path.exists():
+        raise fail(f"file {path} does not exist", 2)
+    try:
+        frame = pd.read_csv(path, index_col=0)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}", 2)
+    frame = frame.T if items_as_rows else frame
+    frame.index, frame.columns = frame.index.map(str), frame.columns.map(str)
+    return frame
+
+
+def _read_scores(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise fail(f"file {path} does not exist", 2)
+    frame = pd.read_csv(path, index_col=0)
+    if frame.shape[1] < 1:
+        raise fail(f"{path} needs a model column and a score column", 2)
+    col = "score" if "score" in frame.columns else frame.columns[0]
+    series = pd.to_numeric(frame[col], errors="coerce")
+    series.index = series.index.map(str)
+    return series
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,8 @@ For a model with answers ``y`` on the subset S of a benchmark of N items:
 ``pirt``      p-IRT: ``lam_p * mean(y) + (1 - lam_p) * mean_{j not in S} P_j(theta)``
               with ``lam_p = |S| / N`` (observed answers where we have them, the
               IRT prediction elsewhere).
-``gpirt``     gp-IRT: ``lam * weighted + (1 - lam) * pirt``; ``lam`` is fitted on
-              training models (``fit_lambda``), as tinyBenchmarks does per scenario.
+``gpirt``     gp-IRT: ``lam * weighted + (1 - lam) * pirt``; ``lam`` is chosen by
+              cross-validation over training models (``fit_lambda``).
               Its CI mixes the two intervals with the same weights.
 """
 
@@ -120,16 +120,25 @@ def estimate_scores(
 
 
 def fit_lambda(errors_weighted: np.ndarray, errors_pirt: np.ndarray) -> float:
-    """gp-IRT mixing weight from held-out errors of the two estimators.
+    """gp-IRT mixing weight chosen by cross-validation.
 
-    ``lam = mse_pirt / (mse_pirt + mse_weighted)``: the inverse-variance
-    combination of two independent unbiased estimates, which is what
-    tinyBenchmarks' heuristic (p-IRT's squared bias against the weighted
-    estimator's variance) amounts to when both are measured on held-out models.
+    ``errors_*`` are the two estimators' errors (prediction - truth) on the same
+    held-out models (item parameters fitted without them). The blend's error on
+    a model is ``lam * e_w + (1 - lam) * e_p`` exactly, so ``lam`` is the grid
+    value (steps of 0.01) with the smallest mean absolute blended error.
+
+    The two errors are strongly correlated (both estimators read the same
+    answers), so the inverse-variance rule ``mse_p / (mse_p + mse_w)`` that
+    assumes independent errors over-weights the weighted estimator; the grid
+    search needs no such assumption. Ties go to the smaller ``lam`` (p-IRT).
     """
     ew = np.asarray(errors_weighted, float)
     ep = np.asarray(errors_pirt, float)
-    mw, mp = float(np.nanmean(ew**2)), float(np.nanmean(ep**2))
-    if not np.isfinite(mw + mp) or mw + mp == 0:
-        return 0.5
-    return mp / (mw + mp)
+    if ew.shape != ep.shape or ew.ndim != 1:
+        raise DistillError(f"error arrays must be 1-D and of one length, got {ew.shape} and {ep.shape}")
+    ok = np.isfinite(ew) & np.isfinite(ep)
+    if not ok.any():
+        raise DistillError("no held-out model has both estimates: cannot fit the gp-IRT lambda")
+    grid = np.round(np.linspace(0.0, 1.0, 101), 2)
+    mae = np.abs(grid[:, None] * ew[ok][None, :] + (1 - grid[:, None]) * ep[ok][None, :]).mean(axis=1)
+    return float(grid[int(np.argmin(mae))])

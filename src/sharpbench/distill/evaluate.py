@@ -20,12 +20,15 @@ from sharpbench.distill.common import full_scores
 from sharpbench.distill.errors import DistillError
 from sharpbench.distill.estimators import ESTIMATORS, estimate_scores
 from sharpbench.distill.irt_bridge import fit_item_params
-from sharpbench.distill.tiny_fit import MIN_MODELS_IRT, build_tiny, inner_item_fits
+from sharpbench.distill.predictor import MIN_MODELS_PREDICT, ScorePredictor, default_folds
+from sharpbench.distill.tiny_fit import MIN_MODELS_IRT, build_tiny, inner_item_fits, reselector
 from sharpbench.matrix import ResponseMatrix
 
-__all__ = ["EvalResult", "evaluate_tiny"]
+__all__ = ["EVAL_ESTIMATORS", "EvalResult", "evaluate_tiny"]
 
-IRT_ESTIMATORS = ("irt", "pirt", "gpirt")
+IRT_ESTIMATORS = ("irt", "pirt", "gpirt", "auto")
+EVAL_ESTIMATORS = (*ESTIMATORS, "auto")
+"""``auto``: :class:`ScorePredictor`, the estimator chosen by cross-validation on each fold's training models."""
 
 
 @dataclass
@@ -45,21 +48,26 @@ class EvalResult:
             mae=("mae", "mean"), mae_sd=("mae", "std"), rmse=("rmse", "mean"), tau=("tau", "mean"),
             seeds=("seed", "nunique"),
         )
-        ref = agg.loc[("random", "weighted"), "mae"] if ("random", "weighted") in agg.index else np.nan
-        agg["mae_vs_random"] = agg["mae"] / ref
+        # one factor changed at a time: the selection against random items with the same estimator,
+        # the estimator against the plain weighted mean on the same items
+        methods = agg.index.get_level_values("method")
+        ests = agg.index.get_level_values("estimator")
+        agg["mae_vs_random"] = agg["mae"].to_numpy() / _lookup(agg["mae"], ["random"] * len(agg), ests)
+        agg["mae_vs_weighted"] = agg["mae"].to_numpy() / _lookup(agg["mae"], methods, ["weighted"] * len(agg))
         return agg.sort_values("mae").reset_index()
 
     def to_markdown(self) -> str:
         t = self.table()
         lines = [
-            "| method | estimator | MAE (pts) | RMSE (pts) | Kendall tau | MAE / random | seeds |",
-            "|---|---|---|---|---|---|---|",
+            "| method | estimator | MAE (pts) | RMSE (pts) | Kendall tau | MAE / random items (same estimator) "
+            "| MAE / weighted (same items) | seeds |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in t.itertuples():
             sd = "" if not np.isfinite(r.mae_sd) else f" ± {r.mae_sd:.2f}"
             lines.append(
                 f"| {r.method} | {r.estimator} | {r.mae:.2f}{sd} | {r.rmse:.2f} | {r.tau:.3f} | "
-                f"{r.mae_vs_random:.2f} | {r.seeds} |"
+                f"{r.mae_vs_random:.2f} | {r.mae_vs_weighted:.2f} | {r.seeds} |"
             )
         return "\n".join(lines)
 
@@ -73,11 +81,20 @@ class EvalResult:
         }
 
 
+def _lookup(series: pd.Series, methods, estimators) -> np.ndarray:
+    """``series[(method, estimator)]`` for each pair, NaN where absent."""
+    return np.array([series.get((m, e), np.nan) for m, e in zip(methods, estimators)], dtype=float)
+
+
 def _run_fold(f, tr, te, *, matrix, truth, methods, estimators, seeds, random_repeats, lambda_folds, embedding,
               text_embeddings, n_items, use_irt) -> list[pd.DataFrame]:
     train = matrix.select(models=tr)
     params = fit_item_params(train) if use_irt else None
-    fits = inner_item_fits(train, lambda_folds, 0) if use_irt and "gpirt" in estimators and lambda_folds >= 2 else None
+    wants_folds = "gpirt" in estimators or "auto" in estimators
+    fits = inner_item_fits(train, lambda_folds, 0) if use_irt and wants_folds and lambda_folds >= 2 else None
+    # the estimator choice uses its own (finer) folds; item parameters refitted once per fold, shared by subsets
+    auto_fits = inner_item_fits(train, default_folds(len(tr), True), 0) if use_irt and "auto" in estimators else None
+    train_truth = truth[tr]
     pos = {it: i for i, it in enumerate(matrix.items)}
     rows = []
     for seed in seeds:
@@ -91,13 +108,28 @@ def _run_fold(f, tr, te, *, matrix, truth, methods, estimators, seeds, random_re
                     text_embeddings=text_embeddings, item_params=params, inner_fits=fits,
                 )
                 cols = np.array([pos[i] for i in sub.items])
-                ests = tuple(e for e in estimators if e != "gpirt" or sub.lam is not None)
+                ests = tuple(e for e in estimators if e not in ("auto", "gpirt") or (e == "gpirt" and sub.lam is not None))
                 est = estimate_scores(sub, matrix.values[np.ix_(te, cols)], ests,
-                                      models=[matrix.models[i] for i in te])
+                                      models=[matrix.models[i] for i in te]) if ests else pd.DataFrame()
                 est["truth"] = np.tile(truth[te], len(ests))
+                if "auto" in estimators:
+                    reselect = reselector(train, n_items, base, seed=rs, irt=use_irt, embedding=emb or embedding,
+                                          text_embeddings=text_embeddings)
+                    auto = _auto_rows(sub, train, train_truth, cols, te, matrix, truth, auto_fits, reselect)
+                    est = pd.concat([est, auto], ignore_index=True)
                 est["seed"], est["rep"], est["fold"], est["method"] = seed, rs, f, method
                 rows.append(est)
     return rows
+
+
+def _auto_rows(sub, train, train_truth, cols, te, matrix, truth, auto_fits, reselect) -> pd.DataFrame:
+    """The cross-validated estimator choice (selection repeated in each inner fold), on training models only."""
+    kw: dict = {"full_matrix": train.values, "reselect": reselect, "fold_params": auto_fits}
+    if sub.item_params is not None:
+        kw |= {"full_params": sub.item_params, "subset_pos": cols, "weights": sub.weights}
+    pred = ScorePredictor().fit(train.values[:, cols], train_truth, **kw).predict(matrix.values[np.ix_(te, cols)])
+    return pred.assign(model=[matrix.models[i] for i in te], estimator="auto", truth=truth[te])[
+        ["model", "estimator", "score", "ci_low", "ci_high", "truth"]]
 
 
 def _metrics(g: pd.DataFrame) -> pd.Series:
@@ -112,7 +144,7 @@ def evaluate_tiny(
     *,
     n_items: int = 100,
     methods: Sequence[str] = ("anchor", "irt-info", "stratified", "random"),
-    estimators: Sequence[str] = ESTIMATORS,
+    estimators: Sequence[str] = EVAL_ESTIMATORS,
     folds: int | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     random_repeats: int = 10,
@@ -136,6 +168,11 @@ def evaluate_tiny(
     matrix.require_binary()
     use_irt = any(e in IRT_ESTIMATORS for e in estimators)
     min_models = (MIN_MODELS_IRT if use_irt else 2) + 1
+    if "auto" in estimators:
+        min_models = max(min_models, MIN_MODELS_PREDICT + 1)
+    unknown = [e for e in estimators if e not in EVAL_ESTIMATORS]
+    if unknown:
+        raise DistillError(f"unknown estimator(s) {unknown}; choose from {', '.join(EVAL_ESTIMATORS)}")
     if matrix.n_models < min_models:
         raise DistillError(f"evaluation needs at least {min_models} models, the matrix has {matrix.n_models}")
     if not 1 <= n_items <= matrix.n_items:

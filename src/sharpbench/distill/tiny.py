@@ -12,6 +12,9 @@ Methods
 ``random``      uniform random items, equal weights.
 ``text``        cold start: k-means on sentence embeddings of the item texts
                 (no model results needed); see :mod:`sharpbench.distill.coldstart`.
+``cv``          greedy forward selection of the items whose answers predict the
+                training models' full scores best in K-fold cross-validation
+                (ridge; :mod:`sharpbench.distill.cv_select`); equal weights.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ import pandas as pd
 from sharpbench.distill.errors import DistillError
 from sharpbench.matrix import ResponseMatrix
 
-__all__ = ["MIN_MODELS_TINY", "TINY_METHODS", "TinySubset", "allocate", "anchor_points", "select_tiny"]
+__all__ = [
+    "MIN_MODELS_TINY", "TINY_METHODS", "TinySubset", "allocate", "anchor_points", "decode_train", "encode_train",
+    "select_tiny",
+]
 
-TINY_METHODS = ("anchor", "irt-info", "stratified", "random", "text")
-MIN_MODELS_TINY = {"anchor": 3, "irt-info": 3, "stratified": 1, "random": 0, "text": 0}
+TINY_METHODS = ("anchor", "irt-info", "stratified", "random", "text", "cv")
+MIN_MODELS_TINY = {"anchor": 3, "irt-info": 3, "stratified": 1, "random": 0, "text": 0, "cv": 10}
 """Fewest models a method needs (anchor/irt-info fit IRT or cluster correctness columns)."""
 
 
@@ -45,6 +51,8 @@ class TinySubset:
     item_params: pd.DataFrame | None = None  # a, d for every item of the benchmark
     lam: float | None = None  # gp-IRT mixing weight of the weighted estimator
     info: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] | None = None  # training models' subset answers and full scores (see encode_train)
+    predictor: dict[str, Any] | None = None  # the cross-validated estimator choice (ScorePredictor.to_artifact)
 
     def __post_init__(self) -> None:
         self.weights = np.asarray(self.weights, dtype=float)
@@ -76,6 +84,8 @@ class TinySubset:
             "item_params": params,
             "gp_irt_lambda": self.lam,
             "info": self.info,
+            "train": self.train,
+            "predictor": self.predictor,
         }
 
     def save(self, path: str | Path) -> None:
@@ -94,7 +104,29 @@ class TinySubset:
             p = raw["item_params"]
             params = pd.DataFrame({"a": p["a"], "d": p["d"]}, index=pd.Index(p["item"], name="item"))
         return cls(raw["method"], raw["items"], np.asarray(raw["weights"]), raw["all_items"], params,
-                   raw.get("gp_irt_lambda"), raw.get("info", {}))
+                   raw.get("gp_irt_lambda"), raw.get("info", {}), raw.get("train"), raw.get("predictor"))
+
+    def train_data(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Training models, their subset answers (n, k) with NaN, and their full scores (fractions)."""
+        if self.train is None:
+            raise DistillError("this subset file holds no training answers: recreate it with `sharpbench distill tiny`")
+        return decode_train(self.train)
+
+
+def encode_train(models: list[str], answers: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """Compact JSON form of binary training answers: one string per model, ``1``/``0``/``.`` (missing)."""
+    a = np.asarray(answers, dtype=float)
+    if not np.isin(a[~np.isnan(a)], (0.0, 1.0)).all():
+        raise DistillError("training answers must be 0/1 (NaN = missing)")
+    rows = ["".join("." if np.isnan(v) else str(int(v)) for v in row) for row in a]
+    return {"models": list(map(str, models)), "answers": rows, "scores": np.round(scores, 8).tolist()}
+
+
+def decode_train(train: dict[str, Any]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Inverse of :func:`encode_train`."""
+    table = {"1": 1.0, "0": 0.0, ".": np.nan}
+    answers = np.array([[table[c] for c in row] for row in train["answers"]], dtype=float)
+    return list(train["models"]), answers, np.asarray(train["scores"], dtype=float)
 
 
 def allocate(sizes: np.ndarray, n: int) -> np.ndarray:
@@ -172,6 +204,7 @@ def select_tiny(
     item_params: pd.DataFrame | None = None,
     abilities: np.ndarray | None = None,
     text_embeddings: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> TinySubset:
     """Pick ``n_items`` items of ``matrix`` by ``method`` (see module docstring).
 
@@ -184,6 +217,8 @@ def select_tiny(
     item_params : fitted ``a, d`` for every item (fitted here when needed and not given)
     abilities : training abilities for ``irt-info`` (default: a N(0, 1) grid)
     text_embeddings : (n_items, dim) for ``text`` (see ``coldstart.embed_texts``)
+    scores : (n_models,) full scores for ``cv`` (default: the matrix row means, i.e. the matrix is the
+        whole benchmark)
     """
     if method not in TINY_METHODS:
         raise DistillError(f"unknown method {method!r}; choose one of {', '.join(TINY_METHODS)}")
@@ -227,6 +262,13 @@ def select_tiny(
         if emb.shape[0] != n_all:
             raise DistillError(f"{emb.shape[0]} text embeddings for {n_all} items")
         pos, w = anchor_points(emb, groups, n_items, seed)
+    elif method == "cv":
+        from sharpbench.distill.common import full_scores
+        from sharpbench.distill.cv_select import greedy_cv_items
+
+        truth = full_scores(matrix) if scores is None else np.asarray(scores, dtype=float)
+        pos, _curve = greedy_cv_items(matrix.values, truth, n_items, folds=min(5, matrix.n_models // 2), seed=seed)
+        w = np.full(n_items, 1.0 / n_items)
     else:  # irt-info
         pos, w = _irt_info(item_params, groups, n_items, abilities)  # type: ignore[arg-type]
     order = np.argsort(pos)
