@@ -105,16 +105,51 @@ def test_predict_metabench_mapping(files):
     items = [m.items[i] for i in np.sort(rng.choice(150, 40, replace=False))]
     frame = m.to_frame()
     frame.iloc[:30][items].to_csv(d / "train_answers.csv")
-    pd.Series(np.nanmean(m.values[:30], axis=1), index=list(m.models[:30]), name="score").rename_axis("model").to_csv(
+    full = np.nanmean(m.values, axis=1)
+    # percent, as leaderboards publish them; three extra scored models without answers
+    pd.Series(100 * full[:33], index=list(m.models[:33]), name="score").rename_axis("model").to_csv(
         d / "full_scores.csv"
     )
-    frame.iloc[30:][items].to_csv(d / "new_answers.csv")
+    new = frame.iloc[30:][items[:-2]].assign(q9999=1.0)  # two subset items missing, one unknown column
+    new.to_csv(d / "new_answers.csv")
     r = runner.invoke(app, ["predict", "--train", str(d / "train_answers.csv"), "--train-scores",
                             str(d / "full_scores.csv"), "--responses", str(d / "new_answers.csv"), "--format", "json"])
     assert r.exit_code == 0, r.output
-    preds = json.loads(r.output)["predictions"]
+    out = json.loads(r.output)
+    preds = out["predictions"]
     assert [p["model"] for p in preds] == list(m.models[30:])
     assert all(set(p) >= {"model", "score", "ci"} and len(p["ci"]) == 2 for p in preds)
+    assert out["score_unit"] == "percent" and any("read as percent" in n for n in out["notes"])
+    assert any("2 of 40 subset items" in n for n in out["notes"]) and any("q9999" in n for n in out["notes"])
+    assert any("3 scored model(s)" in n for n in out["notes"])
+    err = np.mean([abs(p["score"] - 100 * t) for p, t in zip(preds, full[30:])])
+    assert err < 8.0  # points; 38 of 150 items, 30 training models
+    cv = {row["estimator"] for row in out["cv"]}
+    assert {"mean-cubic", "ridge", "svr-rbf-4", out["auto"]} <= cv
+
+
+def test_predict_bad_input(files):
+    d, m = files
+    frame = m.to_frame()
+    frame.iloc[:8, :20].to_csv(d / "few.csv")
+    pd.Series(np.full(8, 0.5), index=list(m.models[:8]), name="score").to_csv(d / "few_scores.csv")
+    frame.iloc[30:, :20].to_csv(d / "new20.csv")
+    r = runner.invoke(app, ["predict", "--train", str(d / "few.csv"), "--train-scores", str(d / "few_scores.csv"),
+                            "--responses", str(d / "new20.csv")])
+    assert r.exit_code == 2 and "at least 10 training models" in r.output
+    pd.Series(np.full(7, 0.5), index=list(m.models[:7]), name="score").to_csv(d / "short_scores.csv")
+    r = runner.invoke(app, ["predict", "--train", str(d / "few.csv"), "--train-scores", str(d / "short_scores.csv"),
+                            "--responses", str(d / "new20.csv")])
+    assert r.exit_code == 2 and "no full score for 1 training model" in r.output
+    frame.iloc[30:, 100:110].to_csv(d / "disjoint.csv")
+    frame.iloc[:30, :20].to_csv(d / "train20.csv")
+    pd.Series(np.nanmean(m.values[:30], axis=1), index=list(m.models[:30]), name="score").to_csv(d / "s30.csv")
+    r = runner.invoke(app, ["predict", "--train", str(d / "train20.csv"), "--train-scores", str(d / "s30.csv"),
+                            "--responses", str(d / "disjoint.csv")])
+    assert r.exit_code == 2 and "share no item" in r.output
+    r = runner.invoke(app, ["predict", "--train", str(d / "train20.csv"), "--train-scores", str(d / "s30.csv"),
+                            "--responses", str(d / "new20.csv"), "--estimator", "pirt"])
+    assert r.exit_code == 2 and "leave --estimator at auto" in r.output
 
 
 def test_evaluate_markdown(files):
@@ -125,3 +160,29 @@ def test_evaluate_markdown(files):
     assert r.exit_code == 0, r.output
     assert "| stratified | irt |" in r.output and "| random | weighted |" in r.output
     assert (d / "eval.png").exists()
+
+
+def test_tiny_cv_from_a_subset_matrix_with_given_scores(files):
+    """metabench's setting: the matrix is already a subset, the full scores come from elsewhere (percent)."""
+    d, m = files
+    frame = m.to_frame()
+    cols = list(m.items[:60])
+    frame.iloc[:30][cols].to_csv(d / "part.csv")
+    full = np.nanmean(m.values, axis=1)
+    pd.Series(100 * full[:30], index=list(m.models[:30]), name="score").to_csv(d / "part_scores.csv")
+    sub = d / "cv.json"
+    r = runner.invoke(app, ["distill", "tiny", str(d / "part.csv"), "--n-items", "12", "--method", "cv",
+                            "--scores", str(d / "part_scores.csv"), "--out", str(sub), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads(sub.read_text())
+    assert saved["method"] == "cv" and saved["item_params"] is None  # IRT of the whole benchmark does not apply
+    assert saved["predictor"]["chosen"] and not set(saved["predictor"]["chosen"]) & {"pirt", "irt", "weighted"}
+    frame.iloc[30:][saved["items"]].to_csv(d / "cv_new.csv")
+    r = runner.invoke(app, ["predict", "--subset", str(sub), "--responses", str(d / "cv_new.csv"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    preds = json.loads(r.output)["predictions"]
+    # 12 items: the sampling error of a 12-item mean alone is ~0.12
+    assert np.mean([abs(p["score"] - t) for p, t in zip(preds, full[30:])]) < 0.15
+    r = runner.invoke(app, ["predict", "--subset", str(sub), "--responses", str(d / "cv_new.csv"), "--estimator",
+                            "pirt"])
+    assert r.exit_code == 2 and "no item parameters" in r.output
