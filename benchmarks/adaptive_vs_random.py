@@ -16,7 +16,7 @@ ranking, the run-to-run SD (repetitions with different random seeds), and the
 coverage of the 95% CI. The truth each prediction is compared with is the
 held-out model's mean over all its answered items of the benchmark
 (``ItemBank.full_score``: every matrix item). Items the bank leaves out (fitted
-slope <= 0, about 60 of MMLU-Pro's 12,032 for each bank) count at their
+slope <= 0, 58-74 of MMLU-Pro's 12,032 per bank) count at their
 calibration mean in IRT predictions and are drawn by random sampling; they are
 never administered adaptively. Missing matrix cells: left out of the held-out
 model's full score and never administered to it.
