@@ -143,6 +143,26 @@ class ItemBank:
         """Items of the benchmark: bank items plus fixed-score items."""
         return self.n_items + self.fixed_scores.size
 
+    @property
+    def benchmark_item_ids(self) -> tuple[str, ...]:
+        """Ids of every item a predicted accuracy refers to: bank items, then fixed-score items (``n_total``)."""
+        return self.item_ids + tuple(str(i) for i in self.info.get("excluded_pvalues", {}))
+
+    def full_score(self, scores: pd.Series) -> float:
+        """A model's observed accuracy on the benchmark the bank predicts: the truth for its predictions.
+
+        ``scores`` holds the model's scores indexed by item id (a response-matrix
+        row; NaN = not answered). The mean runs over its answered items among
+        :attr:`benchmark_item_ids`, fixed-score items included, because
+        :meth:`expected_accuracy` and adaptive predictions count those too.
+        Items of ``scores`` outside the benchmark are ignored.
+        """
+        row = pd.Series(np.asarray(scores, dtype=float), index=[str(i) for i in scores.index])
+        y = row.reindex(list(self.benchmark_item_ids)).to_numpy(dtype=float)
+        if np.isnan(y).all():
+            raise BankError(f"no recorded score on any of the {self.n_total} items of bank {self.name!r}")
+        return float(np.nanmean(y))
+
     def expected_accuracy(self, theta) -> np.ndarray:
         """Expected full-benchmark accuracy at ``theta``, shape (n_theta,).
 

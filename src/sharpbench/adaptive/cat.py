@@ -75,7 +75,10 @@ class AdaptiveResult:
     """Outcome of an adaptive run.
 
     ``accuracy`` predicts the full-benchmark accuracy: answered items count with
-    their observed score, every other bank item with P(correct | theta). Its CI
+    their observed score, every other bank item with P(correct | theta), and the
+    fixed-score items left out of the bank (``ItemBank.fixed_scores``) at their
+    calibration mean. ``full_score``, when given, must be the model's mean over
+    the same items (``ItemBank.full_score``), not over the bank's items only. Its CI
     combines, in quadrature, the theta interval (mapped through the monotone
     expected-accuracy curve), the Bernoulli spread of the unanswered items and
     the bank's model misfit (``ItemBank.misfit_sd``, scaled by the unanswered share).
@@ -305,7 +308,7 @@ class AdaptiveTest:
 
     # -------------------------------------------------------------- result
     def predicted_accuracy(self, theta: float, se: float) -> tuple[float, tuple[float, float]]:
-        """Predicted full-bank accuracy and its CI at ability ``theta`` with SE ``se``."""
+        """Predicted full-benchmark accuracy (``bank.n_total`` items) and its CI at ability ``theta`` with SE ``se``."""
         n = self.bank.n_total
         rest = ~self._administered
         fixed = self.bank.fixed_scores

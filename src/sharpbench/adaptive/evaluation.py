@@ -37,14 +37,18 @@ def held_out_runs(
     ----------
     row : Series
         The model's scores on every benchmark item (index = item ids, NaN = missing).
-        Random samples draw from all its observed items; the adaptive test from
-        its observed bank items.
+        Items outside the bank's benchmark (:attr:`ItemBank.benchmark_item_ids`)
+        are dropped, so that every method predicts :meth:`ItemBank.full_score`.
+        Random samples draw from all its observed benchmark items (fixed-score
+        items included); the adaptive test from its observed bank items.
 
     Returns rows ``method, scoring, budget, rep, predicted, ci_low, ci_high``.
     The adaptive test runs once per repetition (once when deterministic) up to
     ``max(budgets)`` and is read off at every budget.
     """
     rows: list[dict] = []
+    row = pd.Series(row.to_numpy(dtype=float), index=[str(i) for i in row.index])
+    row = row[row.index.isin(set(bank.benchmark_item_ids))]  # keeps the row's order (and the random draws)
     y = row.reindex(list(bank.item_ids)).to_numpy(dtype=float)
     missing = [bank.item_ids[k] for k in np.flatnonzero(np.isnan(y))]
     pos = {item: k for k, item in enumerate(bank.item_ids)}
@@ -99,7 +103,9 @@ def leave_one_model_out(
     """Run :func:`held_out_runs` for each model with a bank fitted without it.
 
     ``truth`` is the held-out model's accuracy over all its observed cells of
-    the full matrix (missing cells are left out of both truth and administration).
+    the benchmark the bank predicts (:meth:`ItemBank.full_score`: for a bank
+    calibrated on ``matrix``, every matrix item, fixed-score items included);
+    missing cells are left out of both truth and administration.
     """
     frames = []
     for k, model in enumerate(models or matrix.models):
@@ -107,7 +113,7 @@ def leave_one_model_out(
             progress(model)
         bank = fit_bank(matrix.drop_models([model]), model)
         row = pd.Series(matrix.values[matrix.models.index(model)], index=list(matrix.items))
-        truth = float(np.nanmean(row.to_numpy()))
+        truth = bank.full_score(row)
         rows = held_out_runs(bank, row, budgets, n_reps=n_reps, seed=seed + 1000 * k,
                              random_budgets=random_budgets, ability=ability, randomesque=randomesque,
                              prior_mean=bank.ability_mean, prior_sd=bank.ability_sd)

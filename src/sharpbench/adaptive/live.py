@@ -15,7 +15,7 @@ from typing import Any
 from sharpbench.adaptive.bank import BankError, ItemBank
 from sharpbench.adaptive.cat import AdaptiveError, AdaptiveResult, AdaptiveTest
 
-__all__ = ["Evaluator", "LiveError", "bank_item_map", "make_evaluator", "run_live"]
+__all__ = ["Evaluator", "LiveError", "bank_item_map", "make_evaluator", "run_live", "score_benchmark"]
 
 #: Scores a list of task items and returns their ``ItemResult`` objects.
 Evaluator = Callable[[Sequence[Any]], Sequence[Any]]
@@ -42,6 +42,22 @@ def bank_item_map(bank: ItemBank, items: Sequence[Any]) -> dict[str, Any]:
             f"{example!r}, bank ids like {bank.item_ids[0]!r}); was the bank calibrated on this benchmark?"
         )
     return mapped
+
+
+def score_benchmark(bank: ItemBank, items: Sequence[Any], evaluate: Evaluator, *, metric: str = "acc") -> float:
+    """Score every item of the bank's benchmark the task has; their mean is the truth for a prediction.
+
+    The benchmark is :attr:`ItemBank.benchmark_item_ids`: the bank's items and
+    the fixed-score items left out of it, which predicted accuracies count too.
+    """
+    by_key = {item_key(it): it for it in items}
+    todo = [by_key[k] for k in bank.benchmark_item_ids if k in by_key]
+    if not todo:
+        bank_item_map(bank, items)  # raises the bank/task mismatch error
+    scores = [_score(r, metric) for r in evaluate(todo)]
+    if len(scores) != len(todo):
+        raise LiveError(f"engine returned {len(scores)} results for {len(todo)} items")
+    return sum(scores) / len(scores)
 
 
 def make_evaluator(backend: Any, task: Any, store: Any | None = None, *, batch_size: int = 16) -> Evaluator:

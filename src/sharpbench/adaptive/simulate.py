@@ -1,8 +1,10 @@
 """Simulated adaptive runs: held-out models answer from their recorded responses.
 
 Missing cells (NaN) of a model are never administered to it (they are treated
-as items that model was not asked), and its true full score is the mean of its
-observed cells over the bank's items.
+as items that model was not asked). Its true full score is the mean of its
+observed cells over the whole benchmark the bank predicts
+(:meth:`ItemBank.full_score`): bank items and the fixed-score items left out of
+the bank, since predicted accuracies count those too.
 """
 
 from __future__ import annotations
@@ -34,23 +36,27 @@ class SimulationConfig:
     start: str | float = "prior"
 
 
-def _bank_row(bank: ItemBank, matrix: ResponseMatrix, model: str) -> np.ndarray:
-    """Responses of ``model`` aligned to the bank's items (NaN where not in the matrix)."""
+def _model_row(bank: ItemBank, matrix: ResponseMatrix, model: str) -> tuple[np.ndarray, float]:
+    """Responses of ``model`` aligned to the bank's items (NaN where not in the matrix) and its full score."""
     if model not in matrix.models:
         raise BankError(f"model {model!r} is not in the response matrix")
-    row = pd.Series(matrix.values[matrix.models.index(model)], index=list(matrix.items))
+    row = pd.Series(matrix.values[matrix.models.index(model)], index=[str(i) for i in matrix.items])
     aligned = row.reindex(list(bank.item_ids))
     if aligned.notna().sum() == 0:
         raise BankError(f"model {model!r} has no recorded response on any item of bank {bank.name!r}")
-    return aligned.to_numpy(dtype=float)
+    return aligned.to_numpy(dtype=float), bank.full_score(row)
 
 
 def simulate_model(
     bank: ItemBank, matrix: ResponseMatrix, model: str, config: SimulationConfig = SimulationConfig(),
     *, seed: int = 0,
 ) -> AdaptiveResult:
-    """One adaptive run of ``model`` answering from ``matrix``; ``full_score`` is its observed mean."""
-    y = _bank_row(bank, matrix, model)
+    """One adaptive run of ``model`` answering from ``matrix``.
+
+    ``full_score`` is the model's observed mean over the benchmark the
+    prediction is for (:meth:`ItemBank.full_score`), not over the bank's items only.
+    """
+    y, full_score = _model_row(bank, matrix, model)
     missing = [bank.item_ids[k] for k in np.flatnonzero(np.isnan(y))]
     test = AdaptiveTest(
         bank, selection=config.selection, stopping=config.stopping, ability=config.ability,
@@ -60,7 +66,7 @@ def simulate_model(
     pos = {item: k for k, item in enumerate(bank.item_ids)}
     while (item := test.next_item()) is not None:
         test.record(item, y[pos[item]])
-    return test.result(full_score=float(np.nanmean(y)))
+    return test.result(full_score=full_score)
 
 
 def simulate_matrix(
@@ -90,13 +96,24 @@ def random_sample_scores(
 ) -> tuple[float, float]:
     """Random-sampling baseline for one model: ``(accuracy score, IRT-predicted accuracy)``.
 
-    Draws ``n_items`` of the model's observed bank items uniformly without
-    replacement; the accuracy score is their mean, the IRT score is the mean
-    over all bank items of P(correct | theta) with theta fitted on the sample.
+    ``y`` holds the model's scores aligned to :attr:`ItemBank.benchmark_item_ids`
+    (bank items, then fixed-score items; NaN = not answered). Draws ``n_items``
+    of its answered benchmark items uniformly without replacement; the accuracy
+    score is their mean, the IRT score is :meth:`ItemBank.expected_accuracy`
+    (whole benchmark) at the theta fitted on the sampled bank items. Both
+    estimate :meth:`ItemBank.full_score`.
     """
+    y = np.asarray(y, dtype=float)
+    if y.shape != (bank.n_total,):
+        raise BankError(
+            f"y must hold one score per benchmark item of bank {bank.name!r} ({bank.n_total}: "
+            f"{bank.n_items} bank + {bank.n_total - bank.n_items} fixed-score items, ItemBank.benchmark_item_ids), "
+            f"got shape {y.shape}"
+        )
     observed = np.flatnonzero(~np.isnan(y))
     pick = rng.choice(observed, size=min(n_items, observed.size), replace=False)
+    k = pick[pick < bank.n_items]
     a, d, g, u = bank.params()
-    est = estimate_ability(y[pick], a[pick], d[pick], g[pick], u[pick], method=method,
+    est = estimate_ability(y[k], a[k], d[k], g[k], u[k], method=method,
                            prior_mean=prior_mean, prior_sd=prior_sd)
     return float(y[pick].mean()), float(bank.expected_accuracy(est.theta)[0])

@@ -63,6 +63,19 @@ def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None =
     typer.echo("items: " + " ".join(result.items))
 
 
+TARGET_SE_HELP = ("Stop once the ability SE is at most this (after --min-items); 0 switches it off: a fixed-length "
+                  "test of --max-items items (Fluid Benchmarking's protocol).")
+
+
+def _target_se(value: float | None) -> float | None:
+    """``--target-se``: 0 (or no value) switches the SE rule off; negative values are refused."""
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise fail(f"--target-se must be > 0, or 0 to switch it off (fixed-length test); got {value}", 2)
+    return value
+
+
 def _make_test(bank: Any, *, selection: Selection, ability: Ability, max_items: int, target_se: float | None,
                theta_tol: float | None, min_items: int, start: str, randomesque: int, balance: str | None,
                seed: int, model: str | None = None, exclude=None) -> Any:
@@ -71,7 +84,8 @@ def _make_test(bank: Any, *, selection: Selection, ability: Ability, max_items: 
 
     return AdaptiveTest(
         bank, selection=SelectionRule(selection.value, randomesque=randomesque, balance=balance),
-        stopping=StoppingRule(max_items=max_items, target_se=target_se, theta_tol=theta_tol, min_items=min_items),
+        stopping=StoppingRule(max_items=max_items, target_se=_target_se(target_se), theta_tol=theta_tol,
+                              min_items=min_items),
         ability=ability.value, start=start, seed=seed, model=model, exclude=exclude,
     )
 
@@ -80,7 +94,7 @@ def _run_live(model: str, bank_name: str, task_name: str | None, *, store_path: 
               device: str | None, backend: str, full: bool, plot: Path | None, fmt: OutputFormat,
               test_opts: dict[str, Any]) -> None:
     from sharpbench.adaptive.bank import ItemBank
-    from sharpbench.adaptive.live import bank_item_map, make_evaluator, run_live
+    from sharpbench.adaptive.live import make_evaluator, run_live, score_benchmark
     from sharpbench.data.registry import get_task
     from sharpbench.models import load_model
     from sharpbench.store import Store
@@ -93,10 +107,8 @@ def _run_live(model: str, bank_name: str, task_name: str | None, *, store_path: 
     with Store(store_path) as store:
         evaluate = make_evaluator(backend_obj, task, store)
         full_score = None
-        if full:
-            mapping = bank_item_map(bank, items)
-            results = evaluate(list(mapping.values()))
-            full_score = sum(r.metrics["acc"] for r in results) / len(results)
+        if full:  # every benchmark item, fixed-score ones included: the prediction counts them too
+            full_score = score_benchmark(bank, items, evaluate)
         test = _make_test(bank, model=model, **test_opts)
         result = run_live(test, items, evaluate, full_score=full_score)
         payload = result.to_artifact()
@@ -115,7 +127,7 @@ def adaptive(
     bank: str | None = typer.Option(None, "--bank", "-b", help="Item bank name (~/.cache/sharpbench/banks) or path."),
     task: str | None = typer.Option(None, "--task", "-t", help="Task to run (default: the bank's benchmark)."),
     max_items: int = typer.Option(60, "--max-items", help="Item budget."),
-    target_se: float | None = typer.Option(0.25, "--target-se", help="Stop once the ability SE is at most this."),
+    target_se: float = typer.Option(0.25, "--target-se", help=TARGET_SE_HELP),
     theta_tol: float | None = typer.Option(None, "--theta-tol", help="Stop once theta moves less than this."),
     min_items: int = typer.Option(5, "--min-items", help="Never stop on SE/tolerance before this many items."),
     selection: Selection = typer.Option(Selection.fisher, "--selection", help="Next-item rule."),
@@ -128,7 +140,9 @@ def adaptive(
     dtype: str = typer.Option("float32", "--dtype"),
     device: str | None = typer.Option(None, "--device"),
     backend: str = typer.Option("hf", "--backend"),
-    full: bool = typer.Option(False, "--full-score", help="Also score every bank item to check the CI (slow)."),
+    full: bool = typer.Option(
+        False, "--full-score", help="Also score every benchmark item (bank + fixed-score items) to check the CI (slow)."
+    ),
     plot: Path | None = typer.Option(None, "--plot", help="Write the trajectory plot (PNG) here."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
 ) -> None:
@@ -143,7 +157,7 @@ def adaptive(
     from sharpbench.adaptive.bank import BankError
     from sharpbench.adaptive.cat import AdaptiveError
 
-    opts = dict(selection=selection, ability=ability, max_items=max_items, target_se=target_se,
+    opts = dict(selection=selection, ability=ability, max_items=max_items, target_se=_target_se(target_se),
                 theta_tol=theta_tol, min_items=min_items, start=start, randomesque=randomesque,
                 balance=balance, seed=seed)
     try:
@@ -163,7 +177,7 @@ def simulate(
     models: str | None = typer.Option(None, "--models", help="Comma-separated models to simulate (default all)."),
     items_as_rows: bool = typer.Option(False, "--items-as-rows"),
     max_items: int = typer.Option(60, "--max-items"),
-    target_se: float | None = typer.Option(0.25, "--target-se"),
+    target_se: float = typer.Option(0.25, "--target-se", help=TARGET_SE_HELP),
     theta_tol: float | None = typer.Option(None, "--theta-tol"),
     min_items: int = typer.Option(5, "--min-items"),
     selection: Selection = typer.Option(Selection.fisher, "--selection"),
@@ -177,7 +191,9 @@ def simulate(
     """Simulate adaptive runs: each model answers from its recorded responses in MATRIX.
 
     For an honest check the bank must not have been calibrated on these models
-    (see benchmarks/adaptive_vs_random.py for leave-one-model-out).
+    (see benchmarks/adaptive_vs_random.py for leave-one-model-out). ``full`` is
+    each model's mean over all its answered benchmark items (the bank's items and
+    the fixed-score items left out of it), which is what ``accuracy`` predicts.
     """
     from sharpbench.adaptive.bank import BankError, ItemBank
     from sharpbench.adaptive.cat import AdaptiveError, StoppingRule
@@ -190,7 +206,8 @@ def simulate(
         m = read_matrix(matrix, items_as_rows=items_as_rows)
         cfg = SimulationConfig(
             selection=SelectionRule(selection.value, randomesque=randomesque, balance=balance),
-            stopping=StoppingRule(max_items=max_items, target_se=target_se, theta_tol=theta_tol, min_items=min_items),
+            stopping=StoppingRule(max_items=max_items, target_se=_target_se(target_se), theta_tol=theta_tol,
+                                  min_items=min_items),
             ability=ability.value, prior_mean=0.0, prior_sd=1.0, start=start,
         )
         names = [s.strip() for s in models.split(",")] if models else None
@@ -200,6 +217,13 @@ def simulate(
                 f"Warning: {len(seen)} simulated model(s) were in the bank's calibration set (e.g. {sorted(seen)[0]}): "
                 "in-sample runs are biased (an extreme model's own failures set the item locations near it); "
                 "use a bank fitted without them (benchmarks/adaptive_vs_random.py does leave-one-model-out).",
+                fg=typer.colors.YELLOW, err=True,
+            )
+        absent = set(b.benchmark_item_ids) - {str(i) for i in m.items}
+        if absent:
+            typer.secho(
+                f"Warning: {len(absent)} of the bank's {b.n_total} benchmark items are not in the matrix; "
+                "the full score leaves them out while the prediction counts them.",
                 fg=typer.colors.YELLOW, err=True,
             )
         df = simulate_matrix(b, m, names, cfg, seed=seed)
