@@ -277,7 +277,8 @@ def evaluate(
     except (DistillError, MatrixError, RuntimeError) as exc:
         raise fail(str(exc), 2)
     if plot is not None:
-        est = "gpirt" if "gpirt" in estimators else estimators.split(",")[0].strip()
+        names = [e.strip() for e in estimators.split(",") if e.strip()]
+        est = next((e for e in ("auto", "gpirt") if e in names), names[0])
         plot_tiny_eval(res.predictions, plot, estimator=est)
     _save_artifact(store, "distill_tiny", f"{matrix.stem}:evaluate:{n_items}", res.to_artifact(), plot)
     if fmt is EvalFmt.markdown:
