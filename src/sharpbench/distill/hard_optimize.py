@@ -13,8 +13,8 @@ padding, lift) is rerun without each voter (``lovo_scores``), one pipeline per
 voter and trial, not an approximation. The leave-one-voter-out rankings (and
 their own leave-one-out rankings, which the padding needs) do not depend on
 the trial and are built once per ranking method; a trial then costs one cut +
-padding + lift per voter (0.14 s per trial for 28 voters on MMLU-Pro's 12,032
-items, one process).
+padding + lift per voter (0.14-0.24 s per trial for 28 voters on MMLU-Pro's
+12,032 items, one process on a shared 2-core machine).
 
 The Pareto set is returned with the chosen trial: among trials of at least
 ``min_items`` items with no model below chance, the most discriminative one
