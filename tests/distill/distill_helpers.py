@@ -15,9 +15,12 @@ MMLU_PRO = SHARED / "data" / "response-matrices" / "mmlu_pro_matrix.csv"
 MMLU_PRO_ITEMS = SHARED / "data" / "response-matrices" / "mmlu_pro_items.jsonl"
 
 
-def sim_matrix(n_models: int = 30, n_items: int = 300, seed: int = 0, guessers: int = 0, missing: float = 0.0):
-    """2PL responses with 4 choices per item and 3 subjects; ``guessers`` extra rows answer at random."""
-    y, truth = simulate(n_models, n_items, model="2pl", seed=seed, missing=missing)
+def sim_matrix(
+    n_models: int = 30, n_items: int = 300, seed: int = 0, guessers: int = 0, missing: float = 0.0, model: str = "2pl"
+):
+    """2PL (or 3PL with guessing 1/4) responses with 4 choices per item and 3 subjects;
+    ``guessers`` extra rows answer at random."""
+    y, truth = simulate(n_models, n_items, model=model, seed=seed, missing=missing, guess=0.25)
     rng = np.random.default_rng(seed + 1)
     models = [f"m{i:02d}" for i in range(n_models)]
     if guessers:

@@ -33,7 +33,20 @@ def test_hard_writes_subset_task_file_and_plot(files):
                             "--format", "json"])
     assert r.exit_code == 0, r.output
     payload = json.loads(r.output)
-    assert {row["metric"] for row in payload["rows"]} >= {"discriminative ratio (std / baseline std)"}
+    rows = {row["metric"]: row for row in payload["rows"]}
+    assert set(rows) >= {"discriminative ratio (std / baseline std)", "min score - chance (points)",
+                         "share of models below chance", "mean voter penalty, whole-pipeline LOVO (points)",
+                         "chance baseline (mean 1/n_options)"}
+    # issue #21: the outputs say where chance comes from, why MAGI's objective is not met (three simulated
+    # models are below chance on the whole benchmark) and what the whole-pipeline voter penalty cost
+    assert rows["share of models below chance"]["subset"] == pytest.approx(3 / 30)
+    assert payload["no model below chance (MAGI)"].startswith("3 model(s) below chance: m01")
+    assert "m01, m17, m28 below chance on the full benchmark too" in payload["no model below chance (MAGI)"]
+    assert payload["chance baseline"].startswith("chance = 1/n_options per item from the item metadata for 150")
+    assert "pipelines in" in payload["voter penalty"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["chance_source"] == payload["chance baseline"] and result["lovo_cost"]["pipelines"] >= 2
+    assert set(result["voter_penalties"]) == set(result["voters"])
     items = (out / "items.txt").read_text().split()
     assert len(items) >= 60
     import tomllib
@@ -41,7 +54,8 @@ def test_hard_writes_subset_task_file_and_plot(files):
     task = tomllib.loads((out / "subset.toml").read_text())["task"]
     assert task["base"] == "toy" and task["item_ids"] == items
     assert (out / "score_trend.png").stat().st_size > 10_000
-    assert set(pd.read_csv(out / "metrics.csv").columns) >= {"std_top", "voter_penalty", "guesser_advantage"}
+    assert set(pd.read_csv(out / "metrics.csv").columns) >= {"std_top", "voter_penalty", "share_below_chance",
+                                                              "min_minus_chance", "chance"}
 
 
 def test_hard_saves_artifact_in_store(files):
@@ -55,6 +69,44 @@ def test_hard_saves_artifact_in_store(files):
     arts = Store(db).artifacts("distill_hard")
     assert len(arts) == 1 and arts[0]["payload"]["method"] == "mean"
     assert arts[0]["payload"]["plot_png_base64"].startswith("iVBOR")  # a PNG
+
+
+def test_hard_default_has_no_model_below_chance(tmp_path):
+    m, _ = sim_matrix(30, 300, seed=5, model="3pl")
+    m.to_frame().to_csv(tmp_path / "m.csv")
+    m.item_meta.reset_index().rename(columns={"item": "item_id"}).to_csv(tmp_path / "meta.csv", index=False)
+    args = ["distill", "hard", str(tmp_path / "m.csv"), "--method", "mean", "--fraction", "0.9", "--item-meta",
+            str(tmp_path / "meta.csv"), "--no-voter-penalty", "--format", "json"]
+    on = json.loads(runner.invoke(app, [*args, "--out", str(tmp_path / "a")]).output)
+    rows = {r["metric"]: r["subset"] for r in on["rows"]}
+    assert rows["min score - chance (points)"] >= 0 and rows["share of models below chance"] == 0
+    assert on["no model below chance (MAGI)"].startswith("no model below chance; ")
+    off = json.loads(runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--no-lift-to-chance"]).output)
+    assert {r["metric"]: r["subset"] for r in off["rows"]}["share of models below chance"] > 0.1
+    assert off["no model below chance (MAGI)"].endswith("(the lift above chance is off)")
+
+
+def test_hard_optimize_reports_its_cost_and_choice(files):
+    d, _ = files
+    out = d / "h4"
+    r = runner.invoke(app, ["distill", "hard", str(d / "matrix.csv"), "--reference", "m02", "--optimize", "--trials",
+                            "4", "--penalty-tol", "100", "--out", str(out), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.output)
+    assert "4 trials in" in payload["optimisation"] and "whole-pipeline voter penalty" in payload["optimisation"]
+    assert "|voter penalty| <= 100.00 pts" in payload["optimisation"] or "no trial" in payload["optimisation"]
+    pareto = pd.read_csv(out / "pareto.csv")
+    assert {"voter_penalty", "voter_penalty_max", "min_minus_chance", "share_below_chance", "pad"} <= set(pareto.columns)
+
+
+def test_hard_without_n_options_says_chance_is_assumed(files):
+    d, _ = files
+    r = runner.invoke(app, ["distill", "hard", str(d / "matrix.csv"), "--method", "mean", "--out", str(d / "h3"),
+                            "--n-choices", "5", "--no-voter-penalty", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.output)
+    assert payload["chance baseline"] == "chance = 1/5 assumed for all 150 items (no n_options in the metadata)"
+    assert payload["voter penalty"] == "not computed"
 
 
 def test_hard_bad_reference_is_a_clear_error(files):

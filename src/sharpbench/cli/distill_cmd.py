@@ -107,11 +107,16 @@ def hard(
     top_n: int = typer.Option(10, "--top-n", help="N of 'std. dev. of the top-N model scores'."),
     exclude_voter: list[str] = typer.Option([], "--exclude-voter", help="Keep a model out of the voter pool."),
     pad: bool = typer.Option(True, "--pad/--no-pad", help="Offset padding for the voter penalty."),
-    lift_to_chance: bool = typer.Option(False, "--lift-to-chance", help="Also pad models below chance."),
+    lift_to_chance: bool = typer.Option(True, "--lift-to-chance/--no-lift-to-chance",
+                                        help="Re-add items until no model scores below chance (MAGI's objective)."),
     voter_penalty: bool = typer.Option(True, "--voter-penalty/--no-voter-penalty",
-                                       help="Leave-one-voter-out penalties (IRT rankings refit once per voter)."),
+                                       help="Voter penalties: the whole pipeline rerun without each voter "
+                                            "(IRT rankings with padding refit once per voter pair)."),
+    jobs: int = typer.Option(1, "--jobs", help="Parallel processes for the leave-one-voter-out reruns."),
     optimize: bool = typer.Option(False, "--optimize", help="Bayesian optimisation (optuna) of the parameters."),
     trials: int = typer.Option(60, "--trials", help="Optuna trials with --optimize."),
+    penalty_tol: float = typer.Option(0.5, "--penalty-tol",
+                                      help="--optimize: largest whole-pipeline voter penalty (points) allowed."),
     n_choices: int = typer.Option(4, "--n-choices", help="Choices per item when the metadata lacks n_choices."),
     items_as_rows: bool = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
@@ -123,7 +128,7 @@ def hard(
     store: Path | None = typer.Option(None, "--store", help="Save the result as an artifact in this store."),
 ) -> None:
     """Hard, discriminative subset by progressive deletion (MAGI method)."""
-    from sharpbench.distill.common import chance_rates
+    from sharpbench.distill.common import chance_rates, describe_chance
     from sharpbench.distill.errors import DistillError
     from sharpbench.distill.hard import select_hard
     from sharpbench.distill.hard_optimize import optimize_hard
@@ -134,13 +139,15 @@ def hard(
     try:
         m = _load(matrix, items_as_rows, item_meta)
         chance = chance_rates(m, default_choices=n_choices)
+        source = describe_chance(m, default_choices=n_choices)
         if optimize:
             res = optimize_hard(m, reference=reference, n_trials=trials, seed=seed, top_n=top_n,
-                                exclude_voters=exclude_voter, chance=chance)
+                                exclude_voters=exclude_voter, chance=chance, chance_source=source, n_jobs=jobs,
+                                penalty_tol=penalty_tol / 100)
         else:
             res = select_hard(m, method.value, reference=reference, fraction=fraction, top_n=top_n,
                               exclude_voters=exclude_voter, pad=pad, lift_to_chance=lift_to_chance, chance=chance,
-                              voter_penalty=voter_penalty)
+                              chance_source=source, voter_penalty=voter_penalty, n_jobs=jobs)
     except (DistillError, MatrixError, RuntimeError) as exc:
         raise fail(str(exc), 2)
     out.mkdir(parents=True, exist_ok=True)
@@ -157,10 +164,20 @@ def hard(
     _save_artifact(store, "distill_hard", f"{matrix.stem}:{res.method}:{reference or ''}", res.to_artifact(),
                    out / "score_trend.png")
     flagged = [g for g, v in res.guessers["is_guesser"].items() if v]
+    cost = res.lovo_cost
     extra = {
         "method": res.method, "reference (unfairly scored)": reference, "fraction deleted": round(res.selected_fraction, 4),
-        "guessers excluded from voters": flagged or "none", "outputs": str(out),
+        "guessers excluded from voters": flagged or "none",
+        "chance baseline": res.chance_source,
+        "no model below chance (MAGI)": res.chance_note,
+        "voter penalty": (f"whole pipeline rerun without each voter: {cost['pipelines']} pipelines in "
+                          f"{cost['seconds']:.1f} s ({cost['n_jobs']} job(s))") if cost.get("pipelines")
+        else cost.get("skipped", "not computed"),
+        "outputs": str(out),
     }
+    if "search_seconds" in cost:
+        extra["optimisation"] = (f"{cost['trials']} trials in {cost['search_seconds']:.1f} s, each scored by the "
+                                 f"whole-pipeline voter penalty; chosen: {cost['choice']}")
     _print_frame(res.summary(), fmt, "Hard subset: baseline vs subset", extra)
 
 

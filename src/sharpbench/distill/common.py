@@ -20,6 +20,7 @@ from sharpbench.matrix import ResponseMatrix
 
 __all__ = [
     "chance_rates",
+    "describe_chance",
     "full_scores",
     "load_matrix",
     "read_item_meta",
@@ -116,6 +117,20 @@ def chance_rates(matrix: ResponseMatrix, default_choices: int | None = 4) -> np.
     if (n < 1).any():
         raise DistillError("n_choices must be >= 1 for every item")
     return 1.0 / n
+
+
+def describe_chance(matrix: ResponseMatrix, default_choices: int | None = 4) -> str:
+    """Where ``chance_rates(matrix, default_choices)`` gets each item's rate, in one sentence."""
+    known = 0
+    if "n_choices" in matrix.item_meta.columns:
+        known = int(pd.to_numeric(matrix.item_meta["n_choices"], errors="coerce").notna().sum())
+    text = f"chance = 1/n_options per item from the item metadata for {known:,} of {matrix.n_items:,} items"
+    if known == matrix.n_items:
+        return text
+    if known == 0:
+        text = f"chance = 1/{default_choices} assumed for all {matrix.n_items:,} items (no n_options in the metadata)"
+        return text
+    return f"{text}; 1/{default_choices} assumed for the other {matrix.n_items - known:,} items"
 
 
 def subset_scores(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
