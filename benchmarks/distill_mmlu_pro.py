@@ -110,7 +110,8 @@ def part_tiny(m, out: Path, folds, seeds, repeats, n_jobs) -> dict:
         print(res.to_markdown())
         best = t.iloc[0]
         print(f"\nbest: {best['method']} / {best['estimator']}: MAE {best['mae']:.2f} pts = "
-              f"{best['mae_vs_random']:.2f} x random ({100 * (1 - best['mae_vs_random']):.0f}% lower); "
+              f"{best['mae_vs_random']:.2f} x random items with the same estimator, "
+              f"{best['mae_vs_weighted']:.2f} x the weighted mean of the same items; "
               "tinyBenchmarks (MMLU, gp-IRT, ~300 models): 1.6 pts", flush=True)
         result[label] = {"table": t.to_dict(orient="records"), "markdown": res.to_markdown(), "folds": res.folds}
     return result

@@ -34,9 +34,10 @@ Candidates
 ``svr-rbf-<g>``     support-vector regression with an RBF kernel on the answers, ``gamma = g / n_items``
 ``weighted``, ``irt``, ``pirt``  tinyBenchmarks' estimators (only with full-benchmark item parameters)
 
-Costs (2 CPU cores): 4,000-5,000 training models x 100-250 items, all candidates
-with 5 folds, ~10-30 s; kernel candidates train on at most ``max_kernel_models``
-models (a random sample), the rest are linear in the number of models.
+Costs: see ``benchmarks/predict_scale.py`` (Part 4). The kernel candidates train on
+a random sample of at most ``max_kernel_models`` models and ``_KERNEL_CELLS``
+answer cells, the subset's 2PL on at most ``_IRT_MODELS`` models; everything else
+is linear in the number of models.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from sharpbench.matrix import ResponseMatrix
 __all__ = [
     "BASELINES",
     "MIN_MODELS_PREDICT",
+    "LooRidge",
     "ScorePredictor",
     "default_candidates",
     "default_folds",
@@ -83,6 +85,10 @@ def _family(name: str) -> str:
     return "irt" if name in IRT_FAMILY or name == "ability-spline" else "linear"
 
 _BLEND_GRID = np.linspace(0.0, 1.0, 21)
+_KERNEL_CELLS = 2_000_000
+"""The kernel candidates train on at most this many answer cells (models x items), at most ``max_kernel_models``."""
+_IRT_MODELS = 5000
+"""The 2PL of the subset items is fitted on at most this many training models (a random sample)."""
 
 
 def default_candidates(has_full_params: bool) -> tuple[str, ...]:
@@ -163,6 +169,8 @@ def _subset_params(answers: np.ndarray, full_params: pd.DataFrame | None, subset
     """2PL (a, d) of the subset items: from the full-benchmark fit when given, else fitted on ``answers``."""
     if full_params is not None and subset_pos is not None:
         return full_params["a"].to_numpy(float)[subset_pos], full_params["d"].to_numpy(float)[subset_pos]
+    if answers.shape[0] > _IRT_MODELS:
+        answers = answers[np.random.default_rng(0).choice(answers.shape[0], _IRT_MODELS, replace=False)]
     p = fit_item_params(_as_matrix(answers))
     return p["a"].to_numpy(float), p["d"].to_numpy(float)
 
@@ -200,6 +208,50 @@ class _MeanCubic(_Candidate):
         return np.polyval(self.coef, ctx.mean)
 
 
+class LooRidge:
+    """Ridge regression with the penalty chosen by its exact leave-one-out error (closed form).
+
+    The criterion of scikit-learn's ``RidgeCV`` default, computed from one eigendecomposition
+    of the smaller Gram matrix (``O(n p min(n, p))``), so 50,000 models x 1,000 items fit in
+    seconds. ``fit(x, y)``: x (n, p), y (n,); ``predict(x)``; ``alpha_``, ``coef_``, ``intercept_``.
+    """
+
+    def __init__(self, alphas: np.ndarray = _ALPHAS) -> None:
+        self.alphas = np.asarray(alphas, dtype=float)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LooRidge:
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        n, p = x.shape
+        mx, my = x.mean(axis=0), float(y.mean())
+        xc, yc = x - mx, y - my
+        if n >= p:
+            lam, v = np.linalg.eigh(xc.T @ xc)
+            q = xc @ v  # (n, p): hat matrix = q diag(1 / (lam + alpha)) q^T
+        else:
+            lam, u = np.linalg.eigh(xc @ xc.T)
+            q = u * np.sqrt(np.maximum(lam, 0.0))
+        lam = np.maximum(lam, 0.0)
+        qy, q2 = q.T @ yc, q**2
+        best = (np.inf, float(self.alphas[0]))
+        for alpha in self.alphas:
+            w = 1.0 / (lam + alpha)
+            h = 1.0 / n + q2 @ w
+            loo = (yc - q @ (w * qy)) / np.maximum(1.0 - h, 1e-12)
+            best = min(best, (float(np.mean(loo**2)), float(alpha)))
+        self.alpha_ = best[1]
+        w = 1.0 / (lam + self.alpha_)
+        if n >= p:
+            self.coef_ = v @ (w * qy)
+        else:
+            self.coef_ = xc.T @ (u @ (w * (u.T @ yc)))
+        self.intercept_ = my - float(mx @ self.coef_)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=float) @ self.coef_ + self.intercept_
+
+
 class _Ridge(_Candidate):
     name = "ridge"
 
@@ -207,9 +259,7 @@ class _Ridge(_Candidate):
         return ctx.imputed
 
     def fit(self, ctx, y):
-        from sklearn.linear_model import RidgeCV
-
-        self.model = RidgeCV(alphas=_ALPHAS).fit(self._x(ctx), y)
+        self.model = LooRidge().fit(self._x(ctx), y)
         return self
 
     def predict(self, ctx):
@@ -232,10 +282,8 @@ class _AbilitySpline(_Candidate):
     name = "ability-spline"
 
     def fit(self, ctx, y):
-        from sklearn.linear_model import RidgeCV
-
         x, self.st = _spline(ctx.theta)
-        self.model = RidgeCV(alphas=_ALPHAS).fit(x, y)
+        self.model = LooRidge().fit(x, y)
         return self
 
     def predict(self, ctx):
@@ -251,16 +299,34 @@ class _Svr(_Candidate):
         from sklearn.svm import SVR
 
         x = ctx.imputed
-        if x.shape[0] > self.max_models:
-            keep = np.random.default_rng(self.seed).choice(x.shape[0], self.max_models, replace=False)
+        # libsvm's training cost grows with models^2 x items: cap the cells it sees
+        cap = int(min(self.max_models, max(1000, _KERNEL_CELLS // x.shape[1])))
+        if x.shape[0] > cap:
+            keep = np.random.default_rng(self.seed).choice(x.shape[0], cap, replace=False)
             x, y = x[keep], y[keep]
         self.mu, self.sd = float(y.mean()), float(y.std()) or 1.0
         # targets in standard units: C and epsilon then mean the same on every benchmark
-        self.model = SVR(C=3.0, epsilon=0.01, gamma=self.g / x.shape[1]).fit(x, (y - self.mu) / self.sd)
+        self.gamma = self.g / x.shape[1]
+        # the RBF kernel from matrix products (BLAS), handed to libsvm precomputed: equal to its own
+        # kernel to rounding, several times faster
+        model = SVR(kernel="precomputed", C=3.0, epsilon=0.01).fit(self._kernel(x, x), (y - self.mu) / self.sd)
+        self.sv = x[model.support_]
+        self.coef = model.dual_coef_.ravel()
+        self.b = float(model.intercept_[0])
         return self
 
-    def predict(self, ctx):
-        return self.model.predict(ctx.imputed) * self.sd + self.mu
+    def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # float32 products: answers are 0/1 (or item means), the squared distances need no more digits
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        d2 = (a32**2).sum(axis=1)[:, None] + (b32**2).sum(axis=1)[None, :] - 2.0 * a32 @ b32.T
+        return np.exp(-self.gamma * np.maximum(d2, 0.0)).astype(float)
+
+    def predict(self, ctx, chunk: int = 4096):
+        x = ctx.imputed
+        out = np.empty(x.shape[0])
+        for s in range(0, x.shape[0], chunk):
+            out[s : s + chunk] = self._kernel(x[s : s + chunk], self.sv) @ self.coef + self.b
+        return out * self.sd + self.mu
 
 
 class _IrtFamily(_Candidate):
@@ -424,7 +490,7 @@ class ScorePredictor:
                 wf = _best_blend(oof[best][rest], oof[second][rest], y[rest])
                 blended[te] = wf * oof[best][te] + (1 - wf) * oof[second][te]
             if w < 1.0 and _mae(blended[held], y[held]) < _mae(final_oof[held], y[held]):
-                self.chosen_, self.weights_ = [best, second], [w, 1.0 - w]
+                self.chosen_, self.weights_ = ([best, second], [w, 1.0 - w]) if w > 0 else ([second], [1.0])
                 final_oof = blended
         label = self.label
         table = pd.concat([table, pd.DataFrame([{
