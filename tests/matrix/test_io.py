@@ -40,7 +40,9 @@ def test_roundtrip(small, tmp_path, fmt, suffix):
 def test_items_as_rows(small, tmp_path):
     path = write_matrix(small, tmp_path / "t.csv", "csv", items_as_rows=True)
     _same(read_matrix(path, items_as_rows=True), small)
-    wrong = read_matrix(path)  # without the flag the items become the models
+    with pytest.raises(MatrixError, match="looks transposed"):  # item-like row ids, no flag: refused
+        read_matrix(path)
+    wrong = read_matrix(path, items_as_rows=False)  # an explicit --models-as-rows is obeyed
     assert wrong.models == small.items
 
 

@@ -16,12 +16,30 @@ __all__ = ["IRT_MODELS", "calibrate_bank", "misfit_sd", "restrict_to_task"]
 IRT_MODELS = {"1pl": "OnePL", "2pl": "TwoPL", "3pl": "ThreePL", "4pl": "FourPL"}
 
 
-def restrict_to_task(matrix: ResponseMatrix, items: Sequence[Any]) -> ResponseMatrix:
-    """Matrix columns that are items of the task, with the task items' metadata.
+def _norm(text: Any) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def _ids(ids: Sequence[str], most: int = 5) -> str:
+    return ", ".join(repr(i) for i in ids[:most]) + (", ..." if len(ids) > most else "")
+
+
+def restrict_to_task(
+    matrix: ResponseMatrix, items: Sequence[Any], item_texts: pd.Series | None = None
+) -> ResponseMatrix:
+    """The matrix with the task items' metadata, after checking that its items ARE the task's items.
 
     Task items are matched by ``metadata["question_id"]`` when present, else by
-    ``item_id``. Raises when the task and the matrix share no item: a matrix
-    from another benchmark.
+    ``item_id``. Numeric ids of two benchmarks overlap by coincidence (ChemBench's
+    0..2853 are mostly MMLU-Pro question ids too), so a shared id proves nothing:
+
+    * every matrix item must be a task item (a matrix recorded on the task has
+      no other ids);
+    * with ``item_texts`` (matrix item id -> question text, e.g. from
+      ``mmlu_pro_items.jsonl``; else a text column of ``matrix.item_meta``) each
+      matched item's question must occur in the task's prompt for that id.
+
+    Raises :class:`BankError` naming the count and ids that fail.
     """
     from sharpbench.adaptive.live import item_key
 
@@ -35,6 +53,32 @@ def restrict_to_task(matrix: ResponseMatrix, items: Sequence[Any]) -> ResponseMa
             f"the matrix shares no item id with the task (matrix ids like {matrix.items[0]!r}, task ids like "
             f"{meta.index[0]!r}): it was not recorded on this benchmark"
         )
+    foreign = [i for i in matrix.items if i not in meta.index]
+    if foreign:
+        raise BankError(
+            f"{len(foreign)} of the matrix's {matrix.n_items} items are not items of this task (ids "
+            f"{_ids(foreign)}); the other {len(keep)} ids only coincide with task ids: a matrix recorded on "
+            "this benchmark has no other items. Check --tasks and the matrix (--no-task-check skips this)"
+        )
+    if item_texts is None and len(matrix.item_meta.columns):
+        col = next((c for c in ("question", "text", "prompt", "query") if c in matrix.item_meta.columns), None)
+        item_texts = matrix.item_meta[col] if col else None
+    if item_texts is not None:
+        prompts = {item_key(it): _norm(it.requests[0].context) if it.requests else "" for it in items}
+        texts = {str(k): _norm(v) for k, v in item_texts.items() if isinstance(v, str) and v.strip()}
+        checked = [i for i in keep if i in texts]
+        differ = [i for i in checked if texts[i] not in prompts[i]]
+        if not checked:
+            raise BankError(
+                "the item table has no question text for any matrix item, so the matrix cannot be checked "
+                "against the task (--no-task-check skips this)"
+            )
+        if differ:
+            raise BankError(
+                f"{len(differ)} of {len(checked)} matrix items have a question text that is not the task's "
+                f"question under the same id (ids {_ids(differ)}): the matrix was not recorded on this "
+                "benchmark (--no-task-check skips this)"
+            )
     sub = matrix.select(items=keep)
     return ResponseMatrix(sub.values, sub.models, sub.items, meta.loc[keep], sub.model_meta)
 

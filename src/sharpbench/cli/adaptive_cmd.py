@@ -63,6 +63,8 @@ def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None =
     typer.echo("items: " + " ".join(result.items))
 
 
+ORIENT_HELP = ("The matrix has one row per item (--items-as-rows) or per model (--models-as-rows); without "
+               "either, rows are models and a file whose ids say otherwise is refused.")
 TARGET_SE_HELP = ("Stop once the ability SE is at most this (after --min-items); 0 switches it off: a fixed-length "
                   "test of --max-items items (Fluid Benchmarking's protocol).")
 
@@ -175,7 +177,7 @@ def simulate(
     matrix: Path = typer.Argument(..., help="Response matrix CSV (models as rows unless --items-as-rows)."),
     bank: str = typer.Option(..., "--bank", "-b", help="Item bank name or path."),
     models: str | None = typer.Option(None, "--models", help="Comma-separated models to simulate (default all)."),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows"),
+    items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=ORIENT_HELP),
     max_items: int = typer.Option(60, "--max-items"),
     target_se: float = typer.Option(0.25, "--target-se", help=TARGET_SE_HELP),
     theta_tol: float | None = typer.Option(None, "--theta-tol"),
@@ -252,7 +254,7 @@ def simulate(
 def calibrate(
     tasks: str = typer.Option(..., "--tasks", "-t", help="Benchmark (task) the matrix was recorded on, e.g. mmlu_pro."),
     from_matrix: Path = typer.Option(..., "--from-matrix", help="Response matrix CSV (models as rows)."),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows", help="The CSV has items as rows."),
+    items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=ORIENT_HELP),
     model: str = typer.Option("2pl", "--model", help="IRT model: 1pl, 2pl, 3pl, 4pl."),
     name: str | None = typer.Option(None, "--name", help="Bank name (default: the task name)."),
     out: Path | None = typer.Option(None, "--out", help="Write the bank here instead of ~/.cache/sharpbench/banks."),
@@ -260,6 +262,11 @@ def calibrate(
     min_slope: float = typer.Option(0.0, "--min-slope", help="Items with slope a <= this are left out of the bank."),
     no_task_check: bool = typer.Option(False, "--no-task-check",
                                        help="Do not match the matrix to the task's items (task not in the registry)."),
+    items: Path | None = typer.Option(
+        None, "--items",
+        help="Item table (JSONL/CSV with ids and question text, e.g. mmlu_pro_items.jsonl) to check the matrix's "
+        "items against the task's questions; default: <name>_items.jsonl/.csv beside a <name>_matrix.csv.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
 ) -> None:
     """Fit IRT item parameters on a response matrix and save them as an item bank."""
@@ -269,21 +276,38 @@ def calibrate(
 
     if "," in tasks:
         raise fail("calibrate one benchmark at a time (a bank belongs to one task)", 2)
+    check = "skipped (--no-task-check)"
     try:
         matrix = read_matrix(from_matrix, items_as_rows=items_as_rows)
         if exclude_models:
             matrix = matrix.drop_models([m.strip() for m in exclude_models.split(",")])
         if not no_task_check:
+            import warnings
+
+            from sharpbench.data.errors import DataQualityWarning
             from sharpbench.data.registry import get_task
 
-            matrix = restrict_to_task(matrix, get_task(tasks).items())
+            item_table = items if items is not None else _sibling_items(from_matrix)
+            texts = _item_texts(item_table)
+            check = f"ids and question texts ({item_table.name})" if texts is not None else "ids only (no --items)"
+            if texts is None and fmt is OutputFormat.table:
+                typer.secho(
+                    "Warning: no item table with question text (--items): the matrix's item ids are checked "
+                    "against the task, their content is not.",
+                    fg=typer.colors.YELLOW, err=True,
+                )
+            with warnings.catch_warnings():  # item-quality notes matter when scoring, not here
+                warnings.simplefilter("ignore", DataQualityWarning)
+                task_items = get_task(tasks).items()
+            matrix = restrict_to_task(matrix, task_items, texts)
         bank = calibrate_bank(matrix, name or tasks, benchmark=tasks, model=model, min_slope=min_slope)
         path = bank.save(out)
     except (BankError, ValueError, RuntimeError) as exc:
         raise fail(str(exc), 2)
     summary = {"bank": bank.name, "benchmark": bank.benchmark, "path": str(path), "irt_model": model.upper(),
                "models": matrix.n_models, "items": bank.n_items, "excluded_items": bank.n_total - bank.n_items,
-               "ability_mean": round(bank.ability_mean, 4), "ability_sd": round(bank.ability_sd, 4)}
+               "ability_mean": round(bank.ability_mean, 4), "ability_sd": round(bank.ability_sd, 4),
+               "task_check": check}
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(summary, indent=2))
     elif fmt is OutputFormat.csv:
@@ -298,6 +322,35 @@ def calibrate(
         for k, v in summary.items():
             table.add_row(k, str(v))
         Console().print(table)
+
+
+def _sibling_items(matrix: Path) -> Path | None:
+    """``mmlu_pro_items.jsonl`` beside ``mmlu_pro_matrix.csv`` (the shared data's convention), if present."""
+    stem = matrix.stem
+    for suffix in ("_matrix", "_responses"):
+        if stem.endswith(suffix):
+            for ext in (".jsonl", ".csv"):
+                cand = matrix.with_name(stem[: -len(suffix)] + "_items" + ext)
+                if cand.exists():
+                    return cand
+    return None
+
+
+def _item_texts(path: Path | None):
+    """Item id -> question text from an item table, or None without one."""
+    if path is None:
+        return None
+    from sharpbench.insight.items import TEXT_COLUMNS, load_item_table
+    from sharpbench.insight.stats import InsightError
+
+    try:
+        table = load_item_table(path)
+    except InsightError as exc:
+        raise ValueError(str(exc)) from None
+    col = next((c for c in TEXT_COLUMNS if c in table.columns), None)
+    if col is None:
+        raise ValueError(f"item table {path} has no question text column (one of {', '.join(TEXT_COLUMNS)})")
+    return table[col]
 
 
 def register(app: typer.Typer) -> None:

@@ -42,7 +42,7 @@ class TinyMethod(str, Enum):
     cv = "cv"
 
 
-def _load(path: Path, items_as_rows: bool, item_meta: Path | None):
+def _load(path: Path, items_as_rows: bool | None, item_meta: Path | None):
     from sharpbench.distill.common import load_matrix
 
     return load_matrix(path, items_as_rows=items_as_rows, item_meta=item_meta)
@@ -94,7 +94,11 @@ def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png:
 
 
 MATRIX_ARG = typer.Argument(..., help="Response matrix CSV/Parquet (rows = models unless --items-as-rows).")
-ITEMS_AS_ROWS = typer.Option(False, "--items-as-rows", help="Rows are items, columns models (ChemBench layout).")
+ITEMS_AS_ROWS = typer.Option(
+    None, "--items-as-rows/--models-as-rows",
+    help="Rows are items, columns models (ChemBench layout), or rows are models. Without either, rows are "
+    "models and a file whose ids say otherwise is refused.",
+)
 ITEM_META = typer.Option(None, "--item-meta", help="Item metadata JSONL/CSV (subject, options -> n_choices, text).")
 
 
@@ -118,7 +122,7 @@ def hard(
     penalty_tol: float = typer.Option(0.5, "--penalty-tol",
                                       help="--optimize: largest whole-pipeline voter penalty (points) allowed."),
     n_choices: int = typer.Option(4, "--n-choices", help="Choices per item when the metadata lacks n_choices."),
-    items_as_rows: bool = ITEMS_AS_ROWS,
+    items_as_rows: bool | None = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
     out: Path = typer.Option(Path("distill_hard"), "--out", help="Output folder (items, task file, tables, plot)."),
     base_task: str | None = typer.Option(None, "--base-task", help="Base task of the task file (e.g. mmlu_pro)."),
@@ -193,7 +197,7 @@ def tiny(
     lambda_folds: int = typer.Option(3, "--lambda-folds", help="Inner folds for the gp-IRT lambda (0 = off)."),
     balance: bool = typer.Option(True, "--balance/--no-balance", help="Balance per subject when known."),
     seed: int = typer.Option(0, "--seed"),
-    items_as_rows: bool = ITEMS_AS_ROWS,
+    items_as_rows: bool | None = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
     scores: Path | None = typer.Option(None, "--scores",
                                        help="Full scores of the matrix's models (CSV: model, score; fractions or "
@@ -273,7 +277,7 @@ def evaluate(
     random_repeats: int = typer.Option(10, "--random-repeats", help="Random subsets per seed for the baseline."),
     lambda_folds: int = typer.Option(3, "--lambda-folds"),
     embedding: str = typer.Option("correctness", "--embedding", help="anchor embedding: correctness or irt."),
-    items_as_rows: bool = ITEMS_AS_ROWS,
+    items_as_rows: bool | None = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
     plot: Path | None = typer.Option(None, "--plot", help="PNG of predicted vs true scores."),
     fmt: EvalFmt = typer.Option(EvalFmt.table, "--format"),
@@ -314,7 +318,7 @@ def predict(
                                   help="auto (chosen by cross-validation), weighted, irt, pirt, gpirt, or all "
                                        "(--subset mode); --train mode always chooses by cross-validation."),
     score_unit: str = typer.Option("auto", "--score-unit", help="Unit of --train-scores: auto, fraction or percent."),
-    items_as_rows: bool = ITEMS_AS_ROWS,
+    items_as_rows: bool | None = ITEMS_AS_ROWS,
     confidence: float = typer.Option(0.95, "--confidence"),
     fmt: Fmt = typer.Option(Fmt.table, "--format"),
 ) -> None:
@@ -366,7 +370,7 @@ def predict(
                               f"auto = {result.chosen}")
 
 
-def _read_answers(path: Path, items_as_rows: bool):
+def _read_answers(path: Path, items_as_rows: bool | None):
     import pandas as pd
 
     if not path.exists():
@@ -375,7 +379,9 @@ def _read_answers(path: Path, items_as_rows: bool):
         frame = pd.read_csv(path, index_col=0)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {path}: {exc}", 2)
-    frame = frame.T if items_as_rows else frame
+    from sharpbench.matrix.orientation import resolve_orientation
+
+    frame = frame.T if resolve_orientation(frame.index, frame.columns, items_as_rows, path.name) else frame
     frame.index, frame.columns = frame.index.map(str), frame.columns.map(str)
     return frame
 

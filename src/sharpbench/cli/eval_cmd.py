@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sharpbench.cli.common import fail
+
 # Exit codes: 1 runtime failure (store, data, model), 2 bad input (unknown names, bad options),
 # 130 interrupted by Ctrl-C (whole items are stored; rerun to resume).
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -52,7 +54,9 @@ def eval_command(
     output_json: Optional[Path] = typer.Option(None, "--output-json", "-o", help="Also write the report as JSON."),
 ) -> None:
     """Evaluate a model on multiple-choice tasks; results are stored per item and reused."""
+    from sharpbench.data.errors import DataQualityWarning
     from sharpbench.engine.pipeline import (
+        ChangedItemsWarning,
         ContextTooLongWarning,
         EvalInterrupted,
         run_eval,
@@ -79,6 +83,8 @@ def eval_command(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ContextTooLongWarning)
+            warnings.simplefilter("always", ChangedItemsWarning)
+            warnings.simplefilter("always", DataQualityWarning)
             with progress:
                 report = run_eval(
                     model, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
@@ -95,11 +101,9 @@ def eval_command(
         code = _exit_code(exc)
         if code is None:
             raise
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code) from None
-    for w in caught:
-        if issubclass(w.category, ContextTooLongWarning):
-            console.print(f"[yellow]warning:[/yellow] {w.message}")
+        _print_warnings(console, caught, (DataQualityWarning,))
+        raise fail(exc, code) from None
+    _print_warnings(console, caught, (ContextTooLongWarning, ChangedItemsWarning, DataQualityWarning))
     out = Console()
     out.print(report_table(report))
     if report.groups:
@@ -109,10 +113,20 @@ def eval_command(
         f"{report.model_id} ({report.backend}, {report.dtype}, fingerprint {report.fingerprint[:16]}): "
         f"{report.n_computed} items computed, {sum(t.n_reused for t in report.tasks)} reused from "
         f"{report.store} in {report.elapsed_s:.1f} s ({rate:.1f} items/s)"
+        + (f"; {report.n_changed} of the computed items had changed since they were stored"
+           if report.n_changed else "")
     )
     if output_json is not None:
         output_json.parent.mkdir(parents=True, exist_ok=True)
         output_json.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+
+
+def _print_warnings(console: Console, caught, categories) -> None:
+    from rich.markup import escape
+
+    for w in caught:
+        if issubclass(w.category, categories):
+            console.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
 
 
 def parse_model_args(pairs: list[str]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def _emit(df, fmt: Fmt, title: str, *, max_rows: int = 60) -> None:
         Console().print(f"[dim]{len(df) - max_rows} more rows (use --format csv for all)[/dim]")
 
 
-def _load(results: Path, items: Path | None, items_as_rows: bool):
+def _load(results: Path, items: Path | None, items_as_rows: bool | None):
     from sharpbench.insight.io import read_matrix
     from sharpbench.insight.items import attach_item_meta, load_item_table
 
@@ -85,7 +85,9 @@ def skills(
     tol: float = typer.Option(0.02, help="Without --compare: compare pairs within this overall accuracy."),
     correction: str = typer.Option("holm", help="Multiple-comparison correction: holm, bh or bonferroni."),
     splits: int = typer.Option(20, help="Random split-halves for the routing evaluation."),
-    items_as_rows: bool = typer.Option(False, help="The matrix file has items as rows."),
+    items_as_rows: bool | None = typer.Option(
+        None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
+    ),
     fmt: Fmt = typer.Option(Fmt.table, "--format", help="table, json or csv."),
     store: Path | None = typer.Option(None, help="Save the results as a 'skills' artifact in this store."),
     seed: int = typer.Option(0),
@@ -160,7 +162,9 @@ def rank(
     by: str | None = typer.Option(None, help="Item-metadata column whose values are the 'benchmarks'."),
     n_boot: int = typer.Option(100, help="Bootstrap resamples over items for rank intervals (0 = none)."),
     on_missing: str = typer.Option("refuse", help="Complete-data method on sparse data: refuse or switch."),
-    items_as_rows: bool = typer.Option(False, help="The matrix file has items as rows."),
+    items_as_rows: bool | None = typer.Option(
+        None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
+    ),
     fmt: Fmt = typer.Option(Fmt.table, "--format", help="table, json or csv."),
     store: Path | None = typer.Option(None, help="Save the table as a 'rank' artifact in this store."),
     seed: int = typer.Option(0),

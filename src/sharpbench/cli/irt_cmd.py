@@ -24,7 +24,11 @@ def register(app: typer.Typer) -> None:
 def irt_fit(
     matrix: Path = typer.Argument(..., help="Matrix (CSV/Parquet/long/lm-eval samples); one row per model unless --items-as-rows."),
     model: str = typer.Option("2pl", "--model", "-m", help="1pl | 2pl | 3pl | 4pl."),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows", help="The wide input has one row per item."),
+    items_as_rows: bool | None = typer.Option(
+        None, "--items-as-rows/--models-as-rows",
+        help="Wide input: one row per item or per model. Without either, rows are models and a file whose ids "
+        "say otherwise is refused.",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Save the fit as JSON (IRTFit.load reads it)."),
     prior: str = typer.Option("auto", "--prior", help="auto | none | weak | strong (MAP priors on item parameters)."),
     quadrature: str = typer.Option("auto", "--quadrature", help="auto | mirt | even:N[:LIM] | gh:N."),

@@ -19,12 +19,18 @@ _SRC_HELP = (
 )
 
 
+_ORIENT_HELP = (
+    "Wide input: one row per item (--items-as-rows) or per model (--models-as-rows). Without either, rows "
+    "are models, and a file whose ids say otherwise is refused."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``matrix`` command group to the main app."""
     app.add_typer(matrix_app, name="matrix")
 
 
-def _read(src: Path, items_as_rows: bool, metric: str, binarize: float | None):
+def _read(src: Path, items_as_rows: bool | None, metric: str, binarize: float | None):
     from sharpbench.matrix.io import read_matrix
 
     m = read_matrix(src, items_as_rows=items_as_rows, metric=metric)
@@ -35,7 +41,7 @@ def _read(src: Path, items_as_rows: bool, metric: str, binarize: float | None):
 def matrix_import(
     src: Path = typer.Argument(..., help=_SRC_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Normalised Parquet to write (long: model,item,score)."),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows", help="The wide input has one row per item."),
+    items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
     binarize: float | None = typer.Option(None, "--binarize", help="Scores >= this become 1, others 0."),
 ) -> None:
@@ -54,7 +60,7 @@ def matrix_import(
 @matrix_app.command("info")
 def matrix_info(
     src: Path = typer.Argument(..., help=_SRC_HELP),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows", help="The wide input has one row per item."),
+    items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv (csv: the accuracy table)."),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the accuracy confidence intervals."),
@@ -102,7 +108,7 @@ def matrix_export(
     src: Path = typer.Argument(..., help=_SRC_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     to: str = typer.Option("csv", "--to", help="csv (wide) | parquet (normalised long) | long (long CSV)."),
-    items_as_rows: bool = typer.Option(False, "--items-as-rows", help="The wide input has one row per item."),
+    items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     out_items_as_rows: bool = typer.Option(False, "--out-items-as-rows", help="Wide CSV output with one row per item."),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
 ) -> None:

@@ -15,7 +15,9 @@ def report(
     store: Path | None = typer.Option(None, help="Result store (.duckdb) to report on."),
     matrix: Path | None = typer.Option(None, help="Response matrix (.csv/.parquet, models as rows) to report on."),
     items: Path | None = typer.Option(None, help="Item table (.jsonl/.csv) with metadata for --matrix."),
-    items_as_rows: bool = typer.Option(False, help="The matrix file has items as rows."),
+    items_as_rows: bool | None = typer.Option(
+        None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
+    ),
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
     title: str = typer.Option("sharpbench report", help="Report title."),
     n_boot: int = typer.Option(30, help="Bootstrap resamples for rank intervals."),

@@ -90,6 +90,9 @@ class TaskSpec:
     source: str = ""
     extra_hash: dict[str, Any] = field(default_factory=dict)
     version: str | None = None  # lm-eval's ``metadata.version`` for tasks it has
+    # Degenerate items (fewer than 2 choices, an empty choice) are an error when True (the user's own
+    # data: task files); a warning when False (built-in benchmarks, scored as lm-eval does for parity).
+    strict_items: bool = False
 
     @property
     def eval_split(self) -> str:
@@ -351,11 +354,59 @@ class Task:
         docs = self.docs()
         if limit is not None and limit < 0:
             raise TaskError(f"limit must be >= 0, got {limit}")
+        if not docs:
+            raise TaskError(
+                f"task {self.name}: the '{self.split}' split has no documents ({self.source or 'no source'}); "
+                "there is nothing to evaluate"
+            )
         n = len(docs) if limit is None else min(int(limit), len(docs))
         if len(self._items) < n:
             rnd = random.Random(self.fewshot_seed) if self.num_fewshot > 0 else None
-            self._items = [self.build_item(i, d, rnd) for i, d in enumerate(docs[:n])]
+            built = [self.build_item(i, d, rnd) for i, d in enumerate(docs[:n])]
+            check_items(self.name, built, strict=self.spec.strict_items)
+            self._items = built
         return self._items[:n]
+
+
+def _ids_text(ids: Sequence[int], most: int = 10) -> str:
+    return ", ".join(map(str, ids[:most])) + (f", ... ({len(ids) - most} more)" if len(ids) > most else "")
+
+
+def check_items(task: str, items: Sequence[Item], *, strict: bool = True) -> None:
+    """Flag items that cannot be scored meaningfully (README: "What sharpbench refuses and why").
+
+    * fewer than two choices: the only choice is always the most likely, so
+      the item is scored correct whatever the model knows;
+    * an empty (or blank) choice string: its loglikelihood is 0 (the maximum)
+      and its length normalisation divides by zero.
+
+    ``strict`` (task files: the user's own data) raises :class:`TaskError`;
+    otherwise (built-in benchmarks, which lm-eval 0.4.13 scores as they are)
+    a :class:`DataQualityWarning` counts and names the items, which stay.
+    """
+    problems = []
+    single = [it.item_id for it in items if len(it.choices) < 2]
+    if single:
+        problems.append(
+            f"{len(single)} item(s) have fewer than 2 choices, so they are always scored correct: "
+            f"item ids {_ids_text(single)}"
+        )
+    blank = [it.item_id for it in items if any(not c.strip() for c in it.choices)]
+    if blank:
+        problems.append(f"{len(blank)} item(s) have an empty choice string: item ids {_ids_text(blank)}")
+    if not problems:
+        return
+    if strict:
+        raise TaskError(f"task {task}: " + "; ".join(problems) + "; fix or remove them in the data")
+    import warnings
+
+    from sharpbench.data.errors import DataQualityWarning
+
+    warnings.warn(
+        f"task {task}: " + "; ".join(problems) + " (kept and scored as lm-eval 0.4.13 does)",
+        DataQualityWarning,
+        stacklevel=3,
+    )
 
 
 def _gold_index(target: Any, choices: list[str]) -> int:

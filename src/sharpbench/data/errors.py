@@ -18,6 +18,10 @@ class DataFileError(TaskError):
     """A local data or task file cannot be read (the message names the line or row)."""
 
 
+class DataQualityWarning(UserWarning):
+    """The data can be evaluated but something in it is suspicious (the message counts and names the items)."""
+
+
 class MissingDataError(RuntimeError):
     """The data a task needs is not installed or cannot be reached."""
 

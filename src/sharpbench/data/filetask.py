@@ -183,11 +183,66 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
 
     def load_file(p: Path) -> list[Doc]:
         rows, where = read_rows(p, cfg.get("format"))
+        if not rows:
+            raise DataFileError(f"{p}: the data file has no rows; there is nothing to evaluate")
         for row, loc in zip(rows, where, strict=True):
             missing = sorted(required - set(row))
             if missing:
                 raise DataFileError(f"{p}: {loc}: missing field(s) {missing}")
-        return rows
+        return _check_rows(p, rows)
+
+    def _check_rows(p: Path, rows: list[Doc]) -> list[Doc]:
+        """Duplicate ids and null choices are errors; a null prompt field renders as "" with a warning."""
+        if id_field:
+            seen: dict[Any, int] = {}
+            dups: list[str] = []
+            for row in rows:
+                key = json.dumps(row[id_field], sort_keys=True, default=str)
+                seen[key] = seen.get(key, 0) + 1
+                if seen[key] == 2:
+                    dups.append(str(row[id_field]))
+            if dups:
+                shown = ", ".join(dups[:10]) + (", ..." if len(dups) > 10 else "")
+                raise DataFileError(
+                    f"{p}: {len(dups)} id value(s) of field '{id_field}' occur more than once: {shown}; "
+                    "ids must be unique"
+                )
+        null_choice = [
+            i for i, row in enumerate(rows)
+            if any(row[f] is None for f in choice_fields)
+            or (isinstance(choices_cfg, str) and isinstance(row[choices_cfg], list | tuple)
+                and any(c is None for c in row[choices_cfg]))
+        ]
+        if null_choice:
+            raise DataFileError(
+                f"{p}: {len(null_choice)} row(s) have a null choice (it would be scored as the text 'None'): "
+                f"item ids {', '.join(map(str, null_choice[:10]))}{', ...' if len(null_choice) > 10 else ''}"
+            )
+        nulls: dict[str, list[int]] = {}
+        out = []
+        for i, row in enumerate(rows):
+            empty = [f for f in sorted(text_fields) if f in row and row[f] is None]
+            if empty:
+                row = {**row, **{f: "" for f in empty}}
+                for f in empty:
+                    nulls.setdefault(f, []).append(i)
+            out.append(row)
+        if nulls:
+            import warnings
+
+            from sharpbench.data.errors import DataQualityWarning
+
+            n = len({i for ids in nulls.values() for i in ids})
+            detail = "; ".join(
+                f"'{f}' in item ids {', '.join(map(str, ids[:10]))}{', ...' if len(ids) > 10 else ''}"
+                for f, ids in sorted(nulls.items())
+            )
+            warnings.warn(
+                f"{p.name}: {n} row(s) have a null prompt field, rendered as empty text (not 'None'): {detail}",
+                DataQualityWarning,
+                stacklevel=2,
+            )
+        return out
 
     def load(split: str) -> list[Doc]:
         if split == "fewshot":
@@ -236,6 +291,7 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
         doc_metadata=metadata,
         source=f"file:{path} -> {source}",
         extra_hash={"config_sha256": digest},
+        strict_items=True,
     )
     return spec, int(cfg.get("num_fewshot", 0))
 

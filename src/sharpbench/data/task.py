@@ -7,7 +7,10 @@ and each item into loglikelihood requests, exactly as lm-evaluation-harness
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -59,3 +62,17 @@ class Item:
             raise ValueError(
                 f"item {self.item_id}: gold index {self.gold} out of range for {len(self.choices)} choices"
             )
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Fingerprint of what the item is scored on: every request, the choices and the gold index.
+
+        The store keeps it per item, so an item whose data changed (question,
+        choices, answer, few-shot prompt) is recomputed instead of reused.
+        """
+        requests, prev = [], None
+        for r in self.requests:  # a context repeated from the previous request is written once (null)
+            requests.append([None if r.context == prev else r.context, r.continuation])
+            prev = r.context
+        blob = json.dumps([requests, list(self.choices), int(self.gold)], ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

@@ -68,7 +68,7 @@ def read_item_meta(path: str | Path) -> pd.DataFrame:
 def load_matrix(
     path: str | Path,
     *,
-    items_as_rows: bool = False,
+    items_as_rows: bool | None = None,
     item_meta: str | Path | pd.DataFrame | None = None,
 ) -> ResponseMatrix:
     """Read a wide CSV/Parquet response matrix, optionally attaching item metadata.
@@ -78,7 +78,8 @@ def load_matrix(
     path : str or Path
         CSV (first column = row ids) or Parquet file.
     items_as_rows : bool
-        True when rows are items and columns are models (ChemBench layout).
+        True when rows are items and columns are models (ChemBench layout);
+        ``None``: decided by :func:`sharpbench.matrix.orientation.resolve_orientation`.
     item_meta : path or DataFrame, optional
         Extra item columns (``subject``, ``n_choices``, ``text``); items of the
         matrix missing from it get NaN.
@@ -87,7 +88,9 @@ def load_matrix(
     if not path.exists():
         raise DistillError(f"matrix file {path} does not exist")
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, index_col=0)
-    if items_as_rows:
+    from sharpbench.matrix.orientation import resolve_orientation
+
+    if resolve_orientation(frame.index, frame.columns, items_as_rows, path.name):
         frame = frame.T
     frame.index = frame.index.map(str)
     frame.columns = frame.columns.map(str)

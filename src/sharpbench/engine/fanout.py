@@ -250,6 +250,7 @@ def run_fanout(
 
 
 def _plan(models, task_list, items_by_task, st: Store, limit, backend, dtype, device, kw, spec_fn) -> list[_Entry]:
+    from sharpbench.engine.pipeline import pending_items
     from sharpbench.models.identity import identify
 
     entries = []
@@ -259,8 +260,8 @@ def _plan(models, task_list, items_by_task, st: Store, limit, backend, dtype, de
         for task in task_list:
             items = items_by_task[task.name]
             spec = spec_fn(identity, task, limit, len(items)) if identity else None
-            done = st.stored_item_ids(spec.run_id) if spec else set()
-            entries.append(_Entry(ref, task, items, spec, [it for it in items if it.item_id not in done], identity))
+            todo = pending_items(st, spec.run_id, items)[0] if spec else list(items)
+            entries.append(_Entry(ref, task, items, spec, todo, identity))
     return entries
 
 
@@ -278,10 +279,11 @@ def _store_shard(st: Store, entry: _Entry, shard: Shard, out: ShardOutput, limit
     got = {r.item_id for r in out.results}
     if got != wanted:
         raise RuntimeError(f"worker returned items {sorted(got ^ wanted)[:5]} not matching the shard")
-    have = st.stored_item_ids(entry.spec.run_id)
-    new = [r for r in out.results if r.item_id not in have]
+    hashes = {it.item_id: it.content_hash for it in shard.items}
+    have = st.stored_item_hashes(entry.spec.run_id)
+    new = [r for r in out.results if have.get(r.item_id) != hashes[r.item_id]]
     meta = {it.item_id: dict(it.metadata) for it in shard.items if it.metadata}
-    st.write_items(entry.spec, new, meta)
+    st.write_items(entry.spec, new, meta, content_hashes=hashes, overwrite=True)
 
 
 def _reports(st: Store, entries: list[_Entry], limit, failed: bool) -> list[Any]:

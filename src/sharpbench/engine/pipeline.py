@@ -34,6 +34,7 @@ __all__ = [
     "GroupReport",
     "EvalInterrupted",
     "ContextTooLongWarning",
+    "ChangedItemsWarning",
 ]
 
 # progress(done_increment, task_name) after every finished item.
@@ -46,6 +47,10 @@ class EvalInterrupted(RuntimeError):
 
 class ContextTooLongWarning(UserWarning):
     """Some requests exceed the model's context window and are left-truncated."""
+
+
+class ChangedItemsWarning(UserWarning):
+    """Stored items no longer match the task's data (or predate content hashes); they were recomputed."""
 
 
 @dataclass
@@ -62,6 +67,9 @@ class TaskReport:
     group: str | None = None
     version: str | None = None
     n_truncated: int = 0  # items with a request longer than the context window
+    n_changed: int = 0  # stored items whose data changed since (recomputed, part of n_computed)
+    changed_ids: list[int] = field(default_factory=list)
+    n_unverified: int = 0  # stored items without a content hash (older sharpbench; recomputed)
 
 
 @dataclass
@@ -97,6 +105,10 @@ class EvalReport:
     def n_truncated(self) -> int:
         return sum(t.n_truncated for t in self.tasks)
 
+    @property
+    def n_changed(self) -> int:
+        return sum(t.n_changed + t.n_unverified for t in self.tasks)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; metrics as ``{name: {"value": v, "stderr": s}}``."""
         out = asdict(self)
@@ -107,6 +119,7 @@ class EvalReport:
                 }
         out["n_computed"] = self.n_computed
         out["n_truncated"] = self.n_truncated
+        out["n_changed"] = self.n_changed
         return out
 
 
@@ -220,7 +233,7 @@ def run_eval(
             todo_n = sum(len(p[3]) for p in plans)
             on_plan(todo_n, sum(len(p[2]) for p in plans) - todo_n)
         reports = []
-        for task, spec, items, todo in plans:
+        for task, spec, items, todo, changed, unverified in plans:
             n_trunc = _count_truncated(lm, todo)
             _store_scores(lm, st, spec, todo, batch_size=batch_size,
                           chunk_size=chunk_size or max(batch_size, 1), progress=progress,
@@ -233,6 +246,7 @@ def run_eval(
                     n_items=len(results), n_computed=len(todo), n_reused=len(items) - len(todo),
                     metrics=summarize(results, _task_metric_names(task, results)),
                     group=spec.task_group, version=spec.task_version, n_truncated=n_trunc,
+                    n_changed=len(changed), changed_ids=changed, n_unverified=len(unverified),
                 )
             )
         report = EvalReport(
@@ -251,7 +265,27 @@ def run_eval(
             ContextTooLongWarning,
             stacklevel=2,
         )
+    for t in report.tasks:
+        _warn_changed(t.task, t.changed_ids, t.n_unverified)
     return report
+
+
+def _warn_changed(task: str, changed: Sequence[int], n_unverified: int) -> None:
+    if changed:
+        shown = ", ".join(map(str, changed[:10])) + (", ..." if len(changed) > 10 else "")
+        warnings.warn(
+            f"{task}: {len(changed)} stored item(s) no longer match the task's data (question, choices, "
+            f"answer or prompt changed) and were recomputed: item ids {shown}",
+            ChangedItemsWarning,
+            stacklevel=3,
+        )
+    if n_unverified:
+        warnings.warn(
+            f"{task}: {n_unverified} stored item(s) were written by an older sharpbench without a content "
+            "hash, so they cannot be checked against the data; they were recomputed",
+            ChangedItemsWarning,
+            stacklevel=3,
+        )
 
 
 def evaluate_items(
@@ -270,8 +304,8 @@ def evaluate_items(
     wanted = [int(i) for i in item_ids]
     items = _task_items(task, None, wanted)
     spec = _spec(backend, task, None, None)
-    done = store.stored_item_ids(spec.run_id)
-    todo = [it for it in items if it.item_id not in done]
+    todo, changed, unverified = pending_items(store, spec.run_id, items)
+    _warn_changed(spec.task, changed, len(unverified))
     _store_scores(backend, store, spec, todo, batch_size=batch_size,
                   chunk_size=max(len(todo), 1), progress=None, limit="keep")
     by_id = {r.item_id: r for r in store.item_results(spec.run_id, wanted)}
@@ -290,16 +324,18 @@ def _store_scores(lm, st: Store, spec: RunSpec, todo, *, batch_size: int, chunk_
     from sharpbench.engine.runner import score_items
 
     meta = {it.item_id: dict(it.metadata) for it in todo if it.metadata}
+    hashes = {it.item_id: it.content_hash for it in todo}
     wanted = {it.item_id for it in todo}
     buffer: list[ItemResult] = []
 
     def flush(recheck: bool = False) -> None:
         nonlocal buffer
         if recheck:  # after an interrupt the last chunk may have committed just before it
-            have = st.stored_item_ids(spec.run_id)
-            buffer = [r for r in buffer if r.item_id not in have]
+            have = st.stored_item_hashes(spec.run_id)
+            buffer = [r for r in buffer if have.get(r.item_id) != hashes[r.item_id]]
         if buffer:
-            st.write_items(spec, buffer, meta)
+            # overwrite: an item in todo may be stored with content that has changed since
+            st.write_items(spec, buffer, meta, content_hashes=hashes, overwrite=True)
             if progress is not None:
                 progress(len(buffer), spec.task)
             buffer = []
@@ -355,14 +391,34 @@ def _resolve(tasks: Any, num_fewshot: int | None) -> list[Any]:
 
 
 def _plans(lm, st: Store, task_list, items_by_task, limit) -> list[tuple]:
-    """(task, spec, items, items not yet stored) per task."""
+    """(task, spec, items, items to compute, changed ids, unverified ids) per task."""
     plans = []
     for task in task_list:
         items = items_by_task[task.name]
         spec = _spec(lm, task, limit, len(items))
-        done = st.stored_item_ids(spec.run_id)
-        plans.append((task, spec, items, [it for it in items if it.item_id not in done]))
+        plans.append((task, spec, items, *pending_items(st, spec.run_id, items)))
     return plans
+
+
+def pending_items(st: Store, run_id: str, items: Sequence[Any]) -> tuple[list[Any], list[int], list[int]]:
+    """(items to compute, ids stored with other content, ids stored without a content hash).
+
+    An item is reused only when the store holds it with the same
+    :attr:`~sharpbench.data.task.Item.content_hash`: the run key hashes the
+    task's configuration, this hashes each item's actual requests and gold.
+    """
+    stored = st.stored_item_hashes(run_id)
+    todo, changed, unverified = [], [], []
+    for it in items:
+        if it.item_id not in stored:
+            todo.append(it)
+            continue
+        have = stored[it.item_id]
+        if have == it.content_hash:
+            continue
+        todo.append(it)
+        (unverified if have is None else changed).append(it.item_id)
+    return todo, changed, unverified
 
 
 def _identity(model: Any, *, dtype: str, backend: str, model_kwargs) -> Any:

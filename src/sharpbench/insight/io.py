@@ -14,11 +14,12 @@ __all__ = ["read_matrix"]
 
 
 def read_matrix(
-    path: str | Path, items: str | Path | None = None, *, items_as_rows: bool = False
+    path: str | Path, items: str | Path | None = None, *, items_as_rows: bool | None = None
 ) -> ResponseMatrix:
     """Read a wide matrix (``.csv`` or ``.parquet``; first column = row ids) and join item metadata.
 
-    Rows are models unless ``items_as_rows``. ``items`` is a JSONL/CSV item
+    Rows are models unless ``items_as_rows``; ``None`` lets
+    :func:`sharpbench.matrix.orientation.resolve_orientation` refuse a transposed-looking file. ``items`` is a JSONL/CSV item
     table (e.g. ``mmlu_pro_items.jsonl``) whose id column matches the item ids.
     """
     p = Path(path)
@@ -32,6 +33,9 @@ def read_matrix(
         raise InsightError(f"unsupported matrix file type {p.suffix!r}; use .csv, .tsv or .parquet")
     if frame.empty:
         raise InsightError(f"matrix file {p} holds no cells")
+    from sharpbench.matrix.orientation import resolve_orientation
+
+    items_as_rows = resolve_orientation(frame.index, frame.columns, items_as_rows, p.name)
     matrix = ResponseMatrix.from_frame(frame, items_as_rows=items_as_rows)
     if items is not None:
         matrix = attach_item_meta(matrix, load_item_table(items))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from sharpbench.matrix.core import MatrixError, ResponseMatrix
 from sharpbench.matrix.lmeval import from_lmeval_samples
+from sharpbench.matrix.orientation import resolve_orientation
 
 __all__ = ["read_matrix", "write_matrix", "is_long_table", "LONG_COLUMNS"]
 
@@ -27,7 +28,9 @@ def is_long_table(frame: pd.DataFrame) -> bool:
     return set(LONG_COLUMNS) <= set(map(str, frame.columns))
 
 
-def _from_table(frame: pd.DataFrame, items_as_rows: bool, id_column: str | None) -> ResponseMatrix:
+def _from_table(
+    frame: pd.DataFrame, items_as_rows: bool | None, id_column: str | None, source: str = "the matrix"
+) -> ResponseMatrix:
     if is_long_table(frame):
         extra = [c for c in frame.columns if c not in LONG_COLUMNS]
         meta = frame.drop_duplicates("item").set_index("item")[extra] if extra else None
@@ -40,13 +43,14 @@ def _from_table(frame: pd.DataFrame, items_as_rows: bool, id_column: str | None)
     wide = frame.set_index(col)
     wide.index = wide.index.map(str)
     wide.columns = wide.columns.map(str)
+    items_as_rows = resolve_orientation(wide.index, wide.columns, items_as_rows, source)
     return ResponseMatrix.from_frame(wide, items_as_rows=items_as_rows)
 
 
 def read_matrix(
     path: str | Path,
     *,
-    items_as_rows: bool = False,
+    items_as_rows: bool | None = None,
     fmt: str | None = None,
     id_column: str | None = None,
     metric: str = "acc",
@@ -60,6 +64,10 @@ def read_matrix(
         per item, rows = models; transpose with ``items_as_rows``) or long
         (columns ``model, item, score``, detected automatically). A directory
         or ``.jsonl`` file: lm-eval ``--log_samples`` output (``metric`` per doc).
+    items_as_rows : bool, optional
+        Orientation of a wide table. ``None`` (no flag given): rows are models
+        unless the ids show they are items, which raises :class:`MatrixError`
+        (see :mod:`sharpbench.matrix.orientation`).
     fmt : {"csv", "tsv", "parquet", "lmeval"}, optional
         Overrides detection by suffix.
     """
@@ -83,7 +91,7 @@ def read_matrix(
         raise MatrixError(f"unsupported matrix format {kind!r} for {p.name}; use csv, tsv, parquet or lm-eval samples")
     if frame.shape[1] < 2:
         raise MatrixError(f"{p.name}: need an id column and at least one score column")
-    return _from_table(frame, items_as_rows, id_column)
+    return _from_table(frame, items_as_rows, id_column, p.name)
 
 
 def _split_frame(obj: dict | None) -> pd.DataFrame | None:

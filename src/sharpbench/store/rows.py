@@ -51,12 +51,16 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def chunk_tables(
-    run_id: str, results: Sequence[ItemResult], metadata: Mapping[int, Mapping[str, Any]]
+    run_id: str,
+    results: Sequence[ItemResult],
+    metadata: Mapping[int, Mapping[str, Any]],
+    content_hashes: Mapping[int, str] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
+    content_hashes = content_hashes or {}
     items: dict[str, list[Any]] = {k: [] for k in ("run_id", "item_id", "gold", "n_choices")}
     for m in METRIC_COLUMNS:
         items[m] = []
-    items["extra_metrics"], items["metadata"] = [], []
+    items["extra_metrics"], items["metadata"], items["content_hash"] = [], [], []
     choices: dict[str, list[Any]] = {
         k: [] for k in ("run_id", "item_id", "choice", "loglik", "is_greedy", "n_tokens")
     }
@@ -83,6 +87,7 @@ def chunk_tables(
         items["extra_metrics"].append(json.dumps(extra) if extra else None)
         meta = metadata.get(iid)
         items["metadata"].append(json.dumps(jsonable(dict(meta))) if meta else None)
+        items["content_hash"].append(content_hashes.get(iid))
         for c, ch in enumerate(res.choices):
             if not math.isfinite(ch.loglik) and not ch.loglik == -math.inf:
                 raise ValueError(f"item {iid} choice {c}: loglik is {ch.loglik}")
@@ -93,7 +98,8 @@ def chunk_tables(
             choices["is_greedy"].append(bool(ch.is_greedy))
             choices["n_tokens"].append(None if ch.n_tokens is None or ch.n_tokens < 0 else int(ch.n_tokens))
     types = {"run_id": pa.string(), "item_id": pa.int32(), "gold": pa.int32(), "n_choices": pa.int32(),
-             "extra_metrics": pa.string(), "metadata": pa.string(), "choice": pa.int32(),
+             "extra_metrics": pa.string(), "metadata": pa.string(), "content_hash": pa.string(),
+             "choice": pa.int32(),
              "loglik": pa.float64(), "is_greedy": pa.bool_(), "n_tokens": pa.int32()}
     items_tbl = pa.table({k: pa.array(v, type=types.get(k, pa.float64())) for k, v in items.items()})
     choices_tbl = pa.table({k: pa.array(v, type=types[k]) for k, v in choices.items()})

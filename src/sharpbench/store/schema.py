@@ -12,7 +12,10 @@ Layout (one row per ...):
     metrics as real columns (``acc, acc_norm, acc_bytes, brier,
     acc_mutual_info``: fast columnar aggregation and pivots into response
     matrices), any other metric in ``extra_metrics`` (JSON object) and the
-    item's metadata (``metadata`` JSON, e.g. ``{"subject": "anatomy"}``).
+    item's metadata (``metadata`` JSON, e.g. ``{"subject": "anatomy"}``) and
+    ``content_hash``, the fingerprint of the requests, choices and gold the
+    item was scored on (:attr:`sharpbench.data.task.Item.content_hash`): an
+    item whose data changed since is recomputed, not reused.
 ``choices``
     (run, item, choice): loglikelihood, greedy flag, continuation tokens.
 ``artifacts``
@@ -76,9 +79,12 @@ DDL: tuple[str, ...] = (
         acc_mutual_info DOUBLE,
         extra_metrics JSON,
         metadata JSON,
+        content_hash VARCHAR,
         PRIMARY KEY (run_id, item_id)
     )
     """,
+    # Stores written before content hashes existed gain the column (NULL: content unknown).
+    "ALTER TABLE items ADD COLUMN IF NOT EXISTS content_hash VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS choices (
         run_id VARCHAR NOT NULL,

@@ -119,16 +119,30 @@ class Store:
     def _init_schema(self) -> None:
         con = self._con
         have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        row = None
         if "meta" in have:
-            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            found = int(row[0]) if row else 0
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except duckdb.Error:  # a foreign table that happens to be called meta
+                row = None
+        if (have or views) and row is None:
+            # Tables but no sharpbench version stamp: someone else's database. Never write into it.
+            names = sorted(have | views)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise StoreCorruptError(
+                f"{self.path} is a DuckDB file but not a sharpbench store (it holds {shown} and no "
+                "sharpbench meta table); sharpbench will not read or write it: pass another --store"
+            )
+        if row is not None:
+            found = int(row[0])
             if found > SCHEMA_VERSION:
                 raise StoreVersionError(
                     f"store {self.path} has schema version {found}, newer than this sharpbench "
                     f"({_version()}, schema {SCHEMA_VERSION}) understands: upgrade sharpbench "
                     "(`pip install -U sharpbench`) or use another --store"
                 )
-        elif self.read_only:
+        elif self.read_only:  # an empty DuckDB file
             raise StoreCorruptError(f"{self.path} is a DuckDB file but not a sharpbench store (no meta table)")
         if self.read_only:
             return
@@ -197,6 +211,16 @@ class Store:
         rows = self._con.execute("SELECT item_id FROM items WHERE run_id = ?", [run_id]).fetchall()
         return {int(r[0]) for r in rows}
 
+    def stored_item_hashes(self, run_id: str) -> dict[int, str | None]:
+        """Item id -> content hash of what it was scored on (None: stored without one)."""
+        try:
+            rows = self._con.execute(
+                "SELECT item_id, content_hash FROM items WHERE run_id = ?", [run_id]
+            ).fetchall()
+        except duckdb.BinderException:  # a read-only store from before content hashes
+            return {i: None for i in self.stored_item_ids(run_id)}
+        return {int(i): h for i, h in rows}
+
     def write_items(
         self,
         spec: RunSpec,
@@ -204,19 +228,24 @@ class Store:
         metadata: Mapping[int, Mapping[str, Any]] | None = None,
         *,
         replace: bool = False,
+        content_hashes: Mapping[int, str] | None = None,
+        overwrite: bool = False,
     ) -> int:
         """Store whole items of one run in ONE transaction; returns the number written.
 
         Creates the run row on first use. A duplicate (run, item) raises and
         nothing of the chunk is kept. ``replace=True`` first drops everything
         the run had (same transaction: on failure the old run stays intact).
+        ``overwrite=True`` first drops only the stored rows of these items (an
+        item recomputed because its data changed). ``content_hashes`` maps item
+        id -> :attr:`~sharpbench.data.task.Item.content_hash`.
         """
         self._check_writable()
         if not results:
             return 0
         metadata = metadata or {}
         run_id = spec.run_id
-        items_tbl, choices_tbl = chunk_tables(run_id, results, metadata)
+        items_tbl, choices_tbl = chunk_tables(run_id, results, metadata, content_hashes)
         self._con.register("_sb_items", items_tbl)
         self._con.register("_sb_choices", choices_tbl)
         try:
@@ -224,6 +253,12 @@ class Store:
                 if replace:
                     for table in ("choices", "items", "runs"):
                         self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+                elif overwrite:
+                    for table in ("choices", "items"):
+                        self._con.execute(
+                            f"DELETE FROM {table} WHERE run_id = ? AND item_id IN (SELECT item_id FROM _sb_items)",
+                            [run_id],
+                        )
                 self._ensure_run(spec)
                 cols = ", ".join(items_tbl.column_names)
                 self._con.execute(f"INSERT INTO items ({cols}) SELECT {cols} FROM _sb_items")
