@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from sharpbench.cli.common import fail
 
 
 def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None, shard_size: int, retries: int,
@@ -21,14 +23,14 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         EXIT_INTERRUPTED,
         EXIT_USAGE,
         report_table,
+        write_output_json,
     )
     from sharpbench.engine.fanout import read_models_file, run_fanout
 
     try:
         models = read_models_file(models_file)
     except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(exc, EXIT_USAGE) from None
     view = _FanoutProgress(console, models)
     try:
         with view:
@@ -41,8 +43,7 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         code = exit_code(exc)
         if code is None:
             raise
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code) from None
+        raise fail(exc, code) from None
     out = Console()
     for rep in report.reports:
         out.print(report_table(rep))
@@ -51,17 +52,17 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         for col in ("shard", "items", "error"):
             table.add_column(col)
         for f in report.failures:
-            table.add_row(f.shard, str(f.n_items), f.error)
+            table.add_row(escape(f.shard), str(f.n_items), escape(f.error))
         console.print(table)
     console.print(
         f"{len(models)} model(s), {report.n_shards} shard(s) on {report.executor} in {report.elapsed_s:.1f} s; "
-        f"results in {kw['store']}"
+        f"results in {kw['store']}",
+        markup=False,
     )
     if output_json is not None:
-        output_json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"reports": [r.to_dict() for r in report.reports],
                    "failures": [f.__dict__ for f in report.failures], "executor": report.executor}
-        output_json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        write_output_json(output_json, payload, kw["store"])
     if report.failures:
         console.print("[red]some shards failed[/red]: their items are not stored; rerun to retry only those")
         raise typer.Exit(EXIT_FAILURE)

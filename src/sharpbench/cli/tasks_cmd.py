@@ -113,12 +113,14 @@ def tasks_show(
 ) -> None:
     """Print the exact (context, continuation) requests of the first items of a task."""
     from sharpbench.data import MissingDataError, TaskError, get_task
+    from sharpbench.data.task import check_text
 
     if fmt not in ("text", "json"):
         raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), 2)
     try:
         task = get_task(name, num_fewshot=num_fewshot)
         items = task.items(limit=max(n, 0))
+        check_text(task.name, items)
     except (TaskError, MissingDataError) as exc:
         raise fail(exc, 2) from None
     if fmt == "json":
