@@ -278,3 +278,19 @@ def test_output_json_into_a_read_only_folder_says_the_rows_are_stored(tmp_path):
     res = _cli("eval", "--tasks", "piqa", "--limit", "2", "--store", store, "--output-json", tmp_path / "r.json")
     assert res.exit_code == 0
     assert json.loads((tmp_path / "r.json").read_text())["n_computed"] == 0
+
+
+def test_bracketed_names_and_texts_print_literally_in_tables(tmp_path):
+    """Beyond errors: model names, task texts and paths with brackets are not taken for rich markup."""
+    src = tmp_path / "m [v2].csv"
+    src.write_text("model,i1,i2\n[bold]A[/bold],1,0\nB[x],0,1\n", encoding="utf-8")
+    res = _cli("matrix", "info", src)
+    assert res.exit_code == 0 and "[bold]A[/bold]" in res.output and "B[x]" in res.output
+    res = _cli("matrix", "export", src, "-o", tmp_path / "o [1].csv")
+    assert res.exit_code == 0 and f"wrote {tmp_path / 'o [1].csv'}" in res.output
+    task = _task(tmp_path, "br", b'{"qid": "[q1]", "question": "Pick [A] or [b]x[/b]?", "options": ["[A]", "[b]"], '
+                                 b'"answer": 0}\n')
+    res = _cli("tasks", "show", task, "-n", "1")
+    assert res.exit_code == 0
+    assert "Pick [A] or [b]x[/b]?" in res.output and "' [A]'" in res.output and "' [b]'" in res.output
+    assert "'id': '[q1]'" in res.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
@@ -48,7 +49,7 @@ def matrix_import(
         write_matrix(m, out, "parquet")
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out}: {m!r}")
+    Console().print(f"wrote {out}: {m!r}", markup=False)
 
 
 @matrix_app.command("info")
@@ -93,7 +94,7 @@ def matrix_info(
     for col in ("model", "accuracy", "ci", "n_items", "missing"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for model, r in s.accuracy.sort_values("accuracy", ascending=False).iterrows():
-        t.add_row(str(model), f"{r.accuracy:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", str(int(r.n_items)), str(int(r.missing)))
+        t.add_row(escape(str(model)), f"{r.accuracy:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", str(int(r.n_items)), str(int(r.missing)))
     con.print(t)
 
 
@@ -134,4 +135,4 @@ def matrix_export(
         write_matrix(m, out, fmt, items_as_rows=out_items_as_rows)
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out} ({fmt}): {m!r}")
+    Console().print(f"wrote {out} ({fmt}): {m!r}", markup=False)

@@ -53,7 +53,7 @@ def results_list(
 
         typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
     elif not rows:
-        Console(stderr=True).print(f"no stored runs match in {store}")
+        Console(stderr=True).print(f"no stored runs match in {store}", markup=False)
     else:
         Console().print(_table(rows, store))
 
