@@ -77,6 +77,24 @@ def test_non_tty_progress_lines_have_rate_and_eta(tmp_path):
     assert float(got[0].group(2)) > 0
 
 
+@pytest.mark.slow
+def test_non_tty_fanout_progress_lines_have_rate_and_eta(tmp_path):
+    models = tmp_path / "models.txt"
+    models.write_text("smollm2-135m\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sharpbench", "eval", "--models", str(models), "--tasks", "piqa", "--limit", "4",
+         "--shard-size", "2", "--store", str(tmp_path / "s.duckdb")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("[sharpbench] smollm2-135m/piqa")]
+    pat = re.compile(r"\[sharpbench\] smollm2-135m/piqa\S*: 2 items stored \(([24])/4, (\d+\.\d) items/s, "
+                     r"ETA (\d+s|\d+m\d\ds)\)")
+    got = [pat.fullmatch(ln) for ln in lines]
+    assert len(lines) == 2 and all(got), lines
+    assert [m.group(1) for m in got] == ["2", "4"] and got[-1].group(3) == "0s"
+
+
 # ------------------------------------------------------------------ README examples run as written
 def test_readme_rank_and_skills_examples_run_as_written(monkeypatch):
     monkeypatch.chdir(REPO)  # the README's paths are relative to the repository root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class _FanoutProgress:
         self._bar: Any = None
         self._ids: dict[str, Any] = {}
         self.done = self.total = 0
+        self._t0 = time.monotonic()
 
     def __enter__(self) -> _FanoutProgress:
         return self
@@ -88,6 +90,7 @@ class _FanoutProgress:
     def plan(self, todo_by_model: dict[str, int], n_reused: int, n_shards: int) -> None:
         n_todo = sum(todo_by_model.values())
         self.total = n_todo
+        self._t0 = time.monotonic()
         if n_reused:
             self.console.print(f"{n_reused} items already in the store; {n_todo} to compute in {n_shards} shard(s)")
         if not n_todo or not self.console.is_terminal:
@@ -107,13 +110,23 @@ class _FanoutProgress:
         for model, n in todo_by_model.items():
             self._ids[model] = self._bar.add_task(f"  {model}", total=n)
 
+    def _rate_eta(self) -> str:
+        """``", 2.4 items/s, ETA 1m05s"`` over the shards finished so far (logs have no bar)."""
+        from sharpbench.cli.eval_cmd import _duration
+
+        elapsed = time.monotonic() - self._t0
+        if self.done <= 0 or elapsed <= 0:
+            return ""
+        rate = self.done / elapsed
+        return f", {rate:.1f} items/s, ETA {_duration(max(self.total - self.done, 0) / rate)}"
+
     def shard_done(self, key: str, n_ok: int, n_failed: int) -> None:
         self.done += n_ok + n_failed
         model = next((m for m in self.models if key.startswith(f"{m}/")), key)
         if self._bar is None:
             state = "failed" if n_failed else "stored"
-            print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total})",
-                  file=sys.stderr, flush=True)
+            print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total}"
+                  f"{self._rate_eta()})", file=sys.stderr, flush=True)
             return
         self._bar.update(self._ids[model], advance=n_ok + n_failed)
         self._bar.update(self._ids["*"], advance=n_ok + n_failed)
