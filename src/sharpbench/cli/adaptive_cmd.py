@@ -33,6 +33,7 @@ class Ability(str, Enum):
 
 def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     summary = {**result.summary(), **(extra or {})}
@@ -58,7 +59,7 @@ def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None =
     if result.full_score is not None:
         table.add_row("full-benchmark score", f"{result.full_score:.3f} (CI covers: {result.covers(result.full_score)})")
     for k, v in (extra or {}).items():
-        table.add_row(k, str(v))
+        table.add_row(escape(str(k)), escape(str(v)))
     Console().print(table)
     typer.echo("items: " + " ".join(result.items))
 
@@ -237,13 +238,14 @@ def simulate(
         typer.echo(df.to_csv())
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=f"Simulated adaptive runs on bank {b.name} ({selection.value}, {ability.value})")
         for col in ["model", "theta", "se", "accuracy", "CI", "full", "|err|", "covered", "items", "stop"]:
             table.add_column(col, justify="left" if col in ("model", "stop") else "right")
         for name, r in df.iterrows():
-            table.add_row(str(name), f"{r.theta:+.2f}", f"{r.se:.2f}", f"{r.accuracy:.3f}",
+            table.add_row(escape(str(name)), f"{r.theta:+.2f}", f"{r.se:.2f}", f"{r.accuracy:.3f}",
                           f"[{r.ci_low:.3f}, {r.ci_high:.3f}]", f"{r.full_score:.3f}", f"{r.abs_error:.3f}",
                           str(bool(r.covered)), str(int(r.n_items)), r.stop_reason)
         Console().print(table)

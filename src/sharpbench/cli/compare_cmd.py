@@ -11,7 +11,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from sharpbench.cli.common import fail
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 _FORMATS = ("table", "json", "csv")
@@ -38,11 +41,9 @@ def _run(fn: Callable[[], None]) -> None:
     try:
         fn()
     except CompareError as exc:
-        _err().print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(exc, EXIT_USAGE) from None
     except (ValueError, RuntimeError, OSError) as exc:
-        _err().print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(EXIT_FAILURE) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE) from None
 
 
 def _check_format(fmt: str) -> None:
@@ -74,7 +75,7 @@ def _emit(rows: list[dict], fmt: str, title: str, *, payload: dict | None = None
 def _cell(v) -> str:
     if isinstance(v, float):
         return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
+    return escape(str(v))
 
 
 def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -> None:
@@ -84,7 +85,7 @@ def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -
 
     with Store(store) as st:
         st.save_artifact(kind, name, payload)
-    _err().print(f"[dim]saved {kind} artifact {name!r} in {store}[/dim]")
+    _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
 
 
 # -------------------------------------------------------------------- diff
@@ -117,7 +118,7 @@ def diff_command(
         res = run_diff(
             base, model, prompts=plist, tasks=tasks, limit=limit, metrics=metric, batch_size=batch_size,
             token_kl_items=token_kl_items, system_prompt=system_prompt, store=st, kl=not no_kl,
-            progress=lambda s: err.print(f"[dim]{s}[/dim]"),
+            progress=lambda s: err.print(f"[dim]{escape(str(s))}[/dim]"),
         )
         art = res.to_artifact()
         rows = []
@@ -134,9 +135,9 @@ def diff_command(
         _emit(rows, fmt, f"{model} vs {base}", payload=art)
         if fmt == "table":
             for line in res.verdicts():
-                Console().print(f"• {line}")
+                Console().print(f"• {line}", markup=False)
             for note in res.notes:
-                err.print(f"[yellow]note:[/yellow] {note}")
+                err.print(f"[yellow]note:[/yellow] {escape(str(note))}")
         _save_artifact(st, "diff", f"{base} -> {model}", art)
 
     _run(go)
@@ -176,7 +177,7 @@ def perturb_command(
         made = make_variants(model, out, noise=_floats(noise), ablate=_floats(ablate), direction=direction,
                              layer=layer, prompts=p, contrast=c, seed=seed)
         for info, path in made:
-            Console().print(f"{info.name}\t{path}")
+            Console().print(f"{info.name}\t{path}", markup=False)
 
     _run(go)
 
@@ -246,7 +247,7 @@ def correlate_command(
             try:
                 _save_artifact(target, "correlate", name, art)
             except Exception as exc:  # the analysis is printed; a locked store must not hide it
-                _err().print(f"[yellow]artifact not saved: {exc}[/yellow]")
+                _err().print(f"[yellow]artifact not saved: {escape(str(exc))}[/yellow]")
 
     _run(go)
 
@@ -284,7 +285,7 @@ def pareto_command(
             from sharpbench.compare.scoring import task_results
 
             def evaluate(ck: str) -> float:
-                _err().print(f"[dim]scoring {ck} on {task}[/dim]")
+                _err().print(f"[dim]scoring {escape(str(ck))} on {escape(str(task))}[/dim]")
                 r = task_results(ck, task, limit=limit, batch_size=batch_size, store=store)
                 vals = [x.metrics[met] for rs in r.values() for x in rs if met in x.metrics]
                 if not vals:
@@ -327,7 +328,7 @@ def sensitivity_command(
         _check_format(fmt)
         err = _err()
         res = run_sensitivity(model, tasks=tasks, variants=variants, limit=limit, batch_size=batch_size,
-                              n_splits=n_splits, progress=lambda s: err.print(f"[dim]{s}[/dim]"), store=store)
+                              n_splits=n_splits, progress=lambda s: err.print(f"[dim]{escape(str(s))}[/dim]"), store=store)
         art = res.to_artifact()
         if fmt == "table":
             per_variant = [{"variant": v, **{m.model: 100 * m.accuracy[i] for m in res.models}}
@@ -345,7 +346,7 @@ def sensitivity_command(
             Console().print("• the best variant's accuracy is chosen on the same items it is scored on, so it is "
                             "optimistic; held_out_best picks the variant on half the items and scores the other half.")
         if plot is not None:
-            err.print(f"[dim]plot written to {plot_sensitivity(res, plot)}[/dim]")
+            err.print(f"[dim]{escape(f'plot written to {plot_sensitivity(res, plot)}')}[/dim]")
         _save_artifact(store, "sensitivity", f"{','.join(model)} on {tasks} ({variants})", art)
 
     _run(go)

@@ -59,6 +59,7 @@ def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | 
         typer.echo(frame.to_csv().rstrip())
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
@@ -66,7 +67,7 @@ def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | 
     for c in frame.columns:
         table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(frame[c]) else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row])
     Console().print(table)
     for k, v in (extra or {}).items():
         typer.echo(f"{k}: {v}")

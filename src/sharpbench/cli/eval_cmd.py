@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
 
 # Exit codes: 1 runtime failure (store, data, model), 2 bad input (unknown names, bad options),
-# 130 interrupted by Ctrl-C (whole items are stored; rerun to resume).
+# 130 interrupted by Ctrl-C or SIGTERM (whole items are stored; rerun to resume).
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 _LOWER_IS_BETTER = {"brier", "brier_score"}
@@ -66,22 +70,21 @@ def eval_command(
     try:
         model_kwargs = parse_model_args(model_arg)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(exc, EXIT_USAGE) from None
     if ray is not None and models_file is None:
-        console.print("[red]error:[/red] --ray fans out over --models FILE; give the models file")
-        raise typer.Exit(EXIT_USAGE)
+        raise fail("--ray fans out over --models FILE; give the models file", EXIT_USAGE)
     if models_file is not None:
         from sharpbench.cli.fanout_view import run_many
 
-        run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
-                 batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
-                 shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
-                 exit_code=_exit_code)
+        with sigterm_as_interrupt():
+            run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
+                     batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
+                     shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
+                     exit_code=_exit_code)
         return
     progress = _Progress(console)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
             warnings.simplefilter("always", ContextTooLongWarning)
             warnings.simplefilter("always", ChangedItemsWarning)
             warnings.simplefilter("always", DataQualityWarning)
@@ -92,7 +95,7 @@ def eval_command(
                     progress=progress.advance, on_plan=progress.plan, model_kwargs=model_kwargs,
                 )
     except EvalInterrupted as exc:
-        console.print(f"[yellow]{exc}[/yellow]")
+        console.print(f"[yellow]{escape(str(exc))}[/yellow]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted before any item was scored[/yellow]")
@@ -114,11 +117,48 @@ def eval_command(
         f"{report.n_computed} items computed, {sum(t.n_reused for t in report.tasks)} reused from "
         f"{report.store} in {report.elapsed_s:.1f} s ({rate:.1f} items/s)"
         + (f"; {report.n_changed} of the computed items had changed since they were stored"
-           if report.n_changed else "")
+           if report.n_changed else ""),
+        markup=False,
     )
     if output_json is not None:
-        output_json.parent.mkdir(parents=True, exist_ok=True)
-        output_json.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+        write_output_json(output_json, report.to_dict(), report.store)
+
+
+def write_output_json(path: Path, payload: Any, store: Any) -> None:
+    """Write ``--output-json``; if that fails the results are stored already: say so, exit 1."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise fail(
+            f"cannot write --output-json {path}: {exc.strerror or exc}. The results are stored in {store}: "
+            "run the same command with another --output-json to write the report (nothing is recomputed)",
+            EXIT_FAILURE,
+        ) from None
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Within the block SIGTERM (``kill PID``, a job scheduler, ``docker stop``) acts as Ctrl-C.
+
+    The first SIGTERM raises ``KeyboardInterrupt`` where the program is, so the
+    run stores its whole items, marks itself interrupted and exits 130; later
+    ones are ignored while that clean-up runs. Outside the main thread (no
+    signal handlers there) the block does nothing.
+    """
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_warnings(console: Console, caught, categories) -> None:
@@ -158,7 +198,7 @@ def _exit_code(exc: Exception) -> int | None:
     if isinstance(exc, StoreError):
         return EXIT_FAILURE
     names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"UnknownTaskError", "UnknownModelError", "UnknownBackendError"}:
+    if names & {"UnknownTaskError", "UnknownModelError", "UnknownBackendError", "UnknownModelArgError"}:
         return EXIT_USAGE
     if names & {"TaskError", "ModelError", "ModelLoadError", "MissingDataError", "BackendError"}:
         return EXIT_FAILURE
@@ -178,6 +218,7 @@ class _Progress:
         self.done = 0
         self._bar: Any = None
         self._task_id: Any = None
+        self._t0 = time.monotonic()
 
     def __enter__(self) -> "_Progress":
         return self
@@ -190,6 +231,7 @@ class _Progress:
         self.total = n_todo
         if n_reused:
             self.console.print(f"{n_reused} items already in the store; {n_todo} to compute")
+        self._t0 = time.monotonic()
         if not n_todo:
             return
         if self.console.is_terminal:
@@ -218,7 +260,27 @@ class _Progress:
             speed = self._bar.tasks[0].speed
             self._bar.update(self._task_id, rate=f"{speed:.1f} items/s" if speed else "")
         else:
-            print(f"[sharpbench] {task}: {self.done}/{self.total} items stored", file=sys.stderr, flush=True)
+            print(f"[sharpbench] {task}: {self.done}/{self.total} items stored{self.rate_eta()}",
+                  file=sys.stderr, flush=True)
+
+    def rate_eta(self) -> str:
+        """``" (2.4 items/s, ETA 1m05s)"`` from the items scored since :meth:`plan` (logs have no bar)."""
+        elapsed = time.monotonic() - self._t0
+        if self.done <= 0 or elapsed <= 0:
+            return ""
+        rate = self.done / elapsed
+        left = max(self.total - self.done, 0) / rate
+        return f" ({rate:.1f} items/s, ETA {_duration(left)})"
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -237,7 +299,7 @@ def _metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
 
 def report_table(report) -> Table:
     """lm-eval's results table: Tasks | Version | Filter | n-shot | Metric | | Value | ± | Stderr."""
-    table = Table(title=f"{report.model_id} ({report.dtype})", show_lines=False)
+    table = Table(title=escape(f"{report.model_id} ({report.dtype})"), show_lines=False)
     for col in ("Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"):
         table.add_column(col, justify="right" if col in ("Value", "Stderr", "n-shot") else "left")
     grouped: dict[str | None, list] = {}
@@ -248,10 +310,10 @@ def report_table(report) -> Table:
         if group is not None and group in groups:
             g = groups[group]
             for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-                table.add_row(group if i == 0 else "", "", "none" if i == 0 else "",
+                table.add_row(escape(group) if i == 0 else "", "", "none" if i == 0 else "",
                               str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
         for t in members:
-            name = f" - {t.task}" if group is not None else t.task
+            name = escape(f" - {t.task}" if group is not None else t.task)
             for i, (m, arrow, v, se) in enumerate(_metric_rows(t.metrics)):
                 first = i == 0
                 table.add_row(name if first else "", (t.version or "") if first else "",
@@ -267,6 +329,6 @@ def groups_table(report) -> Table:
         table.add_column(col, justify="right" if col in ("Value", "Stderr", "n-shot") else "left")
     for g in report.groups:
         for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-            table.add_row(g.group if i == 0 else "", "", "none" if i == 0 else "",
+            table.add_row(escape(g.group) if i == 0 else "", "", "none" if i == 0 else "",
                           str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
     return table

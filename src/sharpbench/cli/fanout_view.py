@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from sharpbench.cli.common import fail
 
 
 def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None, shard_size: int, retries: int,
@@ -21,14 +24,14 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         EXIT_INTERRUPTED,
         EXIT_USAGE,
         report_table,
+        write_output_json,
     )
     from sharpbench.engine.fanout import read_models_file, run_fanout
 
     try:
         models = read_models_file(models_file)
     except (OSError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(exc, EXIT_USAGE) from None
     view = _FanoutProgress(console, models)
     try:
         with view:
@@ -41,8 +44,7 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         code = exit_code(exc)
         if code is None:
             raise
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code) from None
+        raise fail(exc, code) from None
     out = Console()
     for rep in report.reports:
         out.print(report_table(rep))
@@ -51,17 +53,17 @@ def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None
         for col in ("shard", "items", "error"):
             table.add_column(col)
         for f in report.failures:
-            table.add_row(f.shard, str(f.n_items), f.error)
+            table.add_row(escape(f.shard), str(f.n_items), escape(f.error))
         console.print(table)
     console.print(
         f"{len(models)} model(s), {report.n_shards} shard(s) on {report.executor} in {report.elapsed_s:.1f} s; "
-        f"results in {kw['store']}"
+        f"results in {kw['store']}",
+        markup=False,
     )
     if output_json is not None:
-        output_json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"reports": [r.to_dict() for r in report.reports],
                    "failures": [f.__dict__ for f in report.failures], "executor": report.executor}
-        output_json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        write_output_json(output_json, payload, kw["store"])
     if report.failures:
         console.print("[red]some shards failed[/red]: their items are not stored; rerun to retry only those")
         raise typer.Exit(EXIT_FAILURE)
@@ -76,6 +78,7 @@ class _FanoutProgress:
         self._bar: Any = None
         self._ids: dict[str, Any] = {}
         self.done = self.total = 0
+        self._t0 = time.monotonic()
 
     def __enter__(self) -> _FanoutProgress:
         return self
@@ -87,6 +90,7 @@ class _FanoutProgress:
     def plan(self, todo_by_model: dict[str, int], n_reused: int, n_shards: int) -> None:
         n_todo = sum(todo_by_model.values())
         self.total = n_todo
+        self._t0 = time.monotonic()
         if n_reused:
             self.console.print(f"{n_reused} items already in the store; {n_todo} to compute in {n_shards} shard(s)")
         if not n_todo or not self.console.is_terminal:
@@ -106,13 +110,23 @@ class _FanoutProgress:
         for model, n in todo_by_model.items():
             self._ids[model] = self._bar.add_task(f"  {model}", total=n)
 
+    def _rate_eta(self) -> str:
+        """``", 2.4 items/s, ETA 1m05s"`` over the shards finished so far (logs have no bar)."""
+        from sharpbench.cli.eval_cmd import _duration
+
+        elapsed = time.monotonic() - self._t0
+        if self.done <= 0 or elapsed <= 0:
+            return ""
+        rate = self.done / elapsed
+        return f", {rate:.1f} items/s, ETA {_duration(max(self.total - self.done, 0) / rate)}"
+
     def shard_done(self, key: str, n_ok: int, n_failed: int) -> None:
         self.done += n_ok + n_failed
         model = next((m for m in self.models if key.startswith(f"{m}/")), key)
         if self._bar is None:
             state = "failed" if n_failed else "stored"
-            print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total})",
-                  file=sys.stderr, flush=True)
+            print(f"[sharpbench] {key}: {n_ok or n_failed} items {state} ({self.done}/{self.total}"
+                  f"{self._rate_eta()})", file=sys.stderr, flush=True)
             return
         self._bar.update(self._ids[model], advance=n_ok + n_failed)
         self._bar.update(self._ids["*"], advance=n_ok + n_failed)

@@ -37,13 +37,14 @@ def _emit(df, fmt: Fmt, title: str, *, max_rows: int = 60) -> None:
         typer.echo(df.to_csv(index=False), nl=False)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    t = Table(title=escape(title), show_lines=False)
     for c in df.columns:
         t.add_column(str(c), justify="right" if df[c].dtype.kind in "fiu" else "left")
     for _, row in df.head(max_rows).iterrows():
-        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in row])
     Console().print(t)
     if len(df) > max_rows:
         Console().print(f"[dim]{len(df) - max_rows} more rows (use --format csv for all)[/dim]")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
@@ -64,10 +65,10 @@ def irt_fit(
             raise fail(exc) from None
     err = Console(stderr=True)
     for w in caught:
-        err.print(f"[yellow]warning:[/yellow] {w.message}")
+        err.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
     if out is not None:
         fit.save(out)
-        err.print(f"saved {out}")
+        err.print(f"saved {out}", markup=False)
     if store is not None:
         from sharpbench.store import Store
 
@@ -75,7 +76,7 @@ def irt_fit(
         payload.pop("history", None)
         with Store(store) as st:
             st.save_artifact("irt", f"{Path(matrix).stem} {fit.model}", payload)
-        err.print(f"saved the fit to {store} (artifact 'irt')")
+        err.print(f"saved the fit to {store} (artifact 'irt')", markup=False)
     if fmt == "json":
         d = fit.to_dict()
         d.pop("history", None)
@@ -97,7 +98,7 @@ def irt_fit(
         t.add_column(col, justify="left" if col in ("item", "flag") else "right")
     rows = fit.items if limit <= 0 else fit.items.head(limit)
     for item, r in rows.iterrows():
-        t.add_row(str(item), *(f"{r[c]:.3f}" for c in ("a", "b", "d", "g", "u", "p_value")), str(r["flag"]))
+        t.add_row(escape(str(item)), *(f"{r[c]:.3f}" for c in ("a", "b", "d", "g", "u", "p_value")), str(r["flag"]))
     con.print(t)
     if limit > 0 and len(fit.items) > limit:
         con.print(f"... {len(fit.items) - limit} more items (--limit 0 for all, --format csv for a file)")
@@ -105,5 +106,5 @@ def irt_fit(
     for col in ("model", "theta", "se"):
         ta.add_column(col, justify="left" if col == "model" else "right")
     for mod, r in fit.abilities.sort_values("theta", ascending=False).head(limit or None).iterrows():
-        ta.add_row(str(mod), f"{r.theta:.3f}", f"{r.se:.3f}")
+        ta.add_row(escape(str(mod)), f"{r.theta:.3f}", f"{r.se:.3f}")
     con.print(ta)

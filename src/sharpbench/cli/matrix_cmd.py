@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
@@ -54,7 +55,7 @@ def matrix_import(
         write_matrix(m, out, "parquet")
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out}: {m!r}")
+    Console().print(f"wrote {out}: {m!r}", markup=False)
 
 
 @matrix_app.command("info")
@@ -95,30 +96,49 @@ def matrix_info(
     )
     q = d["item_pvalues"]["quantiles"]
     con.print(f"item p-values: mean {d['item_pvalues']['mean']:.3f}, 10/50/90%: " + ", ".join(f"{v:.3f}" for v in q.values() if v is not None))
-    t = Table(title=f"Accuracy per model ({int(confidence * 100)}% CI)")
+    t = Table(title=f"Accuracy per model ({confidence * 100:g}% CI{', Wilson' if _unit(m) else ''})")
     for col in ("model", "accuracy", "ci", "n_items", "missing"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for model, r in s.accuracy.sort_values("accuracy", ascending=False).iterrows():
-        t.add_row(str(model), f"{r.accuracy:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", str(int(r.n_items)), str(int(r.missing)))
+        t.add_row(escape(str(model)), f"{r.accuracy:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", str(int(r.n_items)), str(int(r.missing)))
     con.print(t)
+
+
+def _unit(m) -> bool:
+    """All scores in [0, 1]: the CIs are Wilson intervals (see ``ResponseMatrix.model_accuracy``)."""
+    seen = m.values[m.observed]
+    return bool(seen.size) and bool(seen.min() >= 0 and seen.max() <= 1)
+
+
+_EXPORT_FORMATS = ("csv", "parquet", "long")
 
 
 @matrix_app.command("export")
 def matrix_export(
     src: Path = typer.Argument(..., help=_SRC_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
-    to: str = typer.Option("csv", "--to", help="csv (wide) | parquet (normalised long) | long (long CSV)."),
+    out: Path = typer.Option(..., "--out", "--output", "-o", help="File to write."),
+    fmt: str = typer.Option(
+        "csv", "--format", "-f", "--to",
+        help="csv (wide) | parquet (normalised long) | long (long CSV); --to is the old name.",
+    ),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     out_items_as_rows: bool = typer.Option(False, "--out-items-as-rows", help="Wide CSV output with one row per item."),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
-    """Write a matrix as wide CSV, normalised Parquet or a long table."""
+    """Write a matrix as wide CSV, normalised Parquet or a long table (``--format``, as ``results export``)."""
     from sharpbench.matrix.core import MatrixError
     from sharpbench.matrix.io import write_matrix
 
+    if fmt not in _EXPORT_FORMATS:
+        raise fail(f"unknown --format {fmt!r}; use {', '.join(_EXPORT_FORMATS)}", 2)
+    if out.is_dir():
+        raise fail(f"{out} is a folder; -o names the file to write", 2)
+    if out.exists() and not force:
+        raise fail(f"{out} exists; pass --force to overwrite it", 2)
     try:
         m = _read(src, items_as_rows, metric, None)
-        write_matrix(m, out, to, items_as_rows=out_items_as_rows)
+        write_matrix(m, out, fmt, items_as_rows=out_items_as_rows)
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out} ({to}): {m!r}")
+    Console().print(f"wrote {out} ({fmt}): {m!r}", markup=False)

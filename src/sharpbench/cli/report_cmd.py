@@ -31,9 +31,7 @@ def report(
     if store is None and matrix is None:
         default = Path("sharpbench.duckdb")
         if not default.exists():
-            typer.secho("error: nothing to report: pass --store sharpbench.duckdb or --matrix m.csv",
-                        fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            raise fail("nothing to report: pass --store sharpbench.duckdb or --matrix m.csv", 2)
         store = default
     try:
         m = None
@@ -45,6 +43,8 @@ def report(
                            title=title, n_boot=n_boot)
     except (ReportError, InsightError, MatrixError, RuntimeError) as exc:
         raise fail(exc, 2) from None
+    except OSError as exc:  # the output folder is missing or read-only
+        raise fail(f"cannot write {output}: {exc.strerror or exc}; pass -o a path you can write to") from None
     typer.echo(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 

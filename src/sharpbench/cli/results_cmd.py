@@ -53,7 +53,7 @@ def results_list(
 
         typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
     elif not rows:
-        Console(stderr=True).print(f"no stored runs match in {store}")
+        Console(stderr=True).print(f"no stored runs match in {store}", markup=False)
     else:
         Console().print(_table(rows, store))
 
@@ -96,13 +96,18 @@ def _pm(v: float | None, se: float | None) -> str:
 
 
 def _table(rows: list[dict[str, Any]], store: Path) -> Table:
-    table = Table(title=f"runs in {store}")
+    from rich.markup import escape
+
+    table = Table(title=escape(f"runs in {store}"))
+    # Model and task names are what a reader looks for: never cut them with an ellipsis (a narrow
+    # terminal folds them onto more lines instead).
     for col in ("model", "task", "n-shot", "dtype", "items", "acc", "acc_norm", "status", "when", "run"):
-        table.add_column(col, justify="right" if col in ("n-shot", "items") else "left")
+        table.add_column(col, justify="right" if col in ("n-shot", "items") else "left",
+                         overflow="fold" if col in ("model", "task") else "ellipsis")
     for r in rows:
         items = f"{r['n_items']}/{r['n_total']}" if r["n_total"] else str(r["n_items"])
         table.add_row(
-            r["model"], r["task"], str(r["num_fewshot"]), r["dtype"], items,
+            escape(r["model"]), escape(r["task"]), str(r["num_fewshot"]), r["dtype"], items,
             _pm(r["acc"], r["acc_stderr"]), _pm(r["acc_norm"], r["acc_norm_stderr"]),
             r["status"], r["when"] or "", r["run_id"][:10],
         )
@@ -114,10 +119,22 @@ def results_export(
     out: Path = typer.Option(..., "--output", "-o", help="Folder for <table>.<format> files."),
     store: Path = _STORE_OPT,
     fmt: str = typer.Option("parquet", "--format", "-f", help="parquet | csv."),
+    force: bool = typer.Option(False, "--force", help="Overwrite export files already in the folder."),
 ) -> None:
     """Export runs, items, choices and artifacts to Parquet (or CSV) files."""
-    from sharpbench.store import Store, StoreError
+    import duckdb
 
+    from sharpbench.store import Store, StoreError
+    from sharpbench.store.export import EXPORT_FORMATS
+    from sharpbench.store.schema import TABLES
+
+    if fmt not in EXPORT_FORMATS:
+        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}", 2)
+    if out.exists() and not out.is_dir():
+        raise fail(f"{out} is a file; -o names the folder to write {', '.join(f'{t}.{fmt}' for t in TABLES)} into", 2)
+    there = [out / f"{t}.{fmt}" for t in TABLES if (out / f"{t}.{fmt}").exists()]
+    if there and not force:
+        raise fail(f"{out} already holds {', '.join(p.name for p in there)}; pass --force to overwrite", 2)
     try:
         with Store(store, read_only=True) as st:
             paths = st.export(out, format=fmt)
@@ -125,6 +142,9 @@ def results_export(
         raise fail(exc) from None
     except ValueError as exc:
         raise fail(exc, 2) from None
+    except (OSError, duckdb.IOException) as exc:
+        why = getattr(exc, "strerror", None) or str(exc).split(": ", 1)[-1]
+        raise fail(f"cannot write the export to {out}: {why}; pass -o a folder you can write to") from None
     for p in paths:
         typer.echo(str(p))
 

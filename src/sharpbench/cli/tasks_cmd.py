@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
@@ -96,7 +97,7 @@ def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
             overflow="fold",
         )
     for row in rows:
-        table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in cols])
+        table.add_row(*["" if row.get(c) is None else escape(str(row.get(c))) for c in cols])
     Console().print(table)
 
 
@@ -113,12 +114,14 @@ def tasks_show(
 ) -> None:
     """Print the exact (context, continuation) requests of the first items of a task."""
     from sharpbench.data import MissingDataError, TaskError, get_task
+    from sharpbench.data.task import check_text
 
     if fmt not in ("text", "json"):
         raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), 2)
     try:
         task = get_task(name, num_fewshot=num_fewshot)
         items = task.items(limit=max(n, 0))
+        check_text(task.name, items)
     except (TaskError, MissingDataError) as exc:
         raise fail(exc, 2) from None
     if fmt == "json":
@@ -135,13 +138,13 @@ def tasks_show(
         return
     out = Console(highlight=False)
     out.print(
-        f"[bold]{task.name}[/bold]  group={task.group}  split={task.split}  n_docs={task.n_docs}  "
+        f"[bold]{escape(task.name)}[/bold]  group={task.group}  split={task.split}  n_docs={task.n_docs}  "
         f"num_fewshot={task.num_fewshot}  metrics={','.join(task.metric_names)}  hash={task.template_hash[:12]}"
     )
     for it in items:
-        out.rule(f"item {it.item_id}  gold={it.gold}  {it.metadata or ''}")
+        out.rule(escape(f"item {it.item_id}  gold={it.gold}  {it.metadata or ''}"))
         for j, r in enumerate(it.requests):
             mark = "*" if j == it.gold else " "
             out.print(f"[dim]--- request {j}{mark} context:[/dim]")
             out.print(r.context, markup=False)
-            out.print(f"[dim]--- continuation:[/dim] {r.continuation!r}")
+            out.print(f"[dim]--- continuation:[/dim] {escape(repr(r.continuation))}")

@@ -53,7 +53,12 @@ def read_task_file(path: Path) -> dict[str, Any]:
     """The configuration dict of a TOML/YAML task file (unknown keys are an error)."""
     if not path.is_file():
         raise DataFileError(f"task file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        from sharpbench.data.readers import not_utf8
+
+        raise not_utf8(path) from None
     if path.suffix.lower() == ".toml":
         try:
             cfg = tomllib.loads(text)

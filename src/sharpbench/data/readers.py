@@ -30,17 +30,35 @@ def read_rows(path: Path, fmt: str | None = None) -> tuple[list[Row], list[str]]
     if not path.is_file():
         raise DataFileError(f"data file not found: {path}")
     fmt = fmt or infer_format(path)
-    if fmt == "jsonl":
-        return _jsonl(path)
-    if fmt == "json":
-        return _json(path)
-    if fmt in ("csv", "tsv"):
-        return _csv(path, "\t" if fmt == "tsv" else ",")
+    try:
+        if fmt == "jsonl":
+            return _jsonl(path)
+        if fmt == "json":
+            return _json(path)
+        if fmt in ("csv", "tsv"):
+            return _csv(path, "\t" if fmt == "tsv" else ",")
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     if fmt == "parquet":
         return _parquet(path)
     raise DataFileError(
         f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
     )
+
+
+def not_utf8(path: Path) -> DataFileError:
+    """The error for a text file that is not UTF-8: file, line, column and the offending byte."""
+    raw = Path(path).read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return DataFileError(
+            f"{path}: line {line}, column {col}: byte {raw[exc.start]:#04x} is not UTF-8; "
+            "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        )
+    return DataFileError(f"{path}: not UTF-8 text; save the file as UTF-8")
 
 
 def iter_jsonl(path: Path, error: type[Exception] = DataFileError) -> Iterator[tuple[int, Row]]:
@@ -52,6 +70,13 @@ def iter_jsonl(path: Path, error: type[Exception] = DataFileError) -> Iterator[t
         On a line that is not valid JSON or not a JSON object (the message
         names the file and line); callers pass their own error type.
     """
+    try:
+        yield from _iter_jsonl(path, error)
+    except UnicodeDecodeError:
+        raise error(str(not_utf8(path))) from None
+
+
+def _iter_jsonl(path: Path, error: type[Exception]) -> Iterator[tuple[int, Row]]:
     with Path(path).open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

@@ -217,6 +217,11 @@ def run_eval(
         On Ctrl-C, after storing every whole item scored so far.
     """
     t0 = time.perf_counter()
+    if isinstance(model, (str, Path)):  # bad options fail now, not after the model has loaded
+        from sharpbench.models import check_device, check_model_args
+
+        check_model_args(backend, dict(model_kwargs or {}))
+        check_device(device, backend)
     task_list = _resolve(tasks, num_fewshot)
     ids_by_task = _ids_by_task(item_ids, task_list)
     own_store = not isinstance(store, Store)
@@ -458,15 +463,21 @@ def _ids_by_task(item_ids, task_list) -> dict[str, list[int]]:
 def _task_items(task, limit: int | None, ids: Sequence[int] | None) -> list[Any]:
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit}")
+    from sharpbench.data.task import check_text
+
     if ids is None:
-        return list(task.items(limit=limit))
+        items = list(task.items(limit=limit))
+        check_text(task.name, items)  # before the model loads: a bad prompt fails in a second
+        return items
     wanted = list(dict.fromkeys(int(i) for i in ids))
     need = max(wanted) + 1 if wanted else 0
     by_id = {it.item_id: it for it in task.items(limit=need)}
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise ValueError(f"task {task.name} has no item(s) {missing[:5]} (it has {len(by_id)} items)")
-    return [by_id[i] for i in wanted]
+    items = [by_id[i] for i in wanted]
+    check_text(task.name, items)
+    return items
 
 
 def _spec(lm, task, limit: int | None, n_items: int | None) -> RunSpec:

@@ -28,7 +28,15 @@ def read_matrix(
     if p.suffix.lower() == ".parquet":
         frame = pd.read_parquet(p)
     elif p.suffix.lower() in (".csv", ".tsv"):
-        frame = pd.read_csv(p, index_col=0, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+        try:
+            frame = pd.read_csv(p, index_col=0, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+        except pd.errors.EmptyDataError:
+            raise InsightError(f"matrix file {p} is empty (no header, no rows)") from None
+        except UnicodeDecodeError as exc:
+            raise InsightError(f"matrix file {p} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                               f"{exc.start}); save it as UTF-8") from None
+        if frame.empty and len(frame.columns):
+            raise InsightError(f"matrix file {p} has only a header row, no rows of scores")
     else:
         raise InsightError(f"unsupported matrix file type {p.suffix!r}; use .csv, .tsv or .parquet")
     if frame.empty:

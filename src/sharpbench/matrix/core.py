@@ -213,7 +213,11 @@ class ResponseMatrix:
 
     # --------------------------------------------------------------- summary
     def model_accuracy(self, confidence: float = 0.95) -> pd.DataFrame:
-        """Mean score per model over observed items, with a normal-approximation CI.
+        """Mean score per model over observed items, with a CI at ``confidence``.
+
+        Scores in [0, 1] (accuracy, partial credit) get the Wilson score interval,
+        which stays inside [0, 1] (the normal approximation gives e.g. [0.94, 1.03]
+        for 9 of 10 with few items); other scores the normal approximation.
 
         Returns
         -------
@@ -226,12 +230,22 @@ class ResponseMatrix:
             var = np.nansum((self.values - mean[:, None]) ** 2, axis=1) / np.maximum(n - 1, 1)
             se = np.sqrt(var / n)
         z = stats.norm.ppf(0.5 + confidence / 2)
+        low, high = mean - z * se, mean + z * se
+        seen = self.values[obs]
+        if seen.size and seen.min() >= 0 and seen.max() <= 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                denom = 1 + z**2 / n
+                centre = (mean + z**2 / (2 * n)) / denom
+                half = z * np.sqrt(mean * (1 - mean) / n + z**2 / (4 * n**2)) / denom
+            # the interval holds the mean exactly (rounding put 1 - 1e-16 above an accuracy of 1)
+            low = np.where(n > 0, np.clip(np.minimum(centre - half, mean), 0, 1), np.nan)
+            high = np.where(n > 0, np.clip(np.maximum(centre + half, mean), 0, 1), np.nan)
         return pd.DataFrame(
             {
                 "accuracy": mean,
                 "stderr": se,
-                "ci_low": mean - z * se,
-                "ci_high": mean + z * se,
+                "ci_low": low,
+                "ci_high": high,
                 "n_items": n,
             },
             index=pd.Index(self.models, name="model"),

@@ -78,7 +78,15 @@ def read_matrix(
     if kind == "lmeval":
         return from_lmeval_samples([p], metric=metric)
     if kind in ("csv", "tsv", "txt"):
-        frame = pd.read_csv(p, sep="\t" if kind == "tsv" else ",")
+        try:
+            frame = pd.read_csv(p, sep="\t" if kind == "tsv" else ",")
+        except pd.errors.EmptyDataError:
+            raise MatrixError(f"{p}: the file is empty (no header, no rows)") from None
+        except UnicodeDecodeError as exc:
+            raise MatrixError(f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                              "save it as UTF-8") from None
+        if frame.empty and frame.shape[1]:
+            raise MatrixError(f"{p}: only a header row, no rows of scores")
     elif kind in ("parquet", "pq"):
         import pyarrow.parquet as pq
 

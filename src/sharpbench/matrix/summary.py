@@ -51,7 +51,8 @@ class MatrixSummary:
 
 
 def summarize(m: ResponseMatrix, confidence: float = 0.95) -> MatrixSummary:
-    """Compute the summary; accuracy CIs use the normal approximation at ``confidence``."""
+    """Compute the summary; accuracy CIs at ``confidence`` (Wilson for scores in [0, 1], see
+    :meth:`ResponseMatrix.model_accuracy`)."""
     miss = m.missing_counts()
     acc = m.model_accuracy(confidence)
     acc["missing"] = miss["per_model"].to_numpy()

@@ -23,6 +23,14 @@ class UnknownBackendError(ModelError, ValueError):
     """No backend is registered under the requested name."""
 
 
+class UnknownModelArgError(ModelError, ValueError):
+    """A ``--model-arg``/``-M`` key the backend does not take (the message lists the valid keys)."""
+
+
+class DeviceUnavailableError(ModelError):
+    """The requested device (e.g. ``cuda``) is not available to this torch build."""
+
+
 class ScoringError(ModelError):
     """The model produced unusable output (NaN/inf logits) or got an unscorable request."""
 

@@ -17,7 +17,6 @@ compiles llama.cpp; a few minutes on two cores).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,8 @@ class LlamaCppBackend:
         Context window (also the truncation length); default
         ``min(training context, 2048)``.
     n_threads : int, optional
-        CPU threads (default: all cores).
+        CPU threads (default: the hf backend's rule, :func:`sharpbench.models.default_threads`:
+        ``$OMP_NUM_THREADS`` when set, else torch's default).
     n_gpu_layers : int
         Layers offloaded to a GPU build of llama.cpp (``-1``: all).
     fingerprint : str, optional
@@ -114,7 +114,11 @@ class LlamaCppBackend:
         seed: int = 0,
     ) -> None:
         llama_cpp = _require_llama_cpp()
-        threads = int(n_threads or os.cpu_count() or 1)
+        if n_threads is None:
+            from sharpbench.models import default_threads
+
+            n_threads = default_threads()
+        threads = int(n_threads)
         opts = dict(logits_all=True, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
                     n_threads_batch=threads, n_gpu_layers=n_gpu_layers, seed=seed, verbose=False)
         try:

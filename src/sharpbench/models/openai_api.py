@@ -100,7 +100,12 @@ class OpenAIBackend(LmEvalTokenization):
         probe: bool = True,
         add_bos_token: bool = False,
     ) -> None:
-        import httpx
+        try:
+            import httpx
+        except ImportError:
+            raise BackendError(
+                'the openai backend needs httpx, which this install lacks: pip install "sharpbench[openai]"'
+            ) from None
 
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:

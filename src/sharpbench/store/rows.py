@@ -20,6 +20,39 @@ from sharpbench.store.schema import METRIC_COLUMNS
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
+_DUCKDB_HEADERS = 3 * 4096  # a DuckDB file: main header + two database headers, then its blocks
+
+
+def truncated_message(path: Path, expected: int | None = None) -> str:
+    """What to say about a store file cut short (a copy or download that stopped, a full disk)."""
+    size = path.stat().st_size if path.exists() else 0
+    need = f"of the {expected}" if expected else "fewer than"
+    return (
+        f"store {path} is truncated or damaged: it has {size} bytes, {need} its index refers to; "
+        "restore it from a copy, or move it away and pass another --store"
+    )
+
+
+def check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise :class:`StoreCorruptError` if the file is shorter than the blocks DuckDB says it has.
+
+    A truncated file otherwise opens fine and fails on the first query that
+    reads a missing block. Skipped while a write-ahead log is pending (its
+    blocks are not in the file yet).
+    """
+    if Path(f"{path}.wal").exists() or not path.exists():
+        return
+    try:
+        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    except duckdb.Error:
+        return
+    if not row or not row[0] or row[1] is None:
+        return
+    expected = _DUCKDB_HEADERS + int(row[0]) * int(row[1])
+    if path.stat().st_size < expected:
+        raise StoreCorruptError(truncated_message(path, expected))
+
+
 def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
@@ -32,6 +65,8 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
                 f"store {path} is in use by another process ({who}); wait for it to finish, "
                 "stop it, or pass another --store"
             ) from exc
+        if "could not read enough bytes" in msg.lower():
+            raise StoreCorruptError(truncated_message(path)) from exc
         if "not a valid duckdb" in msg.lower() or "corrupt" in msg.lower():
             raise StoreCorruptError(
                 f"{path} is not a readable DuckDB store ({msg.split(': ', 1)[-1]}); "

@@ -28,7 +28,15 @@ from sharpbench.store.errors import (
     StoreError,
     StoreVersionError,
 )
-from sharpbench.store.rows import chunk_tables, connect, isna, jsonable, sql_filters
+from sharpbench.store.rows import (
+    check_size,
+    chunk_tables,
+    connect,
+    isna,
+    jsonable,
+    sql_filters,
+    truncated_message,
+)
 from sharpbench.store.schema import DDL, METRIC_COLUMNS, SCHEMA_VERSION
 
 __all__ = ["Store", "RunSpec", "run_key", "DEFAULT_STORE"]
@@ -110,7 +118,11 @@ class Store:
             raise StoreError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
         self._con = connect(self.path, read_only)
         try:
+            check_size(self._con, self.path)
             self._init_schema()
+        except duckdb.IOException as exc:  # the file is shorter than its own block index says
+            self._con.close()
+            raise StoreCorruptError(truncated_message(self.path)) from exc
         except BaseException:
             self._con.close()
             raise
