@@ -367,9 +367,23 @@ def _mae(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(p - y)))
 
 
+def _rmse(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((p - y) ** 2)))
+
+
 def _best_blend(p1: np.ndarray, p2: np.ndarray, y: np.ndarray) -> float:
     errs = [_mae(w * p1 + (1 - w) * p2, y) for w in _BLEND_GRID]
     return float(_BLEND_GRID[int(np.argmin(errs))])
+
+
+def _cross_fitted_blend(p1: np.ndarray, p2: np.ndarray, y: np.ndarray, held: np.ndarray, fold_params) -> np.ndarray:
+    """Blended out-of-fold predictions, each fold's weight chosen on the other folds (an honest CV error)."""
+    out = p1.copy()
+    for te, _ in fold_params:
+        rest = np.setdiff1d(held, te)
+        w = _best_blend(p1[rest], p2[rest], y[rest])
+        out[te] = w * p1[te] + (1 - w) * p2[te]
+    return out
 
 
 @dataclass
@@ -456,6 +470,41 @@ class ScorePredictor:
             k = self.folds or default_folds(x.shape[0], reselect is not None)
             splits = [te for _, te in KFold(k, shuffle=True, random_state=self.seed).split(x)]
             fold_params = [(te, None) for te in splits]  # type: ignore[misc]
+        oof = self._out_of_fold(names, x, y, fold_params, full_params=full_params, subset_pos=subset_pos,
+                                weights=weights, full_matrix=full_matrix, reselect=reselect)
+        held = np.concatenate([te for te, _ in fold_params])
+        table = pd.DataFrame([{"estimator": n, "mae": _mae(oof[n][held], y[held]), "rmse": _rmse(oof[n][held], y[held]),
+                               "role": "baseline" if n in BASELINES else "candidate"} for n in names])
+        table = table.sort_values("mae", kind="stable").reset_index(drop=True)
+        best = _one_se_choice({n: oof[n][held] for n in names}, y[held])
+        table["role"] = np.where(table["estimator"] == best, "chosen", table["role"])
+        self.chosen_, self.weights_ = [best], [1.0]
+        final_oof = oof[best]
+        others = [n for n in table["estimator"] if _family(n) != _family(best)]
+        if self.blend and others:
+            second = str(others[0])
+            w = _best_blend(oof[best][held], oof[second][held], y[held])
+            blended = _cross_fitted_blend(oof[best], oof[second], y, held, fold_params)
+            if w < 1.0 and _mae(blended[held], y[held]) < _mae(final_oof[held], y[held]):
+                self.chosen_, self.weights_ = ([best, second], [w, 1.0 - w]) if w > 0 else ([second], [1.0])
+                final_oof = blended
+        label = self.label
+        table = pd.concat([table, pd.DataFrame([{
+            "estimator": label, "mae": _mae(final_oof[held], y[held]), "rmse": _rmse(final_oof[held], y[held]),
+            "role": "final"}])], ignore_index=True)
+        self.cv_table_ = table
+        self.residuals_ = y[held] - final_oof[held]
+        self.residual_quantiles_ = _conformal(self.residuals_, self.confidence)
+        # the final estimators are refitted on every training model
+        self._ctx = self._context(x, full_params, subset_pos, weights, refit_subset=not has_full)
+        self._fitted = [_make(n, self.max_kernel_models, self.seed).fit(self._ctx, y) for n in self.chosen_]
+        self.n_train_, self.n_items_ = x.shape
+        return self
+
+    def _out_of_fold(self, names, x, y, fold_params, *, full_params, subset_pos, weights, full_matrix,
+                     reselect) -> dict[str, np.ndarray]:
+        """Each candidate's predictions for each fold's held-out models, fitted on the fold's other models."""
+        has_full = full_params is not None and subset_pos is not None
         oof = {n: np.full(y.size, np.nan) for n in names}
         for te, params in fold_params:
             tr = np.setdiff1d(np.arange(y.size), te)
@@ -470,41 +519,7 @@ class ScorePredictor:
             ctx_te = ctx_tr.with_answers(xf[te])
             for n in names:
                 oof[n][te] = _make(n, self.max_kernel_models, self.seed).fit(ctx_tr, y[tr]).predict(ctx_te)
-        held = np.concatenate([te for te, _ in fold_params])
-        rows = [{"estimator": n, "mae": _mae(oof[n][held], y[held]),
-                 "rmse": float(np.sqrt(np.mean((oof[n][held] - y[held]) ** 2))),
-                 "role": "baseline" if n in BASELINES else "candidate"} for n in names]
-        table = pd.DataFrame(rows).sort_values("mae", kind="stable").reset_index(drop=True)
-        best = _one_se_choice({n: oof[n][held] for n in names}, y[held])
-        table["role"] = np.where(table["estimator"] == best, "chosen", table["role"])
-        final_oof = oof[best].copy()
-        self.chosen_, self.weights_ = [best], [1.0]
-        others = [n for n in table["estimator"] if _family(n) != _family(best)]
-        if self.blend and others:
-            second = str(others[0])
-            w = _best_blend(oof[best][held], oof[second][held], y[held])
-            # cross-fitted: each fold's held-out predictions use a weight chosen on the other folds
-            blended = final_oof.copy()
-            for te, _ in fold_params:
-                rest = np.setdiff1d(held, te)
-                wf = _best_blend(oof[best][rest], oof[second][rest], y[rest])
-                blended[te] = wf * oof[best][te] + (1 - wf) * oof[second][te]
-            if w < 1.0 and _mae(blended[held], y[held]) < _mae(final_oof[held], y[held]):
-                self.chosen_, self.weights_ = ([best, second], [w, 1.0 - w]) if w > 0 else ([second], [1.0])
-                final_oof = blended
-        label = self.label
-        table = pd.concat([table, pd.DataFrame([{
-            "estimator": label, "mae": _mae(final_oof[held], y[held]),
-            "rmse": float(np.sqrt(np.mean((final_oof[held] - y[held]) ** 2))), "role": "final"}])],
-            ignore_index=True)
-        self.cv_table_ = table
-        self.residuals_ = y[held] - final_oof[held]
-        self.residual_quantiles_ = _conformal(self.residuals_, self.confidence)
-        # the final estimators are refitted on every training model
-        self._ctx = self._context(x, full_params, subset_pos, weights, refit_subset=not has_full)
-        self._fitted = [_make(n, self.max_kernel_models, self.seed).fit(self._ctx, y) for n in self.chosen_]
-        self.n_train_, self.n_items_ = x.shape
-        return self
+        return oof
 
     @classmethod
     def from_artifact(
