@@ -37,12 +37,18 @@ def irt_fit(
     binarize: float | None = typer.Option(None, "--binarize", help="Scores >= this become 1, others 0."),
     max_iter: int = typer.Option(500, "--max-iter", help="EM iteration limit."),
     tol: float = typer.Option(1e-4, "--tol", help="Stop when no parameter moves more than this."),
+    ftol: float | None = typer.Option(
+        None, "--ftol",
+        help="Or when the penalised log-likelihood changes by less than this, relative "
+        "(default: 1e-9 for 3pl/4pl, off for 1pl/2pl).",
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit with an error when EM does not converge."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv (csv: the item table)."),
     limit: int = typer.Option(20, "--limit", help="table: item rows to show (0 = all)."),
     store: Path | None = typer.Option(None, "--store", "-s", help="Also save the fit as an 'irt' artifact (for the report)."),
 ) -> None:
     """Fit an IRT model; parameters use the slope-intercept logit a*theta + d (b = -d/a)."""
-    from sharpbench.irt import MODELS, IRTError
+    from sharpbench.irt import MODELS, IRTConvergenceError, IRTConvergenceWarning, IRTError
     from sharpbench.matrix.core import MatrixError
     from sharpbench.matrix.io import read_matrix
 
@@ -51,7 +57,10 @@ def irt_fit(
         raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"))
     if fmt not in ("table", "json", "csv"):
         raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
-    kwargs = dict(prior=None if prior == "none" else prior, quadrature=quadrature, max_iter=max_iter, tol=tol, binarize=binarize)
+    kwargs = dict(
+        prior=None if prior == "none" else prior, quadrature=quadrature, max_iter=max_iter, tol=tol, ftol=ftol,
+        binarize=binarize, strict=strict,
+    )
     if guess is not None:
         if key not in ("3pl", "4pl"):
             raise fail(ValueError("--guess needs --model 3pl or 4pl"))
@@ -61,11 +70,14 @@ def irt_fit(
         try:
             m = read_matrix(matrix, items_as_rows=items_as_rows)
             fit = MODELS[key](**kwargs).fit(m)
-        except (IRTError, MatrixError, OSError) as exc:
+        except (IRTError, IRTConvergenceError, MatrixError, OSError) as exc:
             raise fail(exc) from None
     err = Console(stderr=True)
     for w in caught:
-        err.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
+        if issubclass(w.category, IRTConvergenceWarning):
+            err.print(f"[bold red]NOT CONVERGED:[/bold red] {escape(str(w.message))}")
+        else:
+            err.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
     if out is not None:
         fit.save(out)
         err.print(f"saved {out}", markup=False)
@@ -89,7 +101,7 @@ def irt_fit(
     con.print(
         f"[bold]{fit.model.upper()}[/bold] on {fit.n_respondents} models x {len(fit.items)} items: "
         f"loglik {fit.loglik:.3f}, AIC {fit.aic:.1f}, BIC {fit.bic:.1f}; "
-        f"{'converged' if fit.converged else '[red]NOT converged[/red]'} after {fit.n_iter} EM iterations "
+        f"{'converged' if fit.converged else '[bold red]NOT converged[/bold red]'} after {fit.n_iter} EM iterations "
         f"({fit.fit_seconds:.2f} s); quadrature {fit.quadrature}; prior {fit.prior_label}"
     )
     con.print(f"parameterisation: {fit.parameterisation}")

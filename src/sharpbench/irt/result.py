@@ -55,6 +55,11 @@ class IRTFit:
     parameterisation: str = PARAMETERISATION
     history: list[float] = field(default_factory=list)
     fit_seconds: float = float("nan")
+    #: why EM stopped: "parameters" (no parameter moved more than tol), "objective" (the penalised
+    #: log-likelihood settled, relative change < ftol) or "max_iter" (not converged)
+    stop_reason: str = ""
+    #: largest parameter change in the last EM iteration (g, u as probabilities)
+    last_change: float = float("nan")
 
     # ---------------------------------------------------------- statistics
     @property
@@ -157,6 +162,8 @@ class IRTFit:
             "prior": self.prior,
             "prior_label": self.prior_label,
             "fit_seconds": self.fit_seconds,
+            "stop_reason": self.stop_reason,
+            "last_change": self.last_change,
             "history": self.history,
         }
 
@@ -173,6 +180,8 @@ class IRTFit:
                 ability_method=obj.get("ability_method", "eap"),
                 parameterisation=obj.get("parameterisation", PARAMETERISATION),
                 history=list(obj.get("history", [])), fit_seconds=float(obj.get("fit_seconds", float("nan"))),
+                stop_reason=str(obj.get("stop_reason", "")),
+                last_change=float(obj.get("last_change", float("nan"))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IRTError(f"not a sharpbench IRT fit (JSON): {exc}") from None

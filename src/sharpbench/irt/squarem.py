@@ -19,7 +19,12 @@ merit is the fixed-point residual ``|F(x) - x|`` instead (``merit="residual"``):
 a jump is kept only when the residual at ``x'`` is no larger than at ``x1``.
 
 Convergence is tested on every map evaluation exactly as for plain EM:
-stop when one EM step changes no coordinate by more than ``tol``.
+stop when one EM step changes no coordinate by more than ``tol``; or, with
+``ftol > 0``, when two consecutive plain steps ``x -> F(x)`` (never across an
+extrapolation) change the objective by less than ``ftol * |objective|``.
+The second rule ends fits whose objective has settled while a few weakly
+identified coordinates (3PL items on a flat ridge between guessing and
+difficulty) still wander by more than ``tol``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class FixedPointResult:
     converged: bool
     history: list[float]  # objective at each evaluated point
     n_rejected: int  # extrapolations discarded by the safeguard
+    reason: str = ""  # "parameters" (change < tol), "objective" (relative change < ftol) or "max_evals"
+    last_change: float = float("nan")  # largest coordinate change of the last evaluation
 
 
 def _norm(x: np.ndarray) -> float:
@@ -69,6 +76,7 @@ def squarem(
     merit: str = "objective",
     step_max: float = 1.0,
     mstep: float = 4.0,
+    ftol: float = 0.0,
 ) -> FixedPointResult:
     """Iterate ``step`` to a fixed point, with SQUAREM jumps when ``accelerate``.
 
@@ -97,6 +105,9 @@ def squarem(
         What the safeguard compares: the objective (for maps that increase it,
         such as EM), or the Euclidean fixed-point residual ``|F(x) - x|`` (for
         maps whose fixed point maximises nothing the caller can evaluate).
+    ftol : float
+        Also stop when two consecutive plain steps change the objective by
+        less than ``ftol * max(1, |objective|)`` (0: never).
     """
     if merit not in ("objective", "residual"):
         raise ValueError(f"merit must be 'objective' or 'residual', got {merit!r}")
@@ -104,30 +115,42 @@ def squarem(
     history: list[float] = []
     n = 0
     rejected = 0
+    last = float("nan")
 
     def evaluate(point: np.ndarray) -> tuple[float, np.ndarray, float]:
-        nonlocal n
+        nonlocal n, last
         obj, new = step(point)
         n += 1
         history.append(obj)
         delta = _change(point, new, change_scale)
+        last = delta
         if callback is not None:
             callback(n, obj, delta)
         return obj, new, delta
 
-    def done(x_out, conv):
-        return FixedPointResult(x=x_out, n_evals=n, converged=conv, history=history, n_rejected=rejected)
+    def done(x_out, reason):
+        return FixedPointResult(x=x_out, n_evals=n, converged=reason != "max_evals", history=history,
+                                n_rejected=rejected, reason=reason, last_change=last)
 
+    def settled(f0: float | None, f1: float) -> bool:
+        return ftol > 0 and f0 is not None and abs(f1 - f0) < ftol * max(1.0, abs(f1))
+
+    prev: float | None = None  # objective at x when x is the plain step F of the previous point
     while n < max_evals:
-        _, x1, delta = evaluate(x)
+        l0, x1, delta = evaluate(x)
         if delta < tol:
-            return done(x1, True)
+            return done(x1, "parameters")
+        if settled(prev, l0):
+            return done(x1, "objective")
         if not accelerate or n >= max_evals:
-            x = x1
+            x, prev = x1, l0
             continue
         l1, x2, delta = evaluate(x1)
         if delta < tol:
-            return done(x2, True)
+            return done(x2, "parameters")
+        if settled(l0, l1):
+            return done(x2, "objective")
+        prev = None
         r = x1 - x
         v = x2 - x1 - r
         sr, sv = _norm(r), _norm(v)
@@ -135,7 +158,7 @@ def squarem(
         if alpha <= 1.0 + 1e-2 or n >= max_evals:
             if alpha >= step_max:  # the cap bound: allow longer jumps next time
                 step_max *= mstep
-            x = x2
+            x, prev = x2, l1
             continue
         xe = x + 2.0 * alpha * r + alpha * alpha * v
         if lower is not None or upper is not None:
@@ -150,11 +173,11 @@ def squarem(
             if on_reject is not None:
                 on_reject()
             step_max = max(1.0, step_max / mstep)
-            x = x2
+            x, prev = x2, l1
             continue
         if delta < tol:
-            return done(x3, True)
+            return done(x3, "parameters")
         if alpha >= step_max:
             step_max *= mstep
-        x = x3
-    return done(x, False)
+        x, prev = x3, le
+    return done(x, "max_evals")
