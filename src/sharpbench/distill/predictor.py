@@ -32,7 +32,8 @@ Candidates
 ``ridge-irt``       ridge on the answers plus spline bases of the subset mean and the 2PL ability
 ``ability-spline``  2PL ability by MAP, then a spline regression to the full score (metabench's GAM idea)
 ``svr-rbf-<g>``     support-vector regression with an RBF kernel on the answers, ``gamma = g / n_items``
-``weighted``, ``irt``, ``pirt``  tinyBenchmarks' estimators (only with full-benchmark item parameters)
+``weighted``, ``irt``, ``pirt``, ``gpirt``  tinyBenchmarks' estimators (only with full-benchmark item
+                    parameters; gp-IRT's weight fitted on the training models)
 
 Costs: see ``benchmarks/predict_scale.py`` (Part 4). The kernel candidates train on
 a random sample of at most ``max_kernel_models`` models and ``_KERNEL_CELLS``
@@ -70,8 +71,8 @@ MIN_MODELS_PREDICT = 10
 
 BASELINES = ("mean-cubic", "ridge")
 REGRESSION = ("mean-cubic", "ridge", "ridge-irt", "ability-spline", "svr-rbf-2", "svr-rbf-4", "svr-rbf-8")
-IRT_FAMILY = ("weighted", "irt", "pirt")
-SIMPLICITY = ("pirt", "irt", "weighted", "mean-cubic", "ability-spline", "ridge-irt", "ridge",
+IRT_FAMILY = ("weighted", "irt", "pirt", "gpirt")
+SIMPLICITY = ("pirt", "irt", "weighted", "gpirt", "mean-cubic", "ability-spline", "ridge-irt", "ridge",
               "svr-rbf-2", "svr-rbf-4", "svr-rbf-8")
 """Order of preference among estimators whose CV errors are within one standard error of the best:
 fewest parameters fitted on the training scores first (the IRT family fits none)."""
@@ -330,25 +331,41 @@ class _Svr(_Candidate):
 
 
 class _IrtFamily(_Candidate):
-    """tinyBenchmarks' weighted / IRT / p-IRT estimators (no fitting on scores)."""
+    """tinyBenchmarks' weighted / IRT / p-IRT estimators (nothing fitted on scores), and gp-IRT.
+
+    gp-IRT's mixing weight of weighted and p-IRT is fitted on the training models
+    (:func:`~sharpbench.distill.estimators.fit_lambda`): neither part is fitted on
+    scores, so their errors on the training models are out-of-sample errors.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.lam = None
 
-    def fit(self, ctx, y):
-        return self
-
-    def predict(self, ctx):
+    def _estimate(self, ctx, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         from sharpbench.distill.estimators import estimate_scores
         from sharpbench.distill.tiny import TinySubset
 
-        params = ctx.full_params
-        pos = ctx.subset_pos
-        names = [str(i) for i in range(len(params))]
+        params, pos = ctx.full_params, ctx.subset_pos
+        ids = [str(i) for i in range(len(params))]
         w = ctx.weights if ctx.weights is not None else np.full(pos.size, 1.0 / pos.size)
-        sub = TinySubset("given", [names[p] for p in pos], w, names,
-                         params.set_axis(names, axis=0))
-        return estimate_scores(sub, ctx.answers, (self.name,))["score"].to_numpy()
+        sub = TinySubset("given", [ids[p] for p in pos], w, ids, params.set_axis(ids, axis=0))
+        est = estimate_scores(sub, ctx.answers, names)
+        return {n: est.loc[est["estimator"] == n, "score"].to_numpy() for n in names}
+
+    def fit(self, ctx, y):
+        if self.name == "gpirt":
+            from sharpbench.distill.estimators import fit_lambda
+
+            e = self._estimate(ctx, ("weighted", "pirt"))
+            self.lam = fit_lambda(e["weighted"] - y, e["pirt"] - y)
+        return self
+
+    def predict(self, ctx):
+        if self.name == "gpirt":
+            e = self._estimate(ctx, ("weighted", "pirt"))
+            return self.lam * e["weighted"] + (1 - self.lam) * e["pirt"]
+        return self._estimate(ctx, (self.name,))[self.name]
 
 
 def _make(name: str, max_kernel_models: int, seed: int) -> _Candidate:
@@ -461,7 +478,7 @@ class ScorePredictor:
         has_full = full_params is not None and subset_pos is not None
         names = list(self.candidates or default_candidates(has_full))
         if not has_full and any(n in IRT_FAMILY for n in names):
-            raise DistillError("the weighted/irt/pirt estimators need item parameters of the whole benchmark")
+            raise DistillError("the weighted/irt/pirt/gpirt estimators need item parameters of the whole benchmark")
         if reselect is not None and full_matrix is None:
             raise DistillError("re-selecting the subset in each fold needs the training models' full answers")
         if fold_params is None:
