@@ -14,8 +14,10 @@ Part 2  Subset selection on the same data and split: N items chosen from metaben
 Part 3  MMLU-Pro, 29 models, leave-one-model-out, 100-item anchor subsets (the few-models regime):
         weighted / p-IRT / gp-IRT / auto, against random items with the same estimator.
 Part 4  Cost: ScorePredictor fit + predict on simulated 2PL answers from 20 x 10 to 50,000 x 1,000.
+Part 5  Part 1 with whole uploaders held out (the id before "/": 20 % of the organisations, default_rng(0)),
+        so no fine-tune or merge of a held-out organisation's model is in training.
 
-Run:  python benchmarks/predict_scale.py [--parts 1,2,3,4] [--n-select 30] [--seeds 3]
+Run:  python benchmarks/predict_scale.py [--parts 1,2,3,4,5] [--n-select 30] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -141,9 +143,30 @@ def part4() -> None:
         print(f"| {n:,} | {k:,} | {time.perf_counter() - t0:.1f} | {pred.label} |", flush=True)
 
 
+def part5() -> None:
+    print("\n## Part 5: whole organisations held out (20 % of the uploaders, default_rng(0)); held-out MAE, points")
+    print("| benchmark | held-out models (organisations) | sharpbench predict | estimator chosen | cubic on subset mean "
+          "| ridge on answers | 95% interval coverage |")
+    print("|---|---|---|---|---|---|---|")
+    for name in BENCHMARKS:
+        frame, y, _tr, _te = load(name)
+        x = frame.to_numpy(float)
+        org = np.array([m.split("/")[0] for m in frame.index])
+        orgs = np.unique(org)
+        held = set(np.random.default_rng(0).choice(orgs, int(0.2 * len(orgs)), replace=False))
+        te_mask = np.array([o in held for o in org])
+        tr, te = np.flatnonzero(~te_mask), np.flatnonzero(te_mask)
+        pred = ScorePredictor().fit(x[tr], y[tr])
+        out = pred.predict(x[te])
+        cover = float(((out["ci_low"] <= y[te]) & (y[te] <= out["ci_high"])).mean())
+        cubic, ridge = baselines(x, y, tr, te)
+        print(f"| {name} | {te.size} ({len(held)}) | **{mae(out['score'], y[te]):.3f}** | {pred.label} | {cubic:.3f} | "
+              f"{ridge:.3f} | {cover:.3f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", default="1,2,3,4")
+    ap.add_argument("--parts", default="1,2,3,4,5")
     ap.add_argument("--n-select", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=3, help="seeds for Part 3")
     args = ap.parse_args()
@@ -156,6 +179,8 @@ def main() -> None:
         part3(args.seeds)
     if "4" in parts:
         part4()
+    if "5" in parts:
+        part5()
 
 
 if __name__ == "__main__":
