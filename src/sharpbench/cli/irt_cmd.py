@@ -72,7 +72,7 @@ def irt_fit(
             fit = MODELS[key](**kwargs).fit(m)
         except (IRTError, IRTConvergenceError, MatrixError, OSError) as exc:
             raise fail(exc) from None
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     for w in caught:
         if issubclass(w.category, IRTConvergenceWarning):
             err.print(f"[bold red]NOT CONVERGED:[/bold red] {escape(str(w.message))}")

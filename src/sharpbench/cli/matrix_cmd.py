@@ -55,7 +55,7 @@ def matrix_import(
         write_matrix(m, out, "parquet")
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out}: {m!r}", markup=False)
+    Console(soft_wrap=True).print(f"wrote {out}: {m!r}", markup=False)
 
 
 @matrix_app.command("info")
@@ -141,4 +141,4 @@ def matrix_export(
         write_matrix(m, out, fmt, items_as_rows=out_items_as_rows)
     except (MatrixError, OSError) as exc:
         raise fail(exc) from None
-    Console().print(f"wrote {out} ({fmt}): {m!r}", markup=False)
+    Console(soft_wrap=True).print(f"wrote {out} ({fmt}): {m!r}", markup=False)
