@@ -64,6 +64,17 @@ def baselines(x: np.ndarray, y: np.ndarray, tr, te) -> tuple[float, float]:
     return mae(cubic, y[te]), mae(ridge, y[te])
 
 
+def held_out(x: np.ndarray, y: np.ndarray, tr, te) -> dict:
+    """ScorePredictor fitted on ``tr``, scored on ``te``, beside both baselines (MAE in points)."""
+    t0 = time.perf_counter()
+    pred = ScorePredictor().fit(x[tr], y[tr])
+    out = pred.predict(x[te])
+    cubic, ridge = baselines(x, y, tr, te)
+    return {"pred": pred, "mae": mae(out["score"], y[te]), "seconds": time.perf_counter() - t0,
+            "cover": float(((out["ci_low"] <= y[te]) & (y[te] <= out["ci_high"])).mean()),
+            "cubic": cubic, "ridge": ridge}
+
+
 def part1() -> None:
     print("\n## Part 1: metabench's subsets, train models 80/20 (default_rng(0)); held-out MAE in points")
     print("| benchmark (items, models) | sharpbench predict | estimator chosen | cubic on subset mean | ridge on answers "
@@ -72,19 +83,15 @@ def part1() -> None:
     for name in BENCHMARKS:
         frame, y, tr, te = load(name)
         x = frame.to_numpy(float)
-        t0 = time.perf_counter()
-        pred = ScorePredictor().fit(x[tr], y[tr])
-        out = pred.predict(x[te])
-        took = time.perf_counter() - t0
-        cover = float(((out["ci_low"] <= y[te]) & (y[te] <= out["ci_high"])).mean())
-        cubic, ridge = baselines(x, y, tr, te)
+        r = held_out(x, y, tr, te)
+        pred = r["pred"]
         alone = ScorePredictor(candidates=["ability-spline"], blend=False).fit(x[tr], y[tr]).predict(x[te])
-        print(f"| {name} ({x.shape[1]}, {len(y)}) | **{mae(out['score'], y[te]):.3f}** | {pred.label} | {cubic:.3f} | "
-              f"{ridge:.3f} | {mae(alone['score'], y[te]):.3f} | {BEFORE[name]:.3f} | {PUBLISHED[name]:.3f} | "
-              f"{cover:.3f} | {took:.1f} |")
+        print(f"| {name} ({x.shape[1]}, {len(y)}) | **{r['mae']:.3f}** | {pred.label} | {r['cubic']:.3f} | "
+              f"{r['ridge']:.3f} | {mae(alone['score'], y[te]):.3f} | {BEFORE[name]:.3f} | {PUBLISHED[name]:.3f} | "
+              f"{r['cover']:.3f} | {r['seconds']:.1f} |")
         cv = pred.cv_table_.assign(mae=lambda t: 100 * t["mae"])
         print("  cross-validated MAE on the training models: "
-              + ", ".join(f"{r.estimator} {r.mae:.3f}" for r in cv.itertuples()))
+              + ", ".join(f"{c.estimator} {c.mae:.3f}" for c in cv.itertuples()))
 
 
 def part2(n_select: int) -> None:
@@ -156,12 +163,9 @@ def part5() -> None:
         held = set(np.random.default_rng(0).choice(orgs, int(0.2 * len(orgs)), replace=False))
         te_mask = np.array([o in held for o in org])
         tr, te = np.flatnonzero(~te_mask), np.flatnonzero(te_mask)
-        pred = ScorePredictor().fit(x[tr], y[tr])
-        out = pred.predict(x[te])
-        cover = float(((out["ci_low"] <= y[te]) & (y[te] <= out["ci_high"])).mean())
-        cubic, ridge = baselines(x, y, tr, te)
-        print(f"| {name} | {te.size} ({len(held)}) | **{mae(out['score'], y[te]):.3f}** | {pred.label} | {cubic:.3f} | "
-              f"{ridge:.3f} | {cover:.3f} |", flush=True)
+        r = held_out(x, y, tr, te)
+        print(f"| {name} | {te.size} ({len(held)}) | **{r['mae']:.3f}** | {r['pred'].label} | {r['cubic']:.3f} | "
+              f"{r['ridge']:.3f} | {r['cover']:.3f} |", flush=True)
 
 
 def main() -> None:
