@@ -414,6 +414,8 @@ class ScorePredictor:
     confidence : nominal coverage of the prediction intervals
     blend : shrink the chosen estimator toward the best one of another family when that lowers the CV error
     max_kernel_models : the SVR candidates train on at most this many models (random sample)
+    max_cv_models : the estimator choice cross-validates on at most this many models (random sample;
+        without the whole-benchmark matrix); the chosen estimators are then fitted on all of them
     seed : fold split and subsampling seed
 
     Attributes (after ``fit``)
@@ -428,6 +430,7 @@ class ScorePredictor:
     confidence: float = 0.95
     blend: bool = True
     max_kernel_models: int = 6000
+    max_cv_models: int = 10000
     seed: int = 0
 
     def fit(
@@ -481,36 +484,41 @@ class ScorePredictor:
             raise DistillError("the weighted/irt/pirt/gpirt estimators need item parameters of the whole benchmark")
         if reselect is not None and full_matrix is None:
             raise DistillError("re-selecting the subset in each fold needs the training models' full answers")
+        xc, yc = x, y
+        if fold_params is None and full_matrix is None and x.shape[0] > self.max_cv_models:
+            # the choice needs no 50,000 models: cross-validate on a random sample, fit the final on all
+            keep = np.sort(np.random.default_rng(self.seed).choice(x.shape[0], self.max_cv_models, replace=False))
+            xc, yc = x[keep], y[keep]
         if fold_params is None:
             from sklearn.model_selection import KFold
 
-            k = self.folds or default_folds(x.shape[0], reselect is not None)
-            splits = [te for _, te in KFold(k, shuffle=True, random_state=self.seed).split(x)]
+            k = self.folds or default_folds(xc.shape[0], reselect is not None)
+            splits = [te for _, te in KFold(k, shuffle=True, random_state=self.seed).split(xc)]
             fold_params = [(te, None) for te in splits]  # type: ignore[misc]
-        oof = self._out_of_fold(names, x, y, fold_params, full_params=full_params, subset_pos=subset_pos,
+        oof = self._out_of_fold(names, xc, yc, fold_params, full_params=full_params, subset_pos=subset_pos,
                                 weights=weights, full_matrix=full_matrix, reselect=reselect)
         held = np.concatenate([te for te, _ in fold_params])
-        table = pd.DataFrame([{"estimator": n, "mae": _mae(oof[n][held], y[held]), "rmse": _rmse(oof[n][held], y[held]),
+        table = pd.DataFrame([{"estimator": n, "mae": _mae(oof[n][held], yc[held]), "rmse": _rmse(oof[n][held], yc[held]),
                                "role": "baseline" if n in BASELINES else "candidate"} for n in names])
         table = table.sort_values("mae", kind="stable").reset_index(drop=True)
-        best = _one_se_choice({n: oof[n][held] for n in names}, y[held])
+        best = _one_se_choice({n: oof[n][held] for n in names}, yc[held])
         table["role"] = np.where(table["estimator"] == best, "chosen", table["role"])
         self.chosen_, self.weights_ = [best], [1.0]
         final_oof = oof[best]
         others = [n for n in table["estimator"] if _family(n) != _family(best)]
         if self.blend and others:
             second = str(others[0])
-            w = _best_blend(oof[best][held], oof[second][held], y[held])
-            blended = _cross_fitted_blend(oof[best], oof[second], y, held, fold_params)
-            if w < 1.0 and _mae(blended[held], y[held]) < _mae(final_oof[held], y[held]):
+            w = _best_blend(oof[best][held], oof[second][held], yc[held])
+            blended = _cross_fitted_blend(oof[best], oof[second], yc, held, fold_params)
+            if w < 1.0 and _mae(blended[held], yc[held]) < _mae(final_oof[held], yc[held]):
                 self.chosen_, self.weights_ = ([best, second], [w, 1.0 - w]) if w > 0 else ([second], [1.0])
                 final_oof = blended
         label = self.label
         table = pd.concat([table, pd.DataFrame([{
-            "estimator": label, "mae": _mae(final_oof[held], y[held]), "rmse": _rmse(final_oof[held], y[held]),
+            "estimator": label, "mae": _mae(final_oof[held], yc[held]), "rmse": _rmse(final_oof[held], yc[held]),
             "role": "final"}])], ignore_index=True)
         self.cv_table_ = table
-        self.residuals_ = y[held] - final_oof[held]
+        self.residuals_ = yc[held] - final_oof[held]
         self.residual_quantiles_ = _conformal(self.residuals_, self.confidence)
         # the final estimators are refitted on every training model
         self._ctx = self._context(x, full_params, subset_pos, weights, refit_subset=not has_full)
