@@ -45,7 +45,8 @@ def _align(items: list[str], new: pd.DataFrame, notes: list[str]) -> np.ndarray:
     missing = len(items) - len(present)
     if missing:
         notes.append(f"{missing} of {len(items)} subset items are not in the new answers: counted as unanswered")
-    extra = [c for c in new.columns if c not in set(items)]
+    known = set(items)
+    extra = [c for c in new.columns if c not in known]
     if extra:
         notes.append(f"{len(extra)} answer column(s) are not subset items and are ignored (e.g. {extra[:3]})")
     values = new.reindex(columns=items).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)

@@ -13,7 +13,7 @@ from sharpbench.distill.predictor import MIN_MODELS_PREDICT, ScorePredictor
 from sharpbench.distill.tiny import MIN_MODELS_TINY, TinySubset, encode_train, select_tiny
 from sharpbench.matrix import ResponseMatrix
 
-__all__ = ["MIN_MODELS_IRT", "attach_predictor", "build_tiny", "inner_item_fits", "reselector", "subset_responses"]
+__all__ = ["MIN_MODELS_IRT", "attach_predictor", "build_tiny", "inner_item_fits", "reselector"]
 
 MIN_MODELS_IRT = 5
 """Fewest training models for IRT estimators with a cross-validated gp-IRT lambda (>= 2 inner folds of 2+)."""
@@ -164,18 +164,3 @@ def _cv_lambda(matrix: ResponseMatrix, subset: TinySubset, fits: list[tuple[np.n
         err_w.append(w - truth[te])
         err_p.append(p - truth[te])
     return fit_lambda(np.concatenate(err_w), np.concatenate(err_p))
-
-
-def subset_responses(subset: TinySubset, frame: pd.DataFrame) -> np.ndarray:
-    """Answers of ``frame`` (index = models, columns = item ids) in the subset's item order.
-
-    Items of the subset missing from ``frame`` count as unanswered (NaN); at least
-    one subset item must be present.
-    """
-    cols = [c for c in subset.items if c in frame.columns]
-    if not cols:
-        raise DistillError(
-            f"the responses share no item with the subset (subset items e.g. {subset.items[:3]}, "
-            f"response columns e.g. {list(frame.columns)[:3]}); use --items-as-rows if rows are items"
-        )
-    return frame.reindex(columns=subset.items).to_numpy(dtype=float)
