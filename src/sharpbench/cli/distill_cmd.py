@@ -65,7 +65,8 @@ def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | 
     table = Table(title=title)
     frame = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
     for c in frame.columns:
-        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(frame[c]) else "left")
+        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(frame[c]) else "left",
+                         overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row])
     Console().print(table)
