@@ -210,6 +210,24 @@ def test_truncated_store(tmp_path, keep):
     assert bad.read_bytes() == raw[:n]  # nothing written into it
 
 
+def test_a_store_with_free_blocks_is_not_called_truncated(tmp_path):
+    """Rewrites leave free blocks that DuckDB counts in total_blocks but need not write out: still healthy."""
+    import duckdb
+
+    path = tmp_path / "s.duckdb"
+    for i in range(4):  # a shrinking artifact rewritten in place frees blocks
+        with Store(path) as st:
+            st.save_artifact("x", "big", {"v": list(range(200_000 - 40_000 * i))})
+    con = duckdb.connect(str(path), read_only=True)
+    size, total, free = con.execute("SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    con.close()
+    assert free > 0 and path.stat().st_size < size * total  # the situation the old check misread
+    res = _cli("results", "--store", path, "--format", "json")
+    assert res.exit_code == 0, res.output
+    with Store(path) as st:
+        assert len(st.artifacts("x")[0]["payload"]["v"]) == 80_000
+
+
 def test_whole_store_still_opens(tmp_path):
     good = _small_store(tmp_path / "good.duckdb")
     res = _cli("results", "--store", good, "--format", "json")

@@ -34,16 +34,18 @@ def truncated_message(path: Path, expected: int | None = None) -> str:
 
 
 def check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Raise :class:`StoreCorruptError` if the file is shorter than the blocks DuckDB says it has.
+    """Raise :class:`StoreCorruptError` if the file is shorter than the blocks DuckDB says it uses.
 
     A truncated file otherwise opens fine and fails on the first query that
-    reads a missing block. Skipped while a write-ahead log is pending (its
-    blocks are not in the file yet).
+    reads a missing block. Only *used* blocks count: ``total_blocks`` also
+    counts free blocks that DuckDB may not have written out (a healthy store
+    after a few evals is shorter than its total). Skipped while a write-ahead
+    log is pending (its blocks are not in the file yet).
     """
     if Path(f"{path}.wal").exists() or not path.exists():
         return
     try:
-        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
     except duckdb.Error:
         return
     if not row or not row[0] or row[1] is None:
