@@ -123,6 +123,19 @@ def _distill_hard(name: str, p: dict) -> list[str]:
     return out
 
 
+def _fmt(v: Any) -> str:
+    """A summary value for a table: floats to 3 decimals, a 2-number list as an interval ``lo – hi``."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return f"{_fmt(float(v[0]))} – {_fmt(float(v[1]))}"
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return ", ".join(_fmt(float(x)) for x in v[:10]) + (" …" if len(v) > 10 else "")
+    return str(v)
+
+
 def _adaptive(name: str, p: dict) -> list[str]:
     traj = records(p.get("trajectory"))
     if traj is None or "theta" not in traj.columns:
@@ -134,7 +147,8 @@ def _adaptive(name: str, p: dict) -> list[str]:
                            title=f"{name}: ability trajectory (± 1 SE)", xlabel="items administered (count)",
                            ylabel="theta estimate (logits)")]
     if isinstance(p.get("summary"), dict):
-        out.append(table_html(pd.DataFrame({"value": {k: str(v) for k, v in p["summary"].items()}})))
+        summary = {(f"{k} (95% interval)" if k.endswith("_ci") else k): _fmt(v) for k, v in p["summary"].items()}
+        out.append(table_html(pd.DataFrame({"value": summary})))
     return out
 
 
@@ -197,6 +211,22 @@ _RENDERERS: dict[str, Callable[[str, dict], list[str]]] = {
 }
 
 
+_CAL_COLS = ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs", "binning")
+
+
+def _calibration_kind(arts: list[dict]) -> list[str] | None:
+    """All saved ``calibration`` results (one per run, from ``calibration --save``) as one table."""
+    rows = [{"run": str(a["name"]), **{c: a["payload"].get(c) for c in _CAL_COLS}}
+            for a in arts if isinstance(a.get("payload"), dict)]
+    if not rows or not any(r["ece"] is not None for r in rows):
+        return None
+    df = pd.DataFrame(rows).dropna(axis=1, how="all")
+    return [table_html(df, index=False, max_rows=200)]
+
+
+_KIND_RENDERERS: dict[str, Callable[[list[dict]], list[str] | None]] = {"calibration": _calibration_kind}
+
+
 def artifact_sections(artifacts: list[dict]) -> list[Section]:
     """One section per artifact kind; each artifact rendered by its kind's renderer or generically."""
     from sharpbench.report.figures import ReportError
@@ -210,6 +240,15 @@ def artifact_sections(artifacts: list[dict]) -> list[Section]:
                                                               kv[0])):
         sec = Section(_TITLES.get(kind, kind.replace("_", " ").capitalize()),
                       f"{len(arts)} saved {html.escape(kind)} result(s).")
+        whole = _KIND_RENDERERS.get(kind)
+        try:
+            blocks = whole(arts) if whole is not None else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            blocks = None
+        if blocks is not None:
+            sec.blocks.extend(blocks)
+            out.append(sec)
+            continue
         for a in arts[:6]:
             name, payload = str(a["name"]), a["payload"]
             sec.blocks.append(f"<h3>{html.escape(name)}</h3>")
