@@ -99,6 +99,7 @@ def test_calibration_is_one_table_and_adaptive_intervals_are_readable(mixed, tmp
     saved = sec["Calibration (saved)"]
     assert "65 saved calibration result(s)" in saved  # one per run
     assert saved.count("<table") == 1 and saved.count("<tr>") == 65 and "more calibration results" not in saved
+    assert "ECE binning: 15 uniform bins" in saved and "<th>binning</th>" not in saved
     live = sec["Calibration"]
     assert live.count("<table") == 1 and "pooled per model and task group" in live
     assert "smollm2-135m[hf,float32,0-shot] / mmlu" in live
@@ -122,3 +123,10 @@ def test_one_item_subjects_are_not_skills_or_benchmarks(mixed, tmp_path):
         assert "57 subject values with fewer than 10 items (57 items) are left out here" in sec[title], title
         assert "subject_0" not in sec[title], title
     assert "overflow-x: auto" in text  # a wide table scrolls inside its section, not the page
+
+
+def test_subject_rows_all_below_the_threshold_are_listed_plainly(mixed, tmp_path):
+    text = build_report(tmp_path / "r.html", store_path=mixed, n_boot=3, min_items=1000).read_text()
+    sub = html_sections(text)["Per-subject results"]
+    assert "No model × subject row has 1000 or more items" in sub
+    assert "<details>" not in sub and "<td>subject_00</td>" in sub and "<td>algebra</td>" in sub

@@ -220,8 +220,12 @@ def _calibration_kind(arts: list[dict]) -> list[str] | None:
             for a in arts if isinstance(a.get("payload"), dict)]
     if not rows or not any(r["ece"] is not None for r in rows):
         return None
-    df = pd.DataFrame(rows).dropna(axis=1, how="all")
-    return [table_html(df, index=False, max_rows=200)]
+    df = pd.DataFrame(rows).dropna(axis=1, how="all").sort_values("run").reset_index(drop=True)
+    out = []
+    if "binning" in df.columns and df["binning"].nunique() == 1:  # one binning: say it once
+        out.append(f'<p class="note">ECE binning: {html.escape(str(df["binning"].iloc[0]))}.</p>')
+        df = df.drop(columns="binning")
+    return [*out, table_html(df, index=False, max_rows=200)]
 
 
 _KIND_RENDERERS: dict[str, Callable[[list[dict]], list[str] | None]] = {"calibration": _calibration_kind}

@@ -200,11 +200,15 @@ def subject_section(runs: pd.DataFrame, items: pd.DataFrame, *, min_items: int =
     if wide.shape[1] >= 2:
         sec.blocks.append(plots.heatmap(wide, title=f"Accuracy per model and {col}", xlabel=col, ylabel="model",
                                         cbar="accuracy (fraction correct)"))
+    cols = ["model", "skill", "n_items", "accuracy", "ci_low", "ci_high"]
+    small = g[g["n_items"] < min_items]
+    if len(small) == len(g):  # nothing reaches the threshold: list every row, fold nothing
+        sec.blocks.append(f'<p class="note">No model × {html.escape(col)} row has {min_items} or more items.</p>')
+        sec.blocks.append(table_html(g[cols], max_rows=60, index=False))
+        return sec
     if len(big) > 30 or len(big) < len(size):
         sec.blocks.append(f'<p class="note">{len(size)} {html.escape(col)} values; the heatmap shows '
                           f"{min(len(big), 30)} with at least {min_items} items over all models (the largest 30).</p>")
-    cols = ["model", "skill", "n_items", "accuracy", "ci_low", "ci_high"]
-    small = g[g["n_items"] < min_items]
     sec.blocks.append(table_html(g.loc[g["n_items"] >= min_items, cols], max_rows=60, index=False))
     if len(small):
         sec.blocks.append(f"<details><summary>{len(small)} model × {html.escape(col)} rows with fewer than "
