@@ -98,7 +98,11 @@ def test_calibration_is_one_table_and_adaptive_intervals_are_readable(mixed, tmp
     sec = html_sections(text)
     saved = sec["Calibration (saved)"]
     assert "65 saved calibration result(s)" in saved  # one per run
+    # one table with every run, the largest first (30, 30, ..., then the 12-item variants, then one-item runs)
     assert saved.count("<table") == 1 and saved.count("<tr>") == 65 and "more calibration results" not in saved
+    assert "57 of 65 have fewer than 10 items" in saved
+    sizes = [int(x) for x in re.findall(r"</td>\s*<td>(\d+)</td>", saved)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 30 and sizes[-1] == 1
     assert "ECE binning: 15 uniform bins" in saved and "<th>binning</th>" not in saved
     live = sec["Calibration"]
     assert live.count("<table") == 1 and "pooled per model and task group" in live

@@ -144,7 +144,7 @@ def _adaptive(name: str, p: dict) -> list[str]:
     th = traj["theta"].to_numpy(float)
     se = traj["se"].to_numpy(float) if "se" in traj.columns else np.zeros_like(th)
     out = [plots.line_plot({"theta": (x, th)}, bands={"theta": (th - se, th + se)},
-                           title=f"{name}: ability trajectory (± 1 SE)", xlabel="items administered (count)",
+                           title=_short_title(name, "ability trajectory (± 1 SE)"), xlabel="items administered (count)",
                            ylabel="theta estimate (logits)")]
     if isinstance(p.get("summary"), dict):
         summary = {(f"{k} (95% interval)" if k.endswith("_ci") else k): _fmt(v) for k, v in p["summary"].items()}
@@ -214,8 +214,11 @@ _RENDERERS: dict[str, Callable[[str, dict], list[str]]] = {
 _CAL_COLS = ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs", "binning")
 
 
-def _calibration_kind(arts: list[dict]) -> list[str] | None:
-    """All saved ``calibration`` results (one per run, from ``calibration --save``) as one table."""
+def _calibration_kind(arts: list[dict], min_items: int = 10) -> list[str] | None:
+    """All saved ``calibration`` results (one per run, from ``calibration --save``) as one table.
+
+    Rows are sorted by size (most items first); the note counts those below ``min_items``.
+    """
     rows = [{"run": str(a["name"]), **{c: a["payload"].get(c) for c in _CAL_COLS}}
             for a in arts if isinstance(a.get("payload"), dict)]
     if not rows or not any(r["ece"] is not None for r in rows):
@@ -225,13 +228,19 @@ def _calibration_kind(arts: list[dict]) -> list[str] | None:
     if "binning" in df.columns and df["binning"].nunique() == 1:  # one binning: say it once
         out.append(f'<p class="note">ECE binning: {html.escape(str(df["binning"].iloc[0]))}.</p>')
         df = df.drop(columns="binning")
+    if "n_items" in df.columns:  # the runs with most items first; say how many are small
+        df = df.sort_values(["n_items", "run"], ascending=[False, True], kind="stable").reset_index(drop=True)
+        small = int((df["n_items"].fillna(0).astype(float) < min_items).sum())
+        if small:
+            out.append(f'<p class="note">Largest runs first; {small} of {len(df)} have fewer than {min_items} '
+                       "items (their ECE is mostly noise).</p>")
     return [*out, table_html(df, index=False, max_rows=200)]
 
 
-_KIND_RENDERERS: dict[str, Callable[[list[dict]], list[str] | None]] = {"calibration": _calibration_kind}
+_KIND_RENDERERS: dict[str, Callable[..., list[str] | None]] = {"calibration": _calibration_kind}
 
 
-def artifact_sections(artifacts: list[dict]) -> list[Section]:
+def artifact_sections(artifacts: list[dict], *, min_items: int = 10) -> list[Section]:
     """One section per artifact kind; each artifact rendered by its kind's renderer or generically."""
     from sharpbench.report.figures import ReportError
 
@@ -246,7 +255,7 @@ def artifact_sections(artifacts: list[dict]) -> list[Section]:
                       f"{len(arts)} saved {html.escape(kind)} result(s).")
         whole = _KIND_RENDERERS.get(kind)
         try:
-            blocks = whole(arts) if whole is not None else None
+            blocks = whole(arts, min_items=min_items) if whole is not None else None
         except (KeyError, TypeError, ValueError, AttributeError):
             blocks = None
         if blocks is not None:

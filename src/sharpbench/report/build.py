@@ -54,7 +54,7 @@ def store_report_sections(store, *, min_items: int | None = None) -> list[Sectio
         if cal is not None:
             out.append(cal)
         out.extend(_store_matrix_sections(store, runs, min_items))
-    out.extend(artifact_sections(arts))
+    out.extend(artifact_sections(arts, min_items=min_items))
     return out
 
 
