@@ -134,3 +134,18 @@ def test_subject_rows_all_below_the_threshold_are_listed_plainly(mixed, tmp_path
     sub = html_sections(text)["Per-subject results"]
     assert "No model × subject row has 1000 or more items" in sub
     assert "<details>" not in sub and "<td>subject_00</td>" in sub and "<td>algebra</td>" in sub
+
+
+def test_store_with_only_sensitivity_runs(tmp_path):
+    from report_helpers import _write_run
+
+    from sharpbench.store import Store
+
+    rng = np.random.default_rng(0)
+    with Store(tmp_path / "s.duckdb") as store:
+        for v in ("default", "no-space"):
+            _write_run(store, rng, model="m", backend="hf", dtype="float32", task=f"sensitivity:mmlu:{v}", n=12,
+                       skill=1.0, group="sensitivity:mmlu")
+    sec = html_sections(build_report(tmp_path / "r.html", store_path=tmp_path / "s.duckdb").read_text())
+    assert "Only prompt-sensitivity variant runs so far" in sec["Evaluation results"]
+    assert set(sec) == {"Evaluation results"}

@@ -136,7 +136,10 @@ def results_section(runs: pd.DataFrame, *, min_items: int = DEFAULT_MIN_ITEMS) -
     sec = Section("Evaluation results",
                   f"{len(runs)} run{'' if len(runs) == 1 else 's'}. Runs of one task group are pooled per model "
                   "(item-weighted); intervals: 95% Wilson score intervals over items." + var_note)
-    m = run_metrics(main_runs) if not main_runs.empty else run_metrics(runs.iloc[:0])
+    if main_runs.empty:
+        sec.blocks.append("<p>Only prompt-sensitivity variant runs so far: see Prompt sensitivity.</p>")
+        return sec
+    m = run_metrics(main_runs)
     if m.empty:
         sec.blocks.append("<p>No aggregate metrics stored yet (runs still running?).</p>")
         return sec
