@@ -83,7 +83,7 @@ def reliability_plot(curves: dict[str, pd.DataFrame], *, title: str, caption: st
     fig, ax = new_figure(5.5, 4.5)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
     for name, t in list(curves.items())[:10]:
-        ax.plot(t["confidence"], t["accuracy"], marker="o", ms=3, label=_short(name, 30))
+        ax.plot(t["confidence"], t["accuracy"], marker="o", ms=3, label=_short(name, 50))
     ax.set(xlim=(0, 1), ylim=(0, 1), title=title, xlabel="mean top-label confidence (probability)",
            ylabel="accuracy (fraction correct)")
     ax.legend(fontsize=7)
