@@ -86,3 +86,32 @@ def test_matrix_and_empty_reports_render_cleanly(browser, tmp_path):
     page = build_report(tmp_path / "e.html", store_path=tmp_path / "e.duckdb")
     assert _check_page(browser, page, tmp_path / "e.png") == []
     assert "sharpbench eval" in browser.find_element("tag name", "main").text
+
+
+def test_mixed_store_report_renders_cleanly(browser, tmp_path):
+    """Issue #18: several backends/dtypes, 57 one-item runs, sensitivity variants, 65 calibration artifacts."""
+    from report_helpers import make_mixed_store
+
+    store = make_mixed_store(tmp_path / "mixed.duckdb")
+    page = build_report(tmp_path / "mixed.html", store_path=store, n_boot=3)
+    figs = _check_page(browser, page, tmp_path / "mixed.png")
+    titles = [f["title"] for f in figs]
+    assert "acc per model and task group (95% Wilson CI)" in titles
+    assert not any("sensitivity:" in t for t in titles)
+    # the results plot is one short figure (6 rows), not 65; the folded table of every run stays closed
+    res = browser.find_element("id", "evaluation-results")
+    img = res.find_element("css selector", "figure.plot img")
+    assert img.size["height"] < 500, img.size
+    details = res.find_element("tag name", "details")
+    assert details.get_attribute("open") is None
+    assert "mmlu_subject_00" not in res.text  # folded away
+    cal = browser.find_element("id", "calibration--saved")
+    assert len(cal.find_elements("tag name", "table")) == 1
+    browser.execute_script("arguments[0].scrollIntoView()", res)
+    browser.save_screenshot(str(tmp_path / "mixed-results.png"))
+    import shutil as _sh
+
+    keep = __import__("os").environ.get("SHARPBENCH_SCREENSHOTS")
+    if keep:  # SHARPBENCH_SCREENSHOTS=dir keeps the screenshots for a person to look at
+        for name in ("mixed.png", "mixed-results.png"):
+            _sh.copy(tmp_path / name, keep)

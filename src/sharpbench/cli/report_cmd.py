@@ -21,6 +21,9 @@ def report(
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
     title: str = typer.Option("sharpbench report", help="Report title."),
     n_boot: int = typer.Option(30, help="Bootstrap resamples for rank intervals."),
+    min_items: int = typer.Option(
+        10, min=1, help="Result and calibration rows (model x task group) with fewer items are listed, not plotted."
+    ),
 ) -> None:
     """Write one self-contained HTML report (plots embedded, no network) from a store and/or a matrix."""
     from sharpbench.insight.stats import InsightError
@@ -40,7 +43,7 @@ def report(
 
             m = read_matrix(matrix, items, items_as_rows=items_as_rows)
         out = build_report(output, store_path=store, matrix=m, matrix_source=matrix.name if matrix else "",
-                           title=title, n_boot=n_boot)
+                           title=title, n_boot=n_boot, min_items=min_items)
     except (ReportError, InsightError, MatrixError, RuntimeError) as exc:
         raise fail(exc, 2) from None
     except OSError as exc:  # the output folder is missing or read-only

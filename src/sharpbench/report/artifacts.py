@@ -123,6 +123,19 @@ def _distill_hard(name: str, p: dict) -> list[str]:
     return out
 
 
+def _fmt(v: Any) -> str:
+    """A summary value for a table: floats to 3 decimals, a 2-number list as an interval ``lo – hi``."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return f"{_fmt(float(v[0]))} – {_fmt(float(v[1]))}"
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return ", ".join(_fmt(float(x)) for x in v[:10]) + (" …" if len(v) > 10 else "")
+    return str(v)
+
+
 def _adaptive(name: str, p: dict) -> list[str]:
     traj = records(p.get("trajectory"))
     if traj is None or "theta" not in traj.columns:
@@ -131,10 +144,11 @@ def _adaptive(name: str, p: dict) -> list[str]:
     th = traj["theta"].to_numpy(float)
     se = traj["se"].to_numpy(float) if "se" in traj.columns else np.zeros_like(th)
     out = [plots.line_plot({"theta": (x, th)}, bands={"theta": (th - se, th + se)},
-                           title=f"{name}: ability trajectory (± 1 SE)", xlabel="items administered (count)",
+                           title=_short_title(name, "ability trajectory (± 1 SE)"), xlabel="items administered (count)",
                            ylabel="theta estimate (logits)")]
     if isinstance(p.get("summary"), dict):
-        out.append(table_html(pd.DataFrame({"value": {k: str(v) for k, v in p["summary"].items()}})))
+        summary = {(f"{k} (95% interval)" if k.endswith("_ci") else k): _fmt(v) for k, v in p["summary"].items()}
+        out.append(table_html(pd.DataFrame({"value": summary})))
     return out
 
 
@@ -197,7 +211,36 @@ _RENDERERS: dict[str, Callable[[str, dict], list[str]]] = {
 }
 
 
-def artifact_sections(artifacts: list[dict]) -> list[Section]:
+_CAL_COLS = ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs", "binning")
+
+
+def _calibration_kind(arts: list[dict], min_items: int = 10) -> list[str] | None:
+    """All saved ``calibration`` results (one per run, from ``calibration --save``) as one table.
+
+    Rows are sorted by size (most items first); the note counts those below ``min_items``.
+    """
+    rows = [{"run": str(a["name"]), **{c: a["payload"].get(c) for c in _CAL_COLS}}
+            for a in arts if isinstance(a.get("payload"), dict)]
+    if not rows or not any(r["ece"] is not None for r in rows):
+        return None
+    df = pd.DataFrame(rows).dropna(axis=1, how="all").sort_values("run").reset_index(drop=True)
+    out = []
+    if "binning" in df.columns and df["binning"].nunique() == 1:  # one binning: say it once
+        out.append(f'<p class="note">ECE binning: {html.escape(str(df["binning"].iloc[0]))}.</p>')
+        df = df.drop(columns="binning")
+    if "n_items" in df.columns:  # the runs with most items first; say how many are small
+        df = df.sort_values(["n_items", "run"], ascending=[False, True], kind="stable").reset_index(drop=True)
+        small = int((df["n_items"].fillna(0).astype(float) < min_items).sum())
+        if small:
+            out.append(f'<p class="note">Largest runs first; {small} of {len(df)} have fewer than {min_items} '
+                       "items (their ECE is mostly noise).</p>")
+    return [*out, table_html(df, index=False, max_rows=200)]
+
+
+_KIND_RENDERERS: dict[str, Callable[..., list[str] | None]] = {"calibration": _calibration_kind}
+
+
+def artifact_sections(artifacts: list[dict], *, min_items: int = 10) -> list[Section]:
     """One section per artifact kind; each artifact rendered by its kind's renderer or generically."""
     from sharpbench.report.figures import ReportError
 
@@ -210,6 +253,15 @@ def artifact_sections(artifacts: list[dict]) -> list[Section]:
                                                               kv[0])):
         sec = Section(_TITLES.get(kind, kind.replace("_", " ").capitalize()),
                       f"{len(arts)} saved {html.escape(kind)} result(s).")
+        whole = _KIND_RENDERERS.get(kind)
+        try:
+            blocks = whole(arts, min_items=min_items) if whole is not None else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            blocks = None
+        if blocks is not None:
+            sec.blocks.extend(blocks)
+            out.append(sec)
+            continue
         for a in arts[:6]:
             name, payload = str(a["name"]), a["payload"]
             sec.blocks.append(f"<h3>{html.escape(name)}</h3>")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from pathlib import Path
+
+import numpy as np
 
 from sharpbench.matrix import ResponseMatrix
 from sharpbench.report.figures import ReportError
@@ -19,14 +22,22 @@ EMPTY_STORE_HINT = (
 )
 
 
-def store_report_sections(store) -> list[Section]:
-    """Sections for everything the store has data for (empty list for an empty store)."""
+def store_report_sections(store, *, min_items: int | None = None) -> list[Section]:
+    """Sections for everything the store has data for (empty list for an empty store).
+
+    ``min_items``: result/calibration rows (model x task group) pooling fewer items are listed
+    but not plotted (default :data:`~sharpbench.report.store_sections.DEFAULT_MIN_ITEMS`).
+    """
     from sharpbench.report.artifacts import artifact_sections
     from sharpbench.report.store_sections import (
+        DEFAULT_MIN_ITEMS,
         calibration_section,
         results_section,
         subject_section,
     )
+
+    if min_items is None:
+        min_items = DEFAULT_MIN_ITEMS
 
     runs = store.runs()
     arts = store.artifacts()
@@ -34,28 +45,37 @@ def store_report_sections(store) -> list[Section]:
         return []
     out: list[Section] = []
     if not runs.empty:
-        out.append(results_section(runs))
+        out.append(results_section(runs, min_items=min_items))
         items = store.items_frame()
-        sec = subject_section(runs, items)
+        sec = subject_section(runs, items, min_items=min_items)
         if sec is not None:
             out.append(sec)
-        cal = calibration_section(runs, store.choices_frame(), items)
+        cal = calibration_section(runs, store.choices_frame(), items, min_items=min_items)
         if cal is not None:
             out.append(cal)
-        out.extend(_store_matrix_sections(store))
-    out.extend(artifact_sections(arts))
+        out.extend(_store_matrix_sections(store, runs, min_items))
+    out.extend(artifact_sections(arts, min_items=min_items))
     return out
 
 
-def _store_matrix_sections(store) -> list[Section]:
-    """Skill slices and rank aggregation over the store's response matrix (3+ models, 2+ skill values)."""
+def _store_matrix_sections(store, runs, min_items: int = 10) -> list[Section]:
+    """Skill slices and rank aggregation over the store's response matrix (3+ models, 2+ skill values).
+
+    Prompt-sensitivity variant runs are left out: they are neither tasks nor models of their own.
+    Skill values (e.g. subjects) with fewer than ``min_items`` items are left out too (a one-item MMLU
+    subject is no benchmark to rank on), unless fewer than two values would remain.
+    """
     from sharpbench.insight.skills import metadata_skill_columns
     from sharpbench.insight.stats import InsightError
     from sharpbench.matrix import MatrixError
     from sharpbench.report.sections import rank_section, skill_sections
+    from sharpbench.report.store_sections import is_variant_run
 
+    keep = runs.loc[~is_variant_run(runs), "run_id"].tolist()
+    if not keep:
+        return []
     try:
-        matrix = store.response_matrix()
+        matrix = store.response_matrix(runs=keep)
     except (RuntimeError, ValueError):
         return []
     if matrix.n_models < 3:
@@ -63,11 +83,23 @@ def _store_matrix_sections(store) -> list[Section]:
     cols = [c for c in metadata_skill_columns(matrix.item_meta) if matrix.item_meta[c].nunique() >= 2]
     if not cols:
         return []
+    col = cols[0]
+    sizes = matrix.item_meta[col].value_counts()
+    big = set(sizes[sizes >= min_items].index)
+    dropped = len(sizes) - len(big) if len(big) >= 2 else 0  # fewer than 2 left: keep them all, as before
+    if dropped:
+        matrix = matrix.select(items=np.flatnonzero(matrix.item_meta[col].isin(big).to_numpy()))
     try:
-        bench = matrix.item_meta[cols[0]].dropna().astype(str)
-        return skill_sections(matrix, cols[0]) + [rank_section(matrix, bench, cols[0])]
+        bench = matrix.item_meta[col].dropna().astype(str)
+        out = skill_sections(matrix, col) + [rank_section(matrix, bench, col)]
     except (InsightError, MatrixError):
         return []
+    if dropped:
+        note = (f'<p class="note">{dropped} {html.escape(col)} values with fewer than {min_items} items '
+                f"({int(sizes[sizes < min_items].sum())} items) are left out here.</p>")
+        for sec in out:
+            sec.blocks.insert(0, note)
+    return out
 
 
 def render_report(sections: list[Section], *, title: str, subtitle: str) -> str:
@@ -93,6 +125,7 @@ def build_report(
     matrix_source: str = "matrix",
     title: str = "sharpbench report",
     n_boot: int = 30,
+    min_items: int | None = None,
 ) -> Path:
     """Write the report to ``output``; data from a store, a matrix, or both.
 
@@ -108,7 +141,7 @@ def build_report(
         if not Path(store_path).exists():
             raise ReportError(f"no store at {store_path}: run `sharpbench eval` first, or pass --matrix m.csv")
         with Store(store_path, read_only=True) as store:
-            sections.extend(store_report_sections(store))
+            sections.extend(store_report_sections(store, min_items=min_items))
         parts.append(f"store {Path(store_path).name}")
     if matrix is not None:
         from sharpbench.report.sections import matrix_sections

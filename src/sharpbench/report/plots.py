@@ -30,20 +30,27 @@ def _short(label: str, n: int = 38) -> str:
 def interval_plot(
     labels: Sequence[str], values: np.ndarray, low: np.ndarray, high: np.ndarray, *,
     title: str, xlabel: str, ylabel: str = "model", caption: str = "", lower_is_better: bool = False,
+    xlim: tuple[float, float] | None = None,
 ) -> str:
     """Horizontal point-and-interval plot (e.g. accuracy with 95% CIs), best at the top.
 
     ``lower_is_better`` (e.g. ranks) puts the smallest value at the top and inverts the x axis.
+    ``xlim`` fixes the x range (e.g. (0, 1) for fractions); intervals are clipped to it.
     """
     key = np.asarray(values, dtype=float)
     order = np.argsort(-key if lower_is_better else key)[-_MAX_ROWS:]
-    labels = [_short(labels[i]) for i in order]
+    labels = [_short(labels[i], 56) for i in order]
     v, lo, hi = (np.asarray(a, dtype=float)[order] for a in (values, low, high))
-    fig, ax = new_figure(7.5, max(2.5, 0.28 * len(labels) + 1.2))
+    if xlim is not None:
+        lo, hi = np.clip(lo, *xlim), np.clip(hi, *xlim)
+    fig, ax = new_figure(8.5, max(2.5, 0.28 * len(labels) + 1.2))
     y = np.arange(len(labels))
     ax.errorbar(v, y, xerr=[np.maximum(v - lo, 0), np.maximum(hi - v, 0)], fmt="o", ms=4, capsize=2)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if xlim is not None:
+        pad = 0.02 * (xlim[1] - xlim[0])
+        ax.set_xlim(xlim[0] - pad, xlim[1] + pad)
     if lower_is_better:
         ax.invert_xaxis()
     ax.grid(axis="x", alpha=0.3)
@@ -76,7 +83,7 @@ def reliability_plot(curves: dict[str, pd.DataFrame], *, title: str, caption: st
     fig, ax = new_figure(5.5, 4.5)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
     for name, t in list(curves.items())[:10]:
-        ax.plot(t["confidence"], t["accuracy"], marker="o", ms=3, label=_short(name, 30))
+        ax.plot(t["confidence"], t["accuracy"], marker="o", ms=3, label=_short(name, 50))
     ax.set(xlim=(0, 1), ylim=(0, 1), title=title, xlabel="mean top-label confidence (probability)",
            ylabel="accuracy (fraction correct)")
     ax.legend(fontsize=7)

@@ -18,7 +18,7 @@ header p { margin: 0; opacity: .85; font-size: .9rem; }
 nav { padding: .6rem 2rem; background: #e8eef4; font-size: .9rem; }
 nav a { margin-right: 1rem; color: #1f3b57; }
 main { padding: 1rem 2rem 3rem 2rem; max-width: 1200px; }
-section { background: #fff; border: 1px solid #dde3e8; border-radius: 6px; padding: 1rem 1.4rem; margin: 1.2rem 0; }
+section { overflow-x: auto; background: #fff; border: 1px solid #dde3e8; border-radius: 6px; padding: 1rem 1.4rem; margin: 1.2rem 0; }
 h2 { margin-top: 0; font-size: 1.25rem; }
 h3 { font-size: 1rem; margin: 1.2rem 0 .4rem 0; }
 figure.plot { margin: .8rem 0; }
