@@ -57,7 +57,7 @@ def _load(results: Path, items: Path | None, items_as_rows: bool | None):
     if results.suffix == ".duckdb":
         from sharpbench.store import Store
 
-        with Store(results, read_only=True) as store:
+        with Store(results, read_only=True, shared=True) as store:
             matrix = store.response_matrix()
         return attach_item_meta(matrix, load_item_table(items)) if items else matrix
     return read_matrix(results, items, items_as_rows=items_as_rows)

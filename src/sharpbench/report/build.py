@@ -107,7 +107,7 @@ def build_report(
 
         if not Path(store_path).exists():
             raise ReportError(f"no store at {store_path}: run `sharpbench eval` first, or pass --matrix m.csv")
-        with Store(store_path, read_only=True) as store:
+        with Store(store_path, read_only=True, shared=True) as store:
             sections.extend(store_report_sections(store))
         parts.append(f"store {Path(store_path).name}")
     if matrix is not None:

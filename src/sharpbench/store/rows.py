@@ -43,7 +43,10 @@ def check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if Path(f"{path}.wal").exists() or not path.exists():
         return
     try:
-        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        # used_blocks, not total_blocks: free blocks at the end are cut off the file when it is closed
+        # (a store opened and closed around every write shows that), used ones never are
+        rows = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchall()
+        row = rows[0] if rows else None  # fetchall: no unfinished result left on the connection
     except duckdb.Error:
         return
     if not row or not row[0] or row[1] is None:
