@@ -69,10 +69,11 @@ def _holders(fd: int) -> list[int]:
     return pids
 
 
-def acquire(path: Path, *, exclusive: bool, timeout: float) -> str | None:
+def acquire(path: Path, *, exclusive: bool, timeout: float, told: float | None = None) -> str | None:
     """Take the store's lock (waiting up to ``timeout`` s); returns a token for :func:`release`.
 
     None when no lock file can be made (read-only folder) for a reader: nobody can write there.
+    ``told``: the wait to name in the error (the caller's whole timeout, when ``timeout`` is what is left).
     """
     key = _key(path)
     with _held_lock:
@@ -106,7 +107,7 @@ def acquire(path: Path, *, exclusive: bool, timeout: float) -> str | None:
                 who = f"pid {', '.join(map(str, pids))}" if pids else "unknown pid"
                 raise StoreLockedError(
                     f"store {path} is in use by another process ({who}) and stayed locked for more than "
-                    f"{timeout:g} s; wait for it to finish, stop it, set {TIMEOUT_ENV} to wait longer, "
+                    f"{timeout if told is None else told:g} s; wait for it to finish, stop it, set {TIMEOUT_ENV} to wait longer, "
                     "or pass another --store"
                 ) from None
             time.sleep(delay * (0.5 + random.random()))

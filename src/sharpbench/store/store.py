@@ -218,7 +218,8 @@ class Store:
         deadline = time.monotonic() + self.lock_timeout
         while True:
             token = locking.acquire(
-                self.path, exclusive=not self.read_only, timeout=max(0.0, deadline - time.monotonic())
+                self.path, exclusive=not self.read_only, timeout=max(0.0, deadline - time.monotonic()),
+                told=self.lock_timeout,
             )
             self._depth = 1  # the schema set-up inside _open runs in this turn
             try:
