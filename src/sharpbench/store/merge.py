@@ -44,7 +44,7 @@ def _read(path: Path) -> dict[str, pd.DataFrame]:
 
 def merge_stores(sources: Sequence[str | Path], out: str | Path, *, force: bool = False) -> MergeSummary:
     """Write the union of ``sources`` to ``out``; see the module docs for the rules."""
-    from sharpbench.store.store import Store
+    from sharpbench.store.store import Store, shown_status
 
     srcs = [Path(s) for s in sources]
     out = Path(out)
@@ -101,8 +101,9 @@ def merge_stores(sources: Sequence[str | Path], out: str | Path, *, force: bool 
     for run_id, grp in runs.sort_values("_src").groupby("run_id", sort=False):
         row = grp.iloc[0].to_dict()
         statuses = set(grp["status"])
-        if "running" in statuses:
-            names = ", ".join(str(srcs[int(i)]) for i in grp.loc[grp["status"] == "running", "_src"])
+        live = [r for r in grp.to_dict("records") if shown_status(r) == "running"]
+        if live:
+            names = ", ".join(str(srcs[int(r["_src"])]) for r in live)
             summary.notes.append(
                 f"run {run_id} ({row['model_id']} on {row['task']}) was still running in {names}: "
                 "copied what it had stored, marked interrupted"
