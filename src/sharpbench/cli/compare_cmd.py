@@ -83,7 +83,7 @@ def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -
         return
     from sharpbench.store import Store
 
-    with Store(store) as st:
+    with Store(store, shared=True) as st:
         st.save_artifact(kind, name, payload)
     _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
 

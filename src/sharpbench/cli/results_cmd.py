@@ -164,7 +164,7 @@ def results_import_lmeval(
     from sharpbench.store.lmeval_import import import_lmeval
 
     try:
-        with Store(store) as st:
+        with Store(store, shared=True) as st:
             run_ids = import_lmeval(st, path, model_name, num_fewshot=num_fewshot)
             runs = st.runs(run_ids=run_ids)
     except StoreError as exc:

@@ -56,6 +56,7 @@ from sharpbench.store.schema import DDL, METRIC_COLUMNS, SCHEMA_VERSION
 __all__ = ["Store", "RunSpec", "run_key", "DEFAULT_STORE", "shown_status"]
 
 DEFAULT_STORE = "sharpbench.duckdb"
+_FOREIGN_HOLDER_WAIT = 5.0  # seconds a shared Store waits for a process holding the file without PATH.lock
 
 
 def run_key(
@@ -215,7 +216,11 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        deadline = time.monotonic() + self.lock_timeout
+        t0 = time.monotonic()
+        deadline = t0 + self.lock_timeout
+        # A process holding the file itself, outside the turn-taking (a Store opened without
+        # shared=True, an older sharpbench), will not let go between chunks: wait only briefly.
+        foreign_deadline = t0 + min(self.lock_timeout, _FOREIGN_HOLDER_WAIT)
         while True:
             token = locking.acquire(
                 self.path, exclusive=not self.read_only, timeout=max(0.0, deadline - time.monotonic()),
@@ -228,9 +233,9 @@ class Store:
             except StoreLockedError:  # a process holding the file without the lock (no shared mode)
                 self._depth = 0
                 locking.release(token)
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= foreign_deadline:
                     raise
-                time.sleep(0.05)
+                time.sleep(0.1)
             except BaseException:
                 self._depth = 0
                 locking.release(token)
