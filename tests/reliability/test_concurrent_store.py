@@ -130,6 +130,7 @@ def test_results_says_interrupted_when_the_writer_is_dead(tmp_path):
         w.wait(timeout=30)
         (row,) = _results_json(path)
         assert row["status"] == "interrupted" and row["n_items"] == 10
+        assert row["when"] is not None  # when it started (it never finished)
         with Store(path, read_only=True) as st:  # the file itself is untouched by readers
             assert st.runs()["status"].tolist() == ["running"]
         with Store(path, shared=True) as st:  # a writer marks it

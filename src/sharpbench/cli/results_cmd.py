@@ -71,7 +71,8 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
 
     acc, acc_se = pair("acc")
     accn, accn_se = pair("acc_norm")
-    when = run.get("finished_at") if run.get("finished_at") is not None else run.get("created_at")
+    # finished_at is NaT (not None) for a run still being written: show when it started
+    when = run.get("finished_at") if not _na(run.get("finished_at")) else run.get("created_at")
     return {
         "run_id": run["run_id"], "model": run["model_id"], "task": run["task"], "group": run.get("task_group"),
         "num_fewshot": int(run["num_fewshot"]), "dtype": run["dtype"], "backend": run["backend"],
