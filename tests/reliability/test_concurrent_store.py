@@ -316,3 +316,25 @@ def test_two_real_evals_on_one_store_then_kill_one(tmp_path):
     rows = {r["task"]: r for r in _results_json(path)}
     assert rows["piqa"]["status"] == "interrupted" and 40 < rows["piqa"]["n_items"] < 80
     assert rows["arc_easy"]["status"] == "complete"
+
+
+def test_shared_store_keeps_the_store_api(tmp_path):
+    """Ad-hoc SQL on a shared store: inside session() / transaction(); the file is free between turns."""
+    path = tmp_path / "s.duckdb"
+    run_id = _fill(path, "x", range(4))
+    st = Store(path, shared=True)
+    with pytest.raises(StoreError, match="use `with store.session\\(\\):`"):
+        st.connection
+    with st.transaction():
+        st.connection.execute("UPDATE runs SET model_id = 'y' WHERE run_id = ?", [run_id])
+    with st.session():
+        assert st.connection.execute("SELECT model_id FROM runs").fetchall() == [("y",)]
+        assert st.get_run(run_id)["n_items"] == 4  # nested calls share the turn
+    assert st.response_matrix().shape == (1, 4)
+    assert len(st.export(tmp_path / "exp")) == 4
+    # between turns another process may open the file
+    out = subprocess.run([sys.executable, "-c", f"import duckdb; print(duckdb.connect({str(path)!r}, "
+                          "read_only=True).execute('SELECT count(*) FROM items').fetchone()[0])"],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.stdout.strip() == "4", out.stderr
+    st.close()
