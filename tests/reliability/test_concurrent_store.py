@@ -6,7 +6,6 @@ Issue #18 "Concurrent use": `eval` opens the store only to commit each chunk (un
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
