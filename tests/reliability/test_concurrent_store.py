@@ -337,3 +337,22 @@ def test_shared_store_keeps_the_store_api(tmp_path):
                          capture_output=True, text=True, env=_env(), timeout=60)
     assert out.stdout.strip() == "4", out.stderr
     st.close()
+
+
+def test_merge_reads_stores_of_an_older_sharpbench(tmp_path):
+    """No writer columns, no content hashes: merged, the hashed copy of a duplicated item kept."""
+    a, b, c = tmp_path / "a.duckdb", tmp_path / "b.duckdb", tmp_path / "c.duckdb"
+    run_x = _fill(a, "x", range(6))
+    _fill(b, "x", range(4, 10))
+    con = duckdb.connect(str(a))
+    for col in ("writer_pid", "writer_host", "writer_start"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+    con.execute("ALTER TABLE items DROP COLUMN content_hash")
+    con.close()
+    res = _merge(a, b, "-o", c)
+    assert res.exit_code == 0, res.output
+    with Store(c, read_only=True) as st:
+        hashes = st.stored_item_hashes(run_x)
+        assert sorted(hashes) == list(range(10))
+        assert [hashes[i] for i in range(4, 10)] == [f"h{i}" for i in range(4, 10)]
+        assert all(hashes[i] is None for i in range(4))
