@@ -107,7 +107,7 @@ def _run_live(model: str, bank_name: str, task_name: str | None, *, store_path: 
     bank.check_benchmark(task.name)
     items = task.items()
     backend_obj = load_model(model, dtype=dtype, device=device, backend=backend)
-    with Store(store_path) as store:
+    with Store(store_path, shared=True) as store:
         evaluate = make_evaluator(backend_obj, task, store)
         full_score = None
         if full:  # every benchmark item, fixed-score ones included: the prediction counts them too

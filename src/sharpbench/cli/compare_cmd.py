@@ -83,7 +83,7 @@ def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -
         return
     from sharpbench.store import Store
 
-    with Store(store) as st:
+    with Store(store, shared=True) as st:
         st.save_artifact(kind, name, payload)
     _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
 
@@ -229,7 +229,7 @@ def correlate_command(
                 from sharpbench.compare.sources import store_metric
                 from sharpbench.store import Store
 
-                with Store(store or Path("sharpbench.duckdb"), read_only=True) as st:
+                with Store(store or Path("sharpbench.duckdb"), read_only=True, shared=True) as st:
                     values = {m: store_metric(st, m) for m in metric}
             res = correlate(values, ref, reference_name=col, lower_is_better={m: True for m in lower_is_better},
                             allow_partial=allow_partial, n_boot=n_boot)

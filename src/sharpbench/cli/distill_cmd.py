@@ -86,7 +86,7 @@ def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png:
         from sharpbench.store import Store
     except ImportError:
         raise fail("the result store is not available in this installation", 2)
-    st = Store(store)
+    st = Store(store, shared=True)
     try:
         st.save_artifact(kind, name, payload)
     finally:

@@ -57,7 +57,7 @@ def _load(results: Path, items: Path | None, items_as_rows: bool | None):
     if results.suffix == ".duckdb":
         from sharpbench.store import Store
 
-        with Store(results, read_only=True) as store:
+        with Store(results, read_only=True, shared=True) as store:
             matrix = store.response_matrix()
         return attach_item_meta(matrix, load_item_table(items)) if items else matrix
     return read_matrix(results, items, items_as_rows=items_as_rows)
@@ -68,7 +68,7 @@ def _save(store: Path | None, kind: str, name: str, payload: dict) -> None:
         return
     from sharpbench.store import Store
 
-    with Store(store) as s:
+    with Store(store, shared=True) as s:
         s.save_artifact(kind, name, payload)
     typer.echo(f"saved artifact {kind}/{name} to {store}", err=True)
 
@@ -228,7 +228,7 @@ def calibration(
     if save:
         from sharpbench.store import Store
 
-        with Store(store) as s:
+        with Store(store, shared=True) as s:
             for k, v in res.items():
                 s.save_artifact("calibration", k, {**{m: x for m, x in v.items() if m != "reliability"},
                                                    "reliability": json.loads(v["reliability"].to_json(orient="records"))})

@@ -86,7 +86,7 @@ def irt_fit(
 
         payload = fit.to_dict()
         payload.pop("history", None)
-        with Store(store) as st:
+        with Store(store, shared=True) as st:
             st.save_artifact("irt", f"{Path(matrix).stem} {fit.model}", payload)
         err.print(f"saved the fit to {store} (artifact 'irt')", markup=False)
     if fmt == "json":

@@ -41,7 +41,7 @@ def results_list(
     if fmt not in ("table", "json", "csv"):
         raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
     try:
-        with Store(store, read_only=True) as st:
+        with Store(store, read_only=True, shared=True) as st:
             runs = st.runs(models=model or None, tasks=task or None)
     except StoreError as exc:
         raise fail(exc) from None
@@ -59,6 +59,8 @@ def results_list(
 
 
 def _row(run: dict[str, Any]) -> dict[str, Any]:
+    from sharpbench.store.store import shown_status
+
     metrics = run.get("metrics") or {}
 
     def pair(name: str) -> tuple[float | None, float | None]:
@@ -69,13 +71,14 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
 
     acc, acc_se = pair("acc")
     accn, accn_se = pair("acc_norm")
-    when = run.get("finished_at") if run.get("finished_at") is not None else run.get("created_at")
+    # finished_at is NaT (not None) for a run still being written: show when it started
+    when = run.get("finished_at") if not _na(run.get("finished_at")) else run.get("created_at")
     return {
         "run_id": run["run_id"], "model": run["model_id"], "task": run["task"], "group": run.get("task_group"),
         "num_fewshot": int(run["num_fewshot"]), "dtype": run["dtype"], "backend": run["backend"],
         "n_items": int(run["n_items"]), "n_total": None if _na(run.get("n_total")) else int(run["n_total"]),
         "acc": acc, "acc_stderr": acc_se, "acc_norm": accn, "acc_norm_stderr": accn_se,
-        "status": run["status"], "source": run.get("source"),
+        "status": shown_status(run), "source": run.get("source"),
         "when": None if _na(when) else str(when)[:19],
     }
 
@@ -136,7 +139,7 @@ def results_export(
     if there and not force:
         raise fail(f"{out} already holds {', '.join(p.name for p in there)}; pass --force to overwrite", 2)
     try:
-        with Store(store, read_only=True) as st:
+        with Store(store, read_only=True, shared=True) as st:
             paths = st.export(out, format=fmt)
     except StoreError as exc:
         raise fail(exc) from None
@@ -162,10 +165,39 @@ def results_import_lmeval(
     from sharpbench.store.lmeval_import import import_lmeval
 
     try:
-        with Store(store) as st:
+        with Store(store, shared=True) as st:
             run_ids = import_lmeval(st, path, model_name, num_fewshot=num_fewshot)
             runs = st.runs(run_ids=run_ids)
     except StoreError as exc:
         raise fail(exc, 2 if isinstance(exc, ValueError) else 1) from None
     for r in runs.to_dict("records"):
         typer.echo(f"imported {r['task']}: {r['n_items']} items as model {model_name!r} (run {r['run_id']})")
+
+
+@results_app.command("merge")
+def results_merge(
+    stores: List[Path] = typer.Argument(..., help="Two or more sharpbench stores to merge."),
+    out: Path = typer.Option(..., "--output", "-o", help="The merged store to write (a new file)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it is already a sharpbench store."),
+) -> None:
+    """Merge stores into a new one: runs by run key, items by (run, item id), each kept once.
+
+    An item stored in two inputs with different content hashes (scored on
+    different data) is refused, naming both files.
+    """
+    from sharpbench.store import StoreError
+    from sharpbench.store.merge import merge_stores
+
+    if len(stores) < 2:
+        raise fail("results merge needs at least two stores: sharpbench results merge A.duckdb B.duckdb -o C.duckdb", 2)
+    try:
+        summary = merge_stores(stores, out, force=force)
+    except StoreError as exc:
+        raise fail(exc) from None
+    for note in summary.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(
+        f"merged {len(stores)} stores: {summary.n_runs} runs, {summary.n_items} items "
+        f"({summary.n_duplicates} stored in more than one input, kept once), {summary.n_artifacts} artifacts"
+    )
+    typer.echo(f"wrote {out}")

@@ -35,7 +35,7 @@ def task_results(
         from sharpbench.store import Store
 
         own = not isinstance(store, Store)
-        st = Store(store) if own else store
+        st = Store(store, shared=True) if own else store
         try:
             rep = run_eval(model, tasks, limit=limit, num_fewshot=num_fewshot, batch_size=batch_size, store=st)
             return {t.task: _ids(st, t.run_id, limit) for t in rep.tasks}

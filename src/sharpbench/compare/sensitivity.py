@@ -254,7 +254,7 @@ def _open_store(store: Any) -> tuple[Any, bool]:
         return None, False
     from sharpbench.store import Store
 
-    return (store, False) if isinstance(store, Store) else (Store(store), True)
+    return (store, False) if isinstance(store, Store) else (Store(store, shared=True), True)
 
 
 def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batch_size: int):

@@ -205,7 +205,7 @@ def run_fanout(
     items_by_task = {t.name: _task_items(t, limit, None) for t in task_list}
     kw = tuple(sorted((model_kwargs or {}).items()))
     own = not isinstance(store, Store)
-    st = Store(store) if own else store
+    st = Store(store, shared=True) if own else store
     report = FanoutReport(executor="local" if ray is None else f"ray({ray})")
     try:
         entries = _plan(models, task_list, items_by_task, st, limit, backend, dtype, device, kw, _spec)

@@ -225,7 +225,9 @@ def run_eval(
     task_list = _resolve(tasks, num_fewshot)
     ids_by_task = _ids_by_task(item_ids, task_list)
     own_store = not isinstance(store, Store)
-    st = Store(store) if own_store else store  # before loading the model: a locked store fails fast
+    # shared: the file is opened only to read the plan and to commit each chunk, so `results`,
+    # `report` and other evals take turns with this one (scoring runs outside the lock)
+    st = Store(store, shared=True) if own_store else store  # before loading the model: a bad store fails fast
     try:
         items_by_task = {t.name: _task_items(t, limit, ids_by_task.get(t.name)) for t in task_list}
         # Everything already stored? Then the model's identity (known without loading it) is enough.
@@ -377,8 +379,9 @@ def _store_scores(lm, st: Store, spec: RunSpec, todo, *, batch_size: int, chunk_
 
 
 def _finish(st: Store, spec: RunSpec, status: str, limit: Any) -> None:
-    stored = st.item_results(spec.run_id)
-    st.finish_run(spec.run_id, status=status, metrics=summarize(stored), limit=limit)
+    with st.session():  # one turn: the metrics are those of the items stored when the run is closed
+        stored = st.item_results(spec.run_id)
+        st.finish_run(spec.run_id, status=status, metrics=summarize(stored), limit=limit)
 
 
 def _resolve(tasks: Any, num_fewshot: int | None) -> list[Any]:

@@ -24,7 +24,7 @@ def calibration_from_store(
 
     if not Path(store_path).exists():
         raise InsightError(f"no store at {store_path}: run `sharpbench eval` first or pass --store")
-    with Store(store_path, read_only=True) as store:
+    with Store(store_path, read_only=True, shared=True) as store:
         runs = store.runs(run_ids=run_ids)
         if runs.empty:
             raise InsightError("the store has no runs: run `sharpbench eval` on a multiple-choice task first")

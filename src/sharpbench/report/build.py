@@ -140,7 +140,8 @@ def build_report(
 
         if not Path(store_path).exists():
             raise ReportError(f"no store at {store_path}: run `sharpbench eval` first, or pass --matrix m.csv")
-        with Store(store_path, read_only=True) as store:
+        # one turn: every section sees the same state of a store that an eval may be writing
+        with Store(store_path, read_only=True, shared=True) as store, store.session():
             sections.extend(store_report_sections(store, min_items=min_items))
         parts.append(f"store {Path(store_path).name}")
     if matrix is not None:

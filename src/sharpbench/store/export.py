@@ -29,6 +29,7 @@ def export_tables(store: "Store", out_dir: str | Path, *, format: str = "parquet
         path = out / f"{table}.{format}"
         opts = "(FORMAT parquet)" if format == "parquet" else "(FORMAT csv, HEADER true)"
         target = str(path).replace("'", "''")
-        store.connection.execute(f"COPY (SELECT * FROM {table}) TO '{target}' {opts}")
+        with store.session():
+            store.connection.execute(f"COPY (SELECT * FROM {table}) TO '{target}' {opts}")
         written.append(path)
     return written

@@ -55,15 +55,16 @@ def build_matrix(
         if metric in METRIC_COLUMNS
         else f"TRY_CAST(json_extract_string(i.extra_metrics, '$.{metric}') AS DOUBLE)"
     )
-    df = store.connection.execute(
-        f"""
-        SELECT r.run_id, r.model_id, r.fingerprint, r.backend, r.dtype, r.num_fewshot,
-               r.task, r.task_group, i.item_id, i.n_choices, i.metadata, {value} AS score
-        FROM items i JOIN runs r ON i.run_id = r.run_id {where}
-        ORDER BY r.created_at, r.run_id, i.item_id
-        """,
-        params,
-    ).df()
+    with store.session():
+        df = store.connection.execute(
+            f"""
+            SELECT r.run_id, r.model_id, r.fingerprint, r.backend, r.dtype, r.num_fewshot,
+                   r.task, r.task_group, i.item_id, i.n_choices, i.metadata, {value} AS score
+            FROM items i JOIN runs r ON i.run_id = r.run_id {where}
+            ORDER BY r.created_at, r.run_id, i.item_id
+            """,
+            params,
+        ).df()
     if df.empty:
         raise StoreError(
             f"no stored items match (runs={runs}, tasks={tasks}, models={models}); "

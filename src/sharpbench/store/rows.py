@@ -38,14 +38,15 @@ def check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
     A truncated file otherwise opens fine and fails on the first query that
     reads a missing block. Only *used* blocks count: ``total_blocks`` also
-    counts free blocks that DuckDB may not have written out (a healthy store
-    after a few evals is shorter than its total). Skipped while a write-ahead
+    counts free blocks that DuckDB cuts off the file's end when it closes it
+    (a healthy store after a few writes is shorter than its total). Skipped while a write-ahead
     log is pending (its blocks are not in the file yet).
     """
     if Path(f"{path}.wal").exists() or not path.exists():
         return
     try:
-        row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
+        rows = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchall()
+        row = rows[0] if rows else None  # fetchall: no unfinished result left on the connection
     except duckdb.Error:
         return
     if not row or not row[0] or row[1] is None:

@@ -85,6 +85,10 @@ DDL: tuple[str, ...] = (
     """,
     # Stores written before content hashes existed gain the column (NULL: content unknown).
     "ALTER TABLE items ADD COLUMN IF NOT EXISTS content_hash VARCHAR",
+    # The process writing a run (pid, host, start ticks): `results` tells a live run from a killed one.
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS writer_pid INTEGER",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS writer_host VARCHAR",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS writer_start BIGINT",
     """
     CREATE TABLE IF NOT EXISTS choices (
         run_id VARCHAR NOT NULL,

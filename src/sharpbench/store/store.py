@@ -8,16 +8,28 @@
 A :class:`Store` keeps its DuckDB connection open until :meth:`close`; DuckDB
 lets one process at a time open a file for writing, so a second process gets
 a :class:`StoreLockedError` naming the holder's pid.
+
+``Store(path, shared=True)`` instead opens the file only around each
+operation (each method call, or a :meth:`Store.session` block), under a lock
+on the sidecar file ``PATH.lock`` (exclusive to write, shared to read), waiting
+up to ``lock_timeout`` seconds for its turn. ``eval``, ``results`` and
+``report`` use it, so a long evaluation can be watched and two evaluations
+can write into one store in turns; each run row records the pid and host of
+the process writing it, so :func:`shown_status` tells a live run from a
+killed one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -26,8 +38,10 @@ from sharpbench.engine.results import ChoiceResult, ItemResult
 from sharpbench.store.errors import (
     StoreCorruptError,
     StoreError,
+    StoreLockedError,
     StoreVersionError,
 )
+from sharpbench.store import locking
 from sharpbench.store.rows import (
     check_size,
     chunk_tables,
@@ -39,9 +53,10 @@ from sharpbench.store.rows import (
 )
 from sharpbench.store.schema import DDL, METRIC_COLUMNS, SCHEMA_VERSION
 
-__all__ = ["Store", "RunSpec", "run_key", "DEFAULT_STORE"]
+__all__ = ["Store", "RunSpec", "run_key", "DEFAULT_STORE", "shown_status"]
 
 DEFAULT_STORE = "sharpbench.duckdb"
+_FOREIGN_HOLDER_WAIT = 5.0  # seconds a shared Store waits for a process holding the file without PATH.lock
 
 
 def run_key(
@@ -83,10 +98,39 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def shown_status(run: Mapping[str, Any]) -> str:
+    """A run row's status as a user should see it: ``running`` only while its writer process exists.
+
+    A run left ``running`` by a killed process reads ``interrupted`` (the store
+    marks it so on the next write). A writer on another host cannot be checked.
+    """
+    status = str(run.get("status"))
+    if status != "running":
+        return status
+    pid = run.get("writer_pid")
+    alive = locking.writer_alive(
+        None if isna(pid) else pid,
+        None if isna(run.get("writer_host")) else run.get("writer_host"),
+        None if isna(run.get("writer_start")) else run.get("writer_start"),
+    )
+    return "interrupted" if alive is False else status
+
+
 def _version() -> str:
     from sharpbench import __version__
 
     return __version__
+
+
+def _in_session(method):
+    """Run a Store method inside one turn on the file (shared mode; a no-op otherwise)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.session():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class Store:
@@ -98,34 +142,113 @@ class Store:
         DuckDB file; created (with its schema) when missing unless ``read_only``.
     read_only : bool
         Open without write access (several readers may share the file).
+    shared : bool
+        Open the file only around each operation, taking turns with other
+        processes through ``PATH.lock`` (see the module docs). Without it the
+        file is held from construction to :meth:`close`.
+    lock_timeout : float, optional
+        Shared mode: seconds to wait for a turn before :class:`StoreLockedError`
+        (default ``$SHARPBENCH_STORE_TIMEOUT`` or 60).
 
     Raises
     ------
     StoreLockedError
-        Another process has the file open for writing.
+        Another process has the file open for writing (shared mode: for longer than ``lock_timeout``).
     StoreCorruptError
         The file is not a DuckDB database (or not a sharpbench store, read-only).
     StoreVersionError
         The file was written by a newer sharpbench.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_STORE,
+        *,
+        read_only: bool = False,
+        shared: bool = False,
+        lock_timeout: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.shared = shared
+        self.lock_timeout = locking.default_timeout() if lock_timeout is None else float(lock_timeout)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._schema_checked = False
         if read_only and not self.path.exists():
             raise StoreError(f"no store at {self.path}: run `sharpbench eval` first or pass --store")
         if not read_only and self.path.parent and not self.path.parent.exists():
             raise StoreError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
-        self._con = connect(self.path, read_only)
+        if shared:
+            with self.session():  # creates / checks the schema now: a bad file fails here
+                pass
+        else:
+            self._open()
+
+    def _open(self) -> None:
+        self._con = connect(self.path, self.read_only)
         try:
             check_size(self._con, self.path)
-            self._init_schema()
+            if not self._schema_checked:
+                self._init_schema()
+                self._schema_checked = True
         except duckdb.IOException as exc:  # the file is shorter than its own block index says
             self._con.close()
+            self._con = None
             raise StoreCorruptError(truncated_message(self.path)) from exc
         except BaseException:
             self._con.close()
+            self._con = None
             raise
+
+    @contextmanager
+    def session(self) -> Iterator["Store"]:
+        """Hold the file for a block of operations (one turn); nested calls share it.
+
+        In shared mode the lock is taken (exclusive unless ``read_only``) and
+        the file opened on entry, closed and unlocked on exit. Otherwise the
+        file is already held and this does nothing.
+        """
+        if not self.shared or self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        t0 = time.monotonic()
+        deadline = t0 + self.lock_timeout
+        # A process holding the file itself, outside the turn-taking (a Store opened without
+        # shared=True, an older sharpbench), will not let go between chunks: wait only briefly.
+        foreign_deadline = t0 + min(self.lock_timeout, _FOREIGN_HOLDER_WAIT)
+        while True:
+            token = locking.acquire(
+                self.path, exclusive=not self.read_only, timeout=max(0.0, deadline - time.monotonic()),
+                told=self.lock_timeout,
+            )
+            self._depth = 1  # the schema set-up inside _open runs in this turn
+            try:
+                self._open()
+                break
+            except StoreLockedError:  # a process holding the file without the lock (no shared mode)
+                self._depth = 0
+                locking.release(token)
+                if time.monotonic() >= foreign_deadline:
+                    raise
+                time.sleep(0.1)
+            except BaseException:
+                self._depth = 0
+                locking.release(token)
+                raise
+        try:
+            yield self
+        finally:
+            self._depth = 0
+            con, self._con = self._con, None
+            try:
+                con.close()
+            finally:
+                locking.release(token)
 
     # ------------------------------------------------------------ lifecycle
     def _init_schema(self) -> None:
@@ -164,12 +287,32 @@ class Store:
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
-            # The file is exclusively ours now, so a run still marked 'running' was killed.
-            con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            self._mark_dead_runs()
+
+    def _mark_dead_runs(self) -> None:
+        """Runs still marked 'running' whose writer is gone become 'interrupted'."""
+        con = self._con
+        rows = con.execute(
+            "SELECT run_id, writer_pid, writer_host, writer_start FROM runs WHERE status = 'running'"
+        ).fetchall()
+        me = locking.writer_identity()
+        dead = []
+        for run_id, pid, host, start in rows:
+            if not self.shared and (pid is None or (pid == me[0] and host == me[1])):
+                dead.append(run_id)  # the file is exclusively ours: our own earlier runs ended
+                continue
+            if pid == me[0] and host == me[1]:
+                continue  # another Store of this process may be writing it
+            if locking.writer_alive(pid, host, start) is False:
+                dead.append(run_id)
+        for run_id in dead:
+            con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", [run_id])
 
     def close(self) -> None:
         """Close the connection (releases the file lock)."""
-        self._con.close()
+        if self._con is not None and not (self.shared and self._depth):
+            self._con.close()
+            self._con = None
 
     def __enter__(self) -> "Store":
         return self
@@ -182,18 +325,25 @@ class Store:
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """The underlying DuckDB connection (for ad-hoc SQL)."""
+        """The underlying DuckDB connection (for ad-hoc SQL; shared mode: inside :meth:`session`)."""
+        if self._con is None:
+            raise StoreError(
+                f"store {self.path} is not open: "
+                + ("use `with store.session():` around ad-hoc SQL on a shared store" if self.shared
+                   else "it was closed")
+            )
         return self._con
 
     def transaction(self) -> "_Transaction":
-        """Context manager: BEGIN ... COMMIT, or ROLLBACK on any exception."""
-        return _Transaction(self._con)
+        """Context manager: BEGIN ... COMMIT, or ROLLBACK on any exception (shared mode: one turn)."""
+        return _Transaction(self)
 
     def _check_writable(self) -> None:
         if self.read_only:
             raise StoreError(f"store {self.path} was opened read-only")
 
     # ----------------------------------------------------------------- runs
+    @_in_session
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run's row as a dict (``metrics`` decoded), or None."""
         df = self._con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id]).df()
@@ -203,6 +353,7 @@ class Store:
         row["metrics"] = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else {}
         return {k: (None if isna(v) else v) for k, v in row.items()}
 
+    @_in_session
     def runs(
         self,
         *,
@@ -218,11 +369,13 @@ class Store:
         df["metrics"] = [json.loads(m) if isinstance(m, str) else {} for m in df["metrics"]]
         return df
 
+    @_in_session
     def stored_item_ids(self, run_id: str) -> set[int]:
         """Item ids with results in ``run_id``."""
         rows = self._con.execute("SELECT item_id FROM items WHERE run_id = ?", [run_id]).fetchall()
         return {int(r[0]) for r in rows}
 
+    @_in_session
     def stored_item_hashes(self, run_id: str) -> dict[int, str | None]:
         """Item id -> content hash of what it was scored on (None: stored without one)."""
         try:
@@ -233,6 +386,7 @@ class Store:
             return {i: None for i in self.stored_item_ids(run_id)}
         return {int(i): h for i, h in rows}
 
+    @_in_session
     def write_items(
         self,
         spec: RunSpec,
@@ -276,10 +430,11 @@ class Store:
                 self._con.execute(f"INSERT INTO items ({cols}) SELECT {cols} FROM _sb_items")
                 cols = ", ".join(choices_tbl.column_names)
                 self._con.execute(f"INSERT INTO choices ({cols}) SELECT {cols} FROM _sb_choices")
+                pid, host, start = locking.writer_identity()
                 self._con.execute(
                     "UPDATE runs SET n_items = (SELECT count(*) FROM items WHERE run_id = ?), "
-                    "status = 'running' WHERE run_id = ?",
-                    [run_id, run_id],
+                    "status = 'running', writer_pid = ?, writer_host = ?, writer_start = ? WHERE run_id = ?",
+                    [run_id, pid, host, start, run_id],
                 )
         except duckdb.ConstraintException as exc:
             raise StoreError(
@@ -305,6 +460,7 @@ class Store:
             ],
         )
 
+    @_in_session
     def finish_run(
         self,
         run_id: str,
@@ -344,6 +500,7 @@ class Store:
                 ],
             )
 
+    @_in_session
     def delete_run(self, run_id: str) -> None:
         """Remove a run with all its items and choices (one transaction)."""
         self._check_writable()
@@ -352,6 +509,7 @@ class Store:
                 self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
 
     # ---------------------------------------------------------------- items
+    @_in_session
     def item_results(self, run_id: str, item_ids: Iterable[int] | None = None) -> list[ItemResult]:
         """Rebuild :class:`ItemResult` objects from stored rows (ordered by item id)."""
         ids = None if item_ids is None else sorted({int(i) for i in item_ids})
@@ -372,6 +530,7 @@ class Store:
             out.append(ItemResult(int(row.item_id), int(row.gold), tuple(by_item.get(int(row.item_id), ())), metrics))
         return out
 
+    @_in_session
     def items_frame(
         self, run_ids: Sequence[str] | None = None, *, item_ids: Sequence[int] | None = None
     ) -> pd.DataFrame:
@@ -379,6 +538,7 @@ class Store:
         where, params = sql_filters(run_ids=run_ids, item_ids=item_ids)
         return self._con.execute(f"SELECT * FROM items {where} ORDER BY run_id, item_id", params).df()
 
+    @_in_session
     def choices_frame(
         self, run_ids: Sequence[str] | None = None, *, item_ids: Sequence[int] | None = None
     ) -> pd.DataFrame:
@@ -389,6 +549,7 @@ class Store:
         ).df()
 
     # ------------------------------------------------------------ analyses
+    @_in_session
     def response_matrix(
         self,
         runs: Iterable[str] | None = None,
@@ -401,6 +562,7 @@ class Store:
 
         return build_matrix(self, runs=runs, tasks=tasks, models=models, metric=metric)
 
+    @_in_session
     def save_artifact(self, kind: str, name: str, payload: Mapping[str, Any]) -> None:
         """Save (or replace) the JSON payload of analysis ``kind``/``name`` for the report."""
         self._check_writable()
@@ -415,6 +577,7 @@ class Store:
                 "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)", [kind, name, _now(), text]
             )
 
+    @_in_session
     def artifacts(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Saved artifacts (newest first) as dicts ``kind, name, created_at, payload``."""
         sql = "SELECT kind, name, created_at, payload FROM artifacts"
@@ -427,6 +590,7 @@ class Store:
             {"kind": k, "name": n, "created_at": t, "payload": json.loads(p)} for k, n, t, p in rows
         ]
 
+    @_in_session
     def export(self, out_dir: str | Path, *, format: str = "parquet") -> list[Path]:
         """Write every table to ``out_dir/<table>.<format>`` (parquet or csv)."""
         from sharpbench.store.export import export_tables
@@ -436,17 +600,28 @@ class Store:
 
 # ---------------------------------------------------------------- helpers
 class _Transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._session = None
 
     def __enter__(self) -> None:
-        self._con.begin()
+        self._session = self._store.session()
+        self._session.__enter__()
+        try:
+            self._con = self._store.connection
+            self._con.begin()
+        except BaseException:
+            self._session.__exit__(None, None, None)
+            raise
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self._con.commit()
-        else:
-            try:
-                self._con.rollback()
-            except duckdb.Error:
-                pass
+        try:
+            if exc_type is None:
+                self._con.commit()
+            else:
+                try:
+                    self._con.rollback()
+                except duckdb.Error:
+                    pass
+        finally:
+            self._session.__exit__(None, None, None)
