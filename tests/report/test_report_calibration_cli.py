@@ -43,7 +43,9 @@ def test_calibration_cli(tmp_path):
     res = CliRunner().invoke(app, ["calibration", "--store", str(path), "--format", "json", "--bins", "10", "--save"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
-    assert {r["run"].split(" / ")[0] for r in rows} == {"tiny-a", "tiny-b", "tiny-c"}
+    # backend and dtype in every label: hf and llamacpp runs of one model must not share one
+    assert {r["run"].split(" / ")[0] for r in rows} == {"tiny-a [hf,float32]", "tiny-b [hf,float32]",
+                                                       "tiny-c [hf,float32]"}
     assert all(0 <= r["ece"] <= 1 and 0 <= r["brier"] <= 2 and -1 <= r["dcs"] <= 1 for r in rows)
     from sharpbench.store import Store
 

@@ -16,7 +16,7 @@ def calibration_from_store(
     run_ids: Sequence[str] | None = None,
     **kwargs,
 ) -> dict[str, dict[str, object]]:
-    """Per-run calibration (keys ``model / task [run]``) from the store's ``choices`` and ``items`` tables.
+    """Per-run calibration (keys ``model [backend,dtype] / task [run]``) from the store's ``choices`` and ``items`` tables.
 
     Keyword arguments go to :func:`sharpbench.insight.calibration.calibration_from_frames`.
     """
@@ -31,5 +31,7 @@ def calibration_from_store(
         choices = store.choices_frame(run_ids)
         items = store.items_frame(run_ids)
     res = calibration_from_frames(choices, items, **kwargs)
-    label = {r.run_id: f"{r.model_id} / {r.task} [{r.run_id[:8]}]" for r in runs.itertuples(index=False)}
+    # backend and dtype in the key: hf and llamacpp runs of one model are different measurements
+    label = {r.run_id: f"{r.model_id} [{r.backend},{r.dtype}] / {r.task} [{r.run_id[:8]}]"
+             for r in runs.itertuples(index=False)}
     return {label.get(k, k): v for k, v in res.items()}
