@@ -79,3 +79,15 @@ def test_report_cli_without_inputs_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["report", "-o", "r.html"])
     assert res.exit_code == 2 and "nothing to report" in res.output
+
+
+def test_sensitivity_summary_never_prints_none():
+    """A sensitivity payload without some summary figures: the column goes, a gap is blank, no 'None'."""
+    from sharpbench.report.artifacts import artifact_sections
+
+    payload = {"models": [{"model": "a", "accuracy": {"v1": 0.5, "v2": 0.6}, "plain": 0.5, "n_items": 20},
+                          {"model": "b", "accuracy": {"v1": 0.4, "v2": 0.7}, "n_items": 20}]}
+    html = "".join(str(s.html) if hasattr(s, "html") else str(s)
+                   for s in artifact_sections([{"kind": "sensitivity", "name": "s", "payload": payload,
+                                                "created_at": None}]))
+    assert "None" not in html and "majority_vote" not in html and "plain" in html

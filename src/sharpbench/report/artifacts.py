@@ -201,7 +201,9 @@ def _sensitivity(name: str, p: dict) -> list[str]:
     keys = ("n_items", "plain", "mean", "std", "min", "max", "spread", "best_variant", "best_ratio_to_plain",
             "majority_vote", "held_out_best", "optimism")
     summary = pd.DataFrame([{k: m.get(k) for k in ("model", *keys)} for m in models])
-    out.append(table_html(summary, index=False))
+    # figures an older payload lacks are left out (a column) or blank (a cell), never printed as "None"
+    summary = summary.dropna(axis=1, how="all")
+    out.append(table_html(summary.astype(object).where(summary.notna(), ""), index=False))
     return out
 
 
