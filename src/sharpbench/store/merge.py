@@ -18,7 +18,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from sharpbench.store import locking
+import sharpbench.store.locking as locking
 from sharpbench.store.errors import StoreError
 from sharpbench.store.schema import TABLES
 

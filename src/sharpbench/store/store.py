@@ -41,7 +41,7 @@ from sharpbench.store.errors import (
     StoreLockedError,
     StoreVersionError,
 )
-from sharpbench.store import locking
+import sharpbench.store.locking as locking
 from sharpbench.store.rows import (
     check_size,
     chunk_tables,
