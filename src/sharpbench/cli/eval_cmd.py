@@ -46,6 +46,14 @@ def eval_command(
         [], "--model-arg", "-M",
         help="Backend option KEY=VALUE, repeatable (openai: base_url=..., tokenizer=..., max_concurrency=8).",
     ),
+    no_prefix_cache: bool = typer.Option(
+        False, "--no-prefix-cache",
+        help="hf: compute every context in full (the plain path) instead of each shared prefix once.",
+    ),
+    prefix_cache_mb: Optional[int] = typer.Option(
+        None, "--prefix-cache-mb", min=0,
+        help="hf: memory for prefix states kept between batches (default: 1/8 of free memory, at most 4096).",
+    ),
     models_file: Optional[Path] = typer.Option(
         None, "--models", help="File with one model per line: evaluate them all (sharded, see --ray)."
     ),
@@ -71,6 +79,13 @@ def eval_command(
         model_kwargs = parse_model_args(model_arg)
     except ValueError as exc:
         raise fail(exc, EXIT_USAGE) from None
+    if no_prefix_cache or prefix_cache_mb is not None:
+        if backend != "hf":
+            raise fail("--no-prefix-cache / --prefix-cache-mb apply to the hf backend", EXIT_USAGE)
+        if no_prefix_cache:
+            model_kwargs["prefix_cache"] = False
+        if prefix_cache_mb is not None:
+            model_kwargs["prefix_cache_mb"] = prefix_cache_mb
     if ray is not None and models_file is None:
         raise fail("--ray fans out over --models FILE; give the models file", EXIT_USAGE)
     if models_file is not None:

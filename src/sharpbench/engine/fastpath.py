@@ -100,7 +100,25 @@ class LeanForward:
         projection and MLP on those rows only (its attention still reads
         every token's keys and values).
         """
-        return _forward(self.base, self.linear, ids, pos, plan, keep)
+        return _forward(self.base, self.linear, ids, pos, plan, keep)[0]
+
+    def hidden_cached(self, ids, pos, plan, keep=None, past=None, save=()):
+        """:meth:`hidden` over a prefix-tree plan that may read cached keys, and saves some.
+
+        ``past`` is one ``(keys, values)`` pair per layer, ``(plan.n_past,
+        kv_heads, head_dim)`` each: the cached prefix states the plan's key
+        indices below ``plan.n_past`` refer to.  ``save`` lists key-index
+        tensors (in the same key space); for each, the keys and values of
+        every layer at those indices are returned, to be cached.
+
+        Returns
+        -------
+        hidden : tensor
+            As :meth:`hidden`.
+        saved : list of (list of keys, list of values)
+            One per entry of ``save``, one tensor per layer.
+        """
+        return _forward(self.base, self.linear, ids, pos, plan, keep, past, save)
 
     def logits(self, hidden):
         """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
@@ -273,7 +291,7 @@ def _rope(x, cos, sin_signed):
     return out
 
 
-def _forward(base, linear, ids, pos, plan, keep=None):
+def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
     import torch
     import torch.nn.functional as F
 
@@ -286,6 +304,7 @@ def _forward(base, linear, ids, pos, plan, keep=None):
     half = sin.shape[-1] // 2
     sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
     last = len(base.layers) - 1
+    saved = [([], []) for _ in save]
     for i, layer in enumerate(base.layers):
         attn, mlp = layer.self_attn, layer.mlp
         hd = attn.head_dim
@@ -294,7 +313,13 @@ def _forward(base, linear, ids, pos, plan, keep=None):
         k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
         v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        o = segment_attention(q, k, v, plan, attn.scaling)
+        pk, pv = past[i] if past is not None else (None, None)
+        if save:  # cached states: gathered from the past and this batch's keys/values
+            all_k, all_v = (k, v) if pk is None else (torch.cat((pk, k)), torch.cat((pv, v)))
+            for (sk, sv), idx in zip(saved, save):
+                sk.append(all_k.index_select(0, idx))
+                sv.append(all_v.index_select(0, idx))
+        o = segment_attention(q, k, v, plan, attn.scaling, pk, pv)
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
@@ -304,4 +329,4 @@ def _forward(base, linear, ids, pos, plan, keep=None):
         x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
     if keep is not None and last < 0:  # no layers: nothing was selected above
         x = x.index_select(0, keep)
-    return x
+    return x, saved

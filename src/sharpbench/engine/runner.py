@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import warnings
@@ -28,6 +29,28 @@ def default_window(batch_size: int) -> int:
     return max(256, 32 * batch_size)
 
 
+def tree_order(backend: Backend) -> bool:
+    """Whether ``backend`` wants requests in prefix-tree order (items sharing a prefix together).
+
+    The HF backend with its prefix cache on, and the openai backend (it
+    sends one request at a time, so a server's own prefix cache, vLLM's APC
+    or llama.cpp's slot, serves the part shared with the previous request).
+    The in-process llama.cpp backend evaluates every context whole (its
+    kernels depend on the batch size, so pieces would change the logits) and,
+    like the plain HF path, goes longest first (less padding).
+    """
+    flag = getattr(backend, "prefix_tree", None)
+    if flag is not None:
+        return bool(flag)
+    return getattr(backend, "name", None) == "openai"
+
+
+def _session(backend: Backend):
+    """The backend's prefix-cache session for one evaluation, if it has one."""
+    session = getattr(backend, "prefix_session", None)
+    return session() if session is not None else contextlib.nullcontext()
+
+
 def score_items(
     backend: Backend,
     items: Iterable,
@@ -40,8 +63,10 @@ def score_items(
     """Score ``items`` and yield an :class:`ItemResult` per item, a batch at a time.
 
     Items are tokenized a window at a time (``window`` items, default
-    ``max(256, 32 * batch_size)``), sorted by packed length inside the window
-    to avoid padding, and scored ``batch_size`` items per backend call; the
+    ``max(256, 32 * batch_size)``), ordered inside the window (in prefix-tree
+    order, so items sharing a few-shot prefix go together, when the backend
+    shares prefixes, see :func:`tree_order`; else longest first, to avoid
+    padding), and scored ``batch_size`` items per backend call; the
     results of a batch are yielded (in item order within the batch) as soon as
     it finishes, so an interrupted run loses at most one batch.
 
@@ -68,17 +93,22 @@ def score_items(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     window = window or default_window(batch_size)
     done = n_trunc = n_req = 0
-    for chunk in _windows(items, window):
-        encoded = [encode_item(backend, item, unconditional=mutual_info) for item in chunk]
-        n_trunc += sum(e.n_truncated for e in encoded)
-        n_req += sum(len(e.requests) for e in encoded)
-        ordered = sorted(encoded, key=lambda e: -e.packed_length)
-        for start in range(0, len(ordered), batch_size):
-            batch = ordered[start : start + batch_size]
-            yield from _score_batch(backend, batch)
-            done += len(batch)
-            if progress is not None:
-                progress(done)
+    by_tree = tree_order(backend)
+    with _session(backend):
+        for chunk in _windows(items, window):
+            encoded = [encode_item(backend, item, unconditional=mutual_info) for item in chunk]
+            n_trunc += sum(e.n_truncated for e in encoded)
+            n_req += sum(len(e.requests) for e in encoded)
+            if by_tree:
+                ordered = sorted(encoded, key=lambda e: min(r.context for r in e.requests))
+            else:
+                ordered = sorted(encoded, key=lambda e: -e.packed_length)
+            for start in range(0, len(ordered), batch_size):
+                batch = ordered[start : start + batch_size]
+                yield from _score_batch(backend, batch)
+                done += len(batch)
+                if progress is not None:
+                    progress(done)
     if n_trunc:
         msg = (
             f"{n_trunc} of {n_req} requests exceeded the model window of {backend.max_length} tokens "

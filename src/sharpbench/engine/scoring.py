@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.engine.fastpath import lean_body
+from sharpbench.engine.prefix import CacheEntry, PrefixKVCache
 from sharpbench.engine.results import ChoiceResult
-from sharpbench.engine.segattn import plan_attention, to_device
+from sharpbench.engine.segattn import plan_attention, plan_tree_attention, to_device
+from sharpbench.engine.treepack import plan_tree_passes
 from sharpbench.models.base import TokenRequest
 from sharpbench.models.errors import ScoringError
 
@@ -322,6 +324,77 @@ def _score_logits(logits, target):
     return logp, greedy
 
 
+MIN_SHARED = 16  # shorter shared prefixes are recomputed per child (an extra segment costs more)
+MIN_SAVE = 32  # shorter last contexts are not cached between calls
+
+
+def supports_prefix_tree(model: Any) -> bool:
+    """Whether ``model`` runs through the lean forward, the one that takes a prefix tree and cached states."""
+    return _head_fn(model) is not None and lean_body(model) is not None
+
+
+def _tree_parts(lean, requests: Sequence[TokenRequest], device: str, max_rows: int, max_tokens: int,
+                cache: PrefixKVCache | None, min_shared: int):
+    """Scored log-probs, greedy flags and request ids of every pass over the requests' prefix tree."""
+    import torch
+
+    index: dict[tuple[int, ...], int] = {}
+    contexts: list[tuple[int, ...]] = []
+    reqs = []
+    for i, req in enumerate(requests):
+        if not req.context or not req.continuation:
+            raise ScoringError(f"request {i}: context and continuation must both be non-empty token lists")
+        ci = index.setdefault(tuple(req.context), len(contexts))
+        if ci == len(contexts):
+            contexts.append(tuple(req.context))
+        reqs.append((ci, tuple(req.continuation)))
+    entries: dict[tuple[int, ...], CacheEntry] = {}  # cached states this call reads (held even if evicted)
+
+    def match(path):
+        if cache is None:
+            return None, 0
+        entry, n = cache.match(path)
+        if entry is None:
+            return None, 0
+        entries[entry.tokens] = entry
+        cache.hits += 1
+        cache.reused_tokens += n
+        return entry.tokens, n
+
+    passes = plan_tree_passes(
+        contexts, reqs, max_tokens=max_tokens, max_rows=max_rows, min_shared=min_shared, match=match,
+        save_last=MIN_SAVE if cache is not None else 0,
+    )
+    vocab = getattr(lean.model.config, "vocab_size", None)
+    parts = []
+    for p in passes:
+        past = None
+        if p.past:
+            n_layers = len(entries[p.past[0][0]].keys)
+            past = [
+                tuple(
+                    torch.cat([getattr(entries[e], kind)[layer][:n] for e, n in p.past])
+                    for kind in ("keys", "values")
+                )
+                for layer in range(n_layers)
+            ]
+        plan = plan_tree_attention(p.segments, len(p.tokens), n_past=p.n_past, dtype=lean.dtype, device=device)
+        ids, pos, keep, target = (
+            to_device(torch.tensor(v, dtype=torch.long), device)
+            for v in (p.tokens, p.positions, p.score_pos, p.score_tok)
+        )
+        save = [to_device(torch.from_numpy(idx), device) for _, idx in p.save]
+        hidden, saved = lean.hidden_cached(ids, pos, plan, keep=keep, past=past, save=save)
+        for (path, _), (ks, vs) in zip(p.save, saved):
+            entry = CacheEntry(path, ks, vs, sum(t.numel() * t.element_size() for t in (*ks, *vs)))
+            entries[path] = entry
+            if cache is not None:
+                cache.put(entry)
+        logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
+        parts.append((logp, greedy, p.score_req))
+    return parts
+
+
 def score_requests(
     model: Any,
     requests: Sequence[TokenRequest],
@@ -330,6 +403,9 @@ def score_requests(
     max_tokens: int = 32768,
     device: str = "cpu",
     fast: bool = True,
+    prefix_tree: bool = False,
+    cache: PrefixKVCache | None = None,
+    min_shared: int = MIN_SHARED,
 ) -> list[ChoiceResult]:
     """Loglikelihood and greedy flag of every request, in input order.
 
@@ -345,6 +421,15 @@ def score_requests(
     fast : bool
         Use the lean Llama-family forward (``engine.fastpath``) when the
         architecture supports it; ``False`` forces the model's own forward.
+    prefix_tree : bool
+        Lay the requests' contexts into a prefix tree and compute each
+        shared prefix once (:mod:`sharpbench.engine.treepack`); lean forward
+        only (ignored otherwise, see :func:`supports_prefix_tree`).
+    cache : PrefixKVCache, optional
+        With ``prefix_tree``: prefix states kept between calls (read for the
+        tree's top nodes, and the last context in tree order saved to it).
+    min_shared : int
+        Shared prefixes shorter than this are recomputed per child.
 
     Raises
     ------
@@ -356,7 +441,6 @@ def score_requests(
 
     if not requests:
         return []
-    rows = sorted(pack_requests(requests), key=lambda r: -len(r.tokens))
     head = _head_fn(model)
     lean = lean_body(model) if head is not None and fast else None
     n_req = len(requests)
@@ -365,8 +449,12 @@ def score_requests(
     bad = torch.zeros(n_req, dtype=torch.long)
     parts = []  # per batch: device tensors, brought to the host after the last batch (no sync between)
     with torch.inference_mode():
-        for batch in _batches(rows, max(1, max_rows), max(1, max_tokens)):
-            parts.append(_forward_batch(model, head, lean, batch, device))
+        if prefix_tree and lean is not None:
+            parts = _tree_parts(lean, requests, device, max(1, max_rows), max(1, max_tokens), cache, min_shared)
+        else:
+            rows = sorted(pack_requests(requests), key=lambda r: -len(r.tokens))
+            for batch in _batches(rows, max(1, max_rows), max(1, max_tokens)):
+                parts.append(_forward_batch(model, head, lean, batch, device))
     for logp, greedy, reqs in parts:
         logp, greedy = logp.cpu(), greedy.cpu()
         req_idx = torch.tensor(reqs, dtype=torch.long)

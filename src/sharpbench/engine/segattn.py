@@ -66,6 +66,7 @@ class AttentionPlan:
 
     n_tok: int
     buckets: tuple[Bucket, ...]
+    n_past: int = 0  # cached keys before the flat tokens (prefix-tree layouts)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def head_index(self, b: int, n_heads: int, n_kv: int, expand: bool = False):
@@ -178,17 +179,64 @@ def plan_attention(
     -------
     AttentionPlan
     """
-    import torch
-
-    dtype = dtype or torch.float32
     seg = np.asarray(segments, dtype=np.int64).reshape(-1, 4)
     if seg.shape[0] == 0:
         raise AttentionPlanError("no segments to attend over")
     p0, pl, o0, ol = seg.T
-    if (ol < 1).any() or (pl < 0).any() or (p0 < 0).any() or (o0 < 0).any():
+    if (pl < 0).any() or (p0 < 0).any() or ((p0 + pl) > n_tok).any():
+        raise AttentionPlanError("prefix lengths must be >= 0, offsets >= 0 and inside the flat tokens")
+    keys = [np.arange(a, a + n, dtype=np.int64) for a, n in zip(p0.tolist(), pl.tolist())]
+    return plan_tree_attention(list(zip(keys, o0.tolist(), ol.tolist())), n_tok, dtype=dtype, device=device)
+
+
+def plan_tree_attention(
+    segments: Sequence[tuple[Any, int, int]],
+    n_tok: int,
+    *,
+    n_past: int = 0,
+    dtype: Any = None,
+    device: Any = "cpu",
+) -> AttentionPlan:
+    """Attention plan for segments whose prefix is any list of earlier keys (prefix-tree layouts).
+
+    Keys live in one space: ``n_past`` cached keys first (positions of a
+    prefix computed in an earlier call), then the ``n_tok`` flat tokens of
+    this batch, so flat token ``t`` is key ``n_past + t``.
+
+    Parameters
+    ----------
+    segments : sequence of (prefix_keys, own_start, own_len)
+        ``prefix_keys``: 1-D integer array of key indices every query of the
+        segment sees (its ancestors' tokens, in position order); ``own``:
+        flat token range ``[own_start, own_start + own_len)`` whose queries
+        also see, causally, the earlier keys of the same range.  The own
+        ranges must cover every flat token exactly once.
+    n_tok, n_past : int
+        Flat tokens of the batch and cached keys before them.
+    dtype, device
+        As :func:`plan_attention`.
+
+    Returns
+    -------
+    AttentionPlan
+        Its ``n_past`` is the number of cached keys the attention expects.
+    """
+    import torch
+
+    dtype = dtype or torch.float32
+    if not segments:
+        raise AttentionPlanError("no segments to attend over")
+    pref = [np.asarray(p, dtype=np.int64).reshape(-1) for p, _, _ in segments]
+    o0 = np.array([int(s[1]) for s in segments], dtype=np.int64)
+    ol = np.array([int(s[2]) for s in segments], dtype=np.int64)
+    pl = np.array([len(p) for p in pref], dtype=np.int64)
+    n_key = n_past + n_tok
+    if (ol < 1).any() or (o0 < 0).any():
         raise AttentionPlanError("segment lengths must be >= 1 (own) / >= 0 (prefix), offsets >= 0")
-    if ((p0 + pl) > n_tok).any() or ((o0 + ol) > n_tok).any():
+    if ((o0 + ol) > n_tok).any():
         raise AttentionPlanError(f"a segment reaches past the {n_tok} flat tokens")
+    if any(p.size and (p.min() < 0 or p.max() >= n_key) for p in pref):
+        raise AttentionPlanError(f"a prefix key lies outside the {n_key} keys ({n_past} cached + {n_tok} flat)")
     covered = np.zeros(n_tok, dtype=np.int64)
     for a, n in zip(o0.tolist(), ol.tolist()):
         covered[a : a + n] += 1
@@ -203,12 +251,14 @@ def plan_attention(
             lk = -(-lk // 16) * 16
         qi = np.arange(lq)[None, :]
         kj = np.arange(lk)[None, :]
-        gp0, gpl, go0, gol = p0[g, None], pl[g, None], o0[g, None], ol[g, None]
+        gpl, go0, gol = pl[g, None], o0[g, None], ol[g, None]
         q_real = qi < gol  # (n_seg, lq)
         q_src = np.where(q_real, go0 + qi, 0)
         out_dst = np.where(q_real, go0 + qi, n_tok)
         k_own = kj - gpl
-        k_src = np.where(kj < gpl, gp0 + kj, np.where(k_own < gol, go0 + k_own, 0))
+        k_src = np.where((kj >= gpl) & (k_own < gol), n_past + go0 + k_own, 0)
+        for r, s in enumerate(g.tolist()):
+            k_src[r, : pl[s]] = pref[s]
         # query i sees the prefix and own keys up to itself; padded queries see at least key 0
         see = (kj[:, None, :] < gpl[:, :, None]) | (k_own[:, None, :] <= qi[:, :, None])
         mask = torch.zeros(see.shape, dtype=dtype).masked_fill_(torch.from_numpy(~see), float("-inf"))
@@ -223,15 +273,16 @@ def plan_attention(
                 mask=to_device(mask[:, None], device),
             )
         )
-    return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets))
+    return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets), n_past=n_past)
 
 
-def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
+def segment_attention(q, k, v, plan: AttentionPlan, scale: float, past_k=None, past_v=None):
     """Attention output ``(T, heads * head_dim)`` of flat ``q (T, H, d)``, ``k, v (T, H_kv, d)``.
 
     Each bucket gathers its head-major grids, runs the attention with its
     mask and scatters the real query rows back; padding query rows land in a
-    spare last token row.
+    spare last token row.  ``past_k``/``past_v`` ``(plan.n_past, H_kv, d)``
+    are cached keys/values placed before the batch's own (prefix cache).
     """
     import torch.nn.functional as F
 
@@ -241,9 +292,16 @@ def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
         raise AttentionPlanError(
             f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit a plan of {plan.n_tok} tokens"
         )
+    n_past = 0 if past_k is None else past_k.shape[0]
+    if n_past != plan.n_past:
+        raise AttentionPlanError(f"the plan expects {plan.n_past} cached keys, got {n_past}")
+    if n_past:
+        import torch
+
+        k, v = torch.cat((past_k, k)), torch.cat((past_v, v))
     out = q.new_empty((n_tok + 1) * n_heads, hd)
     q_rows = q.reshape(n_tok * n_heads, hd)
-    k_rows, v_rows = k.reshape(n_tok * n_kv, hd), v.reshape(n_tok * n_kv, hd)
+    k_rows, v_rows = k.reshape(-1, hd), v.reshape(-1, hd)
     gpu = q.device.type == "cuda"
     g_kv = n_heads if gpu else n_kv  # kv heads of the gathered grids
     with _gpu_kernels() if gpu else contextlib.nullcontext():

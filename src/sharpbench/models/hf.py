@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,27 @@ def with_bos(ids: list[int], bos: int | None, add: bool) -> list[int]:
     return [int(bos), *ids]
 
 
+PREFIX_CACHE_SHARE = 0.125  # default prefix-cache budget: this share of free RAM / GPU memory
+PREFIX_CACHE_MAX_MB = 4096
+
+
+def default_prefix_cache_mb(device: str) -> int:
+    """Prefix-cache budget: 1/8 of the free memory of ``device``, at most 4 GiB."""
+    import os
+
+    free = 0
+    try:
+        if str(device).startswith("cuda"):
+            import torch
+
+            free = torch.cuda.mem_get_info(torch.device(device))[0]
+        else:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError, RuntimeError):
+        free = 2 << 30
+    return int(min(PREFIX_CACHE_MAX_MB, PREFIX_CACHE_SHARE * free / (1 << 20)))
+
+
 class LmEvalTokenization:
     """``prefix_token_id`` and ``tok_encode`` of a backend holding an HF ``tokenizer`` and ``add_bos_token``."""
 
@@ -103,6 +125,15 @@ class HFBackend(LmEvalTokenization):
         Prepend the BOS token to every context the tokenizer would not start
         with it (as a server that adds BOS itself does); default: the
         tokenizer's own behaviour, as lm-eval.
+    prefix_cache : bool
+        Lay each call's contexts into a prefix tree and compute every shared
+        prefix once; inside :meth:`prefix_session` (the runner opens one per
+        evaluation) also keep prefix states between calls.  Llama-family
+        models only (the lean forward); other architectures compute every
+        context in full and say so once.  ``False`` is the plain path.
+    prefix_cache_mb : int, optional
+        Memory for prefix states kept between calls (default
+        :func:`default_prefix_cache_mb`).
     """
 
     name = "hf"
@@ -122,6 +153,8 @@ class HFBackend(LmEvalTokenization):
         max_batch_tokens: int = 32768,
         trust_remote_code: bool = False,
         add_bos_token: bool = False,
+        prefix_cache: bool = True,
+        prefix_cache_mb: int | None = None,
     ) -> None:
         import torch
         import transformers
@@ -148,6 +181,13 @@ class HFBackend(LmEvalTokenization):
         self.model.to(self.device)
         self._max_length = max_length
         self.add_bos_token = bool(add_bos_token)
+        self.prefix_cache = bool(prefix_cache)
+        if prefix_cache_mb is not None and int(prefix_cache_mb) < 0:
+            raise ValueError(f"prefix_cache_mb must be >= 0, got {prefix_cache_mb}")
+        self.prefix_cache_mb = None if prefix_cache_mb is None else int(prefix_cache_mb)
+        self._cache = None
+        self._tree_ok: bool | None = None
+        self._noted: set[str] = set()
         if fingerprint is not None:
             self.fingerprint = fingerprint
         elif is_local:
@@ -168,8 +208,58 @@ class HFBackend(LmEvalTokenization):
 
     # --- scoring -------------------------------------------------------------------------
 
+    @property
+    def prefix_tree(self) -> bool:
+        """Whether calls share prefixes through a prefix tree (cache on and the model supports it)."""
+        from sharpbench.engine.scoring import supports_prefix_tree
+
+        if not self.prefix_cache:
+            return False
+        if self._tree_ok is None:
+            self._tree_ok = supports_prefix_tree(self.model)
+        if self._tree_ok:
+            return True
+        self._note_once(
+            "arch",
+            f"prefix cache: {getattr(self.model.config, 'model_type', '?')} models run through their own "
+            "forward (sliding-window or other attention the lean path does not take); every context is "
+            "computed in full",
+        )
+        return False
+
+    @contextlib.contextmanager
+    def prefix_session(self):
+        """Keep prefix states between the calls made inside (one evaluation); dropped on exit.
+
+        Weights edited between sessions are never scored against stale states.
+        """
+        from sharpbench.engine.prefix import PrefixKVCache
+
+        if not self.prefix_tree or self._cache is not None:
+            yield None
+            return
+        mb = self.prefix_cache_mb if self.prefix_cache_mb is not None else default_prefix_cache_mb(self.device)
+        self._cache = PrefixKVCache(mb << 20)
+        try:
+            yield self._cache
+        finally:
+            cache, self._cache = self._cache, None
+            if cache.skipped:
+                self._note_once(
+                    "budget",
+                    f"prefix cache: {cache.skipped} prefix(es) larger than --prefix-cache-mb {mb} were computed "
+                    "without caching",
+                )
+
+    def _note_once(self, key: str, message: str) -> None:
+        import logging
+
+        if key not in self._noted:
+            self._noted.add(key)
+            logging.getLogger("sharpbench").warning(message)
+
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
-        """Score requests; those sharing a context are packed into one row (one pass over it)."""
+        """Score requests; each shared prefix (a context, a few-shot prompt) is computed once."""
         from sharpbench.engine.scoring import score_requests
 
         return score_requests(
@@ -178,6 +268,8 @@ class HFBackend(LmEvalTokenization):
             max_rows=self.batch_size,
             max_tokens=self.max_batch_tokens,
             device=self.device,
+            prefix_tree=self.prefix_tree,
+            cache=self._cache,
         )
 
     def num_parameters(self, *, non_embedding: bool = False) -> int:
