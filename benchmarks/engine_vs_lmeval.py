@@ -5,15 +5,19 @@ thread count.  Prints wall and CPU time of each, the speed-up, a compute lower
 bound and each engine's time / bound, acc / acc_norm of both and the largest
 per-request loglik difference.
 
-Lower bound: every context token and every continuation token except the last
-passes through the transformer body once (2 x body params FLOPs per token, with
+Two lower bounds.  The per-item bound: every context token and every
+continuation token except the last passes through the transformer body once (2 x body params FLOPs per token, with
 body = all parameters except the input embedding and the output layer), and
 the output layer runs only at scored positions (2 x vocab x hidden per scored
 token); attention score FLOPs are ignored (short sequences).  Divided by the
 GFLOP/s that ``torch.nn.functional.linear`` reaches on the model's own layer
 shapes (1024 rows; the fastest of 7 trials) at the same dtype and thread
 count, measured before and after the engines run; the faster of the two is
-used (the lower bound).  For
+used (the lower bound).  The prefix-tree bound counts each distinct token of
+the radix tree of all contexts once instead (a few-shot prefix shared by a
+subject's questions once): what an engine that computes every shared prefix
+once must still do.  The per-item / tree ratio is the work the tree saves;
+the engine's time over the tree bound is how far it is from the hardware.  For
 bfloat16 the rate is the faster of a bfloat16 GEMM and a float32 GEMM on the
 widened operands (the same products), whichever this CPU runs faster.
 
@@ -42,6 +46,7 @@ SiLU or log-softmax work; the rest of the engine's time is that work.
 Usage::
 
     python benchmarks/engine_vs_lmeval.py --task piqa --dtype float32 --threads 1 --limit 100
+    python benchmarks/engine_vs_lmeval.py --task mmlu --num-fewshot 5 --limit 20     # 10 subjects
     python benchmarks/engine_vs_lmeval.py --task arc_easy --limit 50 --skip-lmeval --breakdown
     python benchmarks/engine_vs_lmeval.py --task piqa --skip-lmeval --local-rate
     python benchmarks/engine_vs_lmeval.py --task piqa --skip-lmeval --local-rate --gemm-floor
@@ -51,12 +56,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+MMLU_SUBJECTS = (
+    "high_school_biology", "college_physics", "abstract_algebra", "anatomy", "astronomy",
+    "business_ethics", "econometrics", "formal_logic", "global_facts", "marketing",
+)
 
 
 def _sync() -> None:
@@ -213,7 +225,15 @@ def gpu_breakdown(run) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--task", default="piqa", choices=["piqa", "arc_easy"])
+    ap.add_argument("--task", default="piqa", choices=["piqa", "arc_easy", "mmlu"])
+    ap.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples (mmlu: lm-eval's first_n)")
+    ap.add_argument(
+        "--subjects", default=",".join(MMLU_SUBJECTS),
+        help="with --task mmlu: comma-separated subjects (default: 10 across the four categories)",
+    )
+    ap.add_argument(
+        "--no-prefix-cache", action="store_true", help="sharpbench without its prefix tree/cache (the plain path)"
+    )
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -249,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sharpbench.data.registry import get_task
     from sharpbench.engine.metrics import aggregate, item_metrics
+    from sharpbench.engine.prefix import distinct_tokens
     from sharpbench.engine.requests import encode_item
     from sharpbench.engine.runner import default_window, score_items
     from sharpbench.models import load_model, packaged
@@ -258,8 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = str(packaged.ensure_checkpoint(args.model))
     else:
         ckpt = args.model
-    items = get_task(args.task).items(limit=args.limit)
-    backend = load_model(ckpt, dtype=args.dtype, device=args.device)
+    if args.task == "mmlu":
+        names = [f"mmlu_{s.strip()}" for s in args.subjects.split(",") if s.strip()]
+    else:
+        names = [args.task]
+    items = [it for n in names for it in get_task(n, num_fewshot=args.num_fewshot).items(limit=args.limit)]
+    if len(names) > 1:  # ids restart in every subject: number the items through
+        items = [dataclasses.replace(it, item_id=i) for i, it in enumerate(items)]
+    backend = load_model(ckpt, dtype=args.dtype, device=args.device, prefix_cache=not args.no_prefix_cache)
     gpu = args.device == "cuda"
     n_req = sum(len(it.requests) for it in items)
 
@@ -271,11 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     body, head = param_split(backend.model)
 
     def work(subset) -> tuple[float, int, int]:
-        """FLOPs the bound counts for ``subset``, its unique tokens and its scored tokens."""
+        """FLOPs the per-item bound counts for ``subset``, its unique tokens and its scored tokens."""
         enc = [encode_item(backend, it) for it in subset]
         unique = sum(e.packed_length for e in enc)
         scored = sum(len(r.continuation) for e in enc for r in e.requests)
         return 2.0 * body * unique + 2.0 * head * scored, unique, scored
+
+    def tree_work(subset) -> tuple[float, int]:
+        """FLOPs of the prefix-tree bound: each distinct token of the tree of all contexts once."""
+        reqs = [r for it in subset for r in encode_item(backend, it).requests]
+        distinct = distinct_tokens([r.context for r in reqs]) + sum(len(r.continuation) - 1 for r in reqs)
+        scored = sum(len(r.continuation) for r in reqs)
+        return 2.0 * body * distinct + 2.0 * head * scored, distinct
 
     local_bound = None
     floor_cpu = 0.0
@@ -340,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     flops, unique, scored = work(items)
     gflops = max(rates)
     bound = flops / (gflops * 1e9)
+    t_flops, distinct = tree_work(items)
+    t_bound = t_flops / (gflops * 1e9)
     acc_sb = aggregate(ours.values(), ["acc", "acc_norm"])
 
     print(
@@ -351,13 +387,19 @@ def main(argv: list[str] | None = None) -> int:
         f"unique tokens={unique}  scored tokens={scored}  body params={body / 1e6:.1f}M  head params={head / 1e6:.1f}M"
     )
     print(
+        f"prefix tree: {distinct} distinct tokens ({unique / distinct:.2f}x fewer than item by item)  ->  "
+        f"tree bound {t_bound:.2f} s"
+    )
+    print(
         f"matmul rate: {gflops:.1f} GFLOP/s (before/after: {rates[0]:.1f}/{rates[1]:.1f})  ->  "
         f"lower bound {bound:.2f} s ({flops / 1e12:.3f} TFLOP)"
     )
     # On a GPU the host mostly waits: wall time is the figure there, CPU time on the CPU.
     clock = "wall" if gpu else "cpu"
     k_sb = t_sb if gpu else c_sb
-    print(f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{clock + '/bound':>11}{'acc':>8}{'acc_norm':>10}")
+    print(
+        f"{'engine':<12}{'wall s':>10}{'cpu s':>10}{clock + '/bound':>11}{'/tree bound':>12}{'acc':>8}{'acc_norm':>10}"
+    )
     if not args.skip_lmeval:
         ours_ll = np.array([c.loglik for it in items for c in ours[it.item_id].choices])
         ref_ll = np.array([r[0] for r in ref])
@@ -369,10 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         acc_lm = {m: float(np.mean([r[m] for r in lm_results])) for m in ("acc", "acc_norm")}
         print(
             f"{'lm-eval':<12}{t_lm:>10.2f}{c_lm:>10.2f}{(t_lm if gpu else c_lm) / bound:>11.2f}"
-            f"{acc_lm['acc']:>8.4f}{acc_lm['acc_norm']:>10.4f}"
+            f"{(t_lm if gpu else c_lm) / t_bound:>12.2f}{acc_lm['acc']:>8.4f}{acc_lm['acc_norm']:>10.4f}"
         )
     print(
-        f"{'sharpbench':<12}{t_sb:>10.2f}{c_sb:>10.2f}{k_sb / bound:>11.2f}"
+        f"{'sharpbench':<12}{t_sb:>10.2f}{c_sb:>10.2f}{k_sb / bound:>11.2f}{k_sb / t_bound:>12.2f}"
         f"{acc_sb['acc'][0]:>8.4f}{acc_sb['acc_norm'][0]:>10.4f}"
     )
     if not args.skip_lmeval:

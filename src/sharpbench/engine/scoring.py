@@ -390,8 +390,9 @@ def _tree_parts(lean, requests: Sequence[TokenRequest], device: str, max_rows: i
             entries[path] = entry
             if cache is not None:
                 cache.put(entry)
-        logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
-        parts.append((logp, greedy, p.score_req))
+        if p.score_pos:  # a pass that only computes a shared prefix (saved above) scores nothing
+            logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
+            parts.append((logp, greedy, p.score_req))
     return parts
 
 
