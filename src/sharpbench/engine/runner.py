@@ -30,19 +30,17 @@ def default_window(batch_size: int) -> int:
 
 
 def tree_order(backend: Backend) -> bool:
-    """Whether ``backend`` wants requests in prefix-tree order (items sharing a prefix together).
+    """Whether ``backend`` wants items in prefix-tree order (items sharing a prefix together).
 
-    The HF backend with its prefix cache on, and the openai backend (it
-    sends one request at a time, so a server's own prefix cache, vLLM's APC
-    or llama.cpp's slot, serves the part shared with the previous request).
-    The in-process llama.cpp backend evaluates every context whole (its
-    kernels depend on the batch size, so pieces would change the logits) and,
-    like the plain HF path, goes longest first (less padding).
+    Backends say so with a ``tree_order`` attribute: the HF backend when its
+    prefix tree is on, the openai backend by default (it sends one request
+    at a time, so a server's own prefix cache, vLLM's APC or llama.cpp's
+    slot, serves the part shared with the previous request).  Others (the
+    in-process llama.cpp backend evaluates every context whole: its kernels
+    depend on the batch size, so pieces would change the logits) go longest
+    first, which keeps padding low.
     """
-    flag = getattr(backend, "prefix_tree", None)
-    if flag is not None:
-        return bool(flag)
-    return getattr(backend, "name", None) == "openai"
+    return bool(getattr(backend, "tree_order", False))
 
 
 def _session(backend: Backend):

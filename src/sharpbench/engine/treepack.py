@@ -106,6 +106,7 @@ def plan_tree_passes(
     min_shared: int = 16,
     match: Matcher | None = None,
     save_last: int = 0,
+    save_ends: bool = False,
 ) -> list[TreePass]:
     """Passes that score every request once, each shared prefix computed once.
 
@@ -128,6 +129,9 @@ def plan_tree_passes(
         When > 0 and the last context in tree order has at least this many
         tokens, the last pass saves its prefix states (the next call's
         requests, in tree order, share most with it).
+    save_ends : bool
+        Save the states of every context (generation prefill: each prompt's
+        key/value cache, shared prefixes computed once).
 
     Returns
     -------
@@ -170,6 +174,9 @@ def plan_tree_passes(
         cur_ctx += ctx
     if current:
         passes.append(_lay_out(current, lay))
+    if save_ends:
+        for p in passes:
+            p.save.extend((tuple(contexts[ci]), keys) for ci, keys in p.ends_keys.items())
     if save_last and passes:
         _save_last_context(passes[-1], contexts, save_last)
     return passes

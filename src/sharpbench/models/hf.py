@@ -227,6 +227,11 @@ class HFBackend(LmEvalTokenization):
         )
         return False
 
+    @property
+    def tree_order(self) -> bool:
+        """The runner should send items in prefix-tree order (see :func:`sharpbench.engine.runner.tree_order`)."""
+        return self.prefix_tree
+
     @contextlib.contextmanager
     def prefix_session(self):
         """Keep prefix states between the calls made inside (one evaluation); dropped on exit.

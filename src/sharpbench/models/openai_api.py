@@ -77,6 +77,11 @@ class OpenAIBackend(LmEvalTokenization):
         Context window used for left truncation (default 2048).
     add_bos_token : bool
         Prepend BOS to every context (for a server that adds BOS itself).
+    tree_order : bool
+        Have the runner send items in prefix-tree order, so that requests
+        sharing a few-shot prefix reach the server one after another and its
+        prefix cache (vLLM APC, llama.cpp's slot) can serve the shared part
+        (``benchmarks/server_prefix_order.py`` measures it).
     """
 
     name = "openai"
@@ -99,6 +104,7 @@ class OpenAIBackend(LmEvalTokenization):
         fingerprint: str | None = None,
         probe: bool = True,
         add_bos_token: bool = False,
+        tree_order: bool = True,
     ) -> None:
         try:
             import httpx
@@ -126,6 +132,7 @@ class OpenAIBackend(LmEvalTokenization):
         self._max_length = int(max_length or 2048)
         self._probe_pending = bool(probe)
         self.add_bos_token = bool(add_bos_token)
+        self.tree_order = bool(tree_order)  # the runner sends items sharing a prefix one after another
         self._lock = threading.Lock()
         self._server_adds_bos: bool | None = None
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout)
