@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sharpbench.distill.common import load_matrix
+from sharpbench.distill.common import item_features
 from sharpbench.distill.evaluate import evaluate_tiny
 from sharpbench.distill.hard import select_hard
 from sharpbench.distill.hard_optimize import optimize_hard
 from sharpbench.distill.plots import plot_score_trends, plot_tiny_eval
+from sharpbench.matrix import read_item_table, read_matrix
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "response-matrices"
 REFERENCE = "Meta-Llama-3_1-70B-Instruct_5shots"
@@ -166,7 +167,8 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     skip = set(args.skip.split(","))
-    m = load_matrix(SHARED / "mmlu_pro_matrix.csv", item_meta=SHARED / "mmlu_pro_items.jsonl")
+    items = item_features(read_item_table(SHARED / "mmlu_pro_items.jsonl"))
+    m = read_matrix(SHARED / "mmlu_pro_matrix.csv", items=items)
     print(f"MMLU-Pro matrix: {m}")
     report = {}
     if "hard" not in skip:

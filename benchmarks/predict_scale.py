@@ -122,10 +122,10 @@ def part2(n_select: int) -> None:
 
 
 def part3(seeds: int) -> None:
-    from sharpbench.distill.common import load_matrix
+    from sharpbench.matrix import read_matrix
     from sharpbench.distill.evaluate import evaluate_tiny
 
-    m = load_matrix(SHARED / "mmlu_pro_matrix.csv")
+    m = read_matrix(SHARED / "mmlu_pro_matrix.csv")
     t0 = time.perf_counter()
     res = evaluate_tiny(m, n_items=100, methods=["anchor"], estimators=["weighted", "pirt", "gpirt", "auto"],
                         seeds=list(range(seeds)), random_repeats=3)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sharpbench.insight.io import read_matrix
+from sharpbench.matrix import read_matrix
 from sharpbench.insight.rank import METHODS, IncompleteDataError, aggregate
 from sharpbench.insight.rank_ci import drop_cells
 from sharpbench.matrix import ResponseMatrix
@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    matrix = read_matrix(DATA / "mmlu_pro_matrix.csv", DATA / "mmlu_pro_items.jsonl")
+    matrix = read_matrix(DATA / "mmlu_pro_matrix.csv", items=DATA / "mmlu_pro_items.jsonl")
     bench = matrix.item_meta["category"].astype(str)
     full = {m: aggregate(matrix, bench, m)[1] for m in METHODS}
     rng = np.random.default_rng(args.seed)

@@ -7,14 +7,13 @@ from distill_helpers import MMLU_PRO_ITEMS
 
 from sharpbench.distill.common import (
     chance_rates,
-    load_matrix,
-    read_item_meta,
+    item_features,
     subset_scores,
     top_n_std,
 )
 from sharpbench.distill.errors import DistillError
 from sharpbench.distill.taskfile import read_item_list, write_task_file
-from sharpbench.matrix import ResponseMatrix
+from sharpbench.matrix import MatrixError, ResponseMatrix, read_item_table, read_matrix
 
 
 def test_subset_scores_skip_missing_cells():
@@ -31,7 +30,7 @@ def test_top_n_std():
 
 
 def test_item_meta_from_mmlu_pro_jsonl():
-    meta = read_item_meta(MMLU_PRO_ITEMS)
+    meta = item_features(read_item_table(MMLU_PRO_ITEMS))
     assert len(meta) == 12032
     assert set(meta.columns) >= {"subject", "n_choices", "text"}
     assert meta["n_choices"].max() == 10 and meta["subject"].nunique() == 14
@@ -47,10 +46,10 @@ def test_chance_rates_use_n_choices_and_default():
 
 def test_load_matrix_items_as_rows(tmp_path):
     pd.DataFrame({"m1": [1, 0], "m2": [0, 1]}, index=["i1", "i2"]).to_csv(tmp_path / "t.csv")
-    m = load_matrix(tmp_path / "t.csv", items_as_rows=True)
+    m = read_matrix(tmp_path / "t.csv", items_as_rows=True)
     assert m.models == ("m1", "m2") and m.items == ("i1", "i2")
-    with pytest.raises(DistillError, match="does not exist"):
-        load_matrix(tmp_path / "missing.csv")
+    with pytest.raises(MatrixError, match="no such file"):
+        read_matrix(tmp_path / "missing.csv")
 
 
 def test_task_file_round_trip(tmp_path):

@@ -116,3 +116,67 @@ def test_real_matrices_orientation():
     common = [m for m in acc.index if m in pub.index]
     assert len(common) >= 20
     np.testing.assert_allclose(acc[common].to_numpy(), pub[common].to_numpy(), atol=1e-6)
+
+
+# ------------------------------------------------------------------ one rule for every input (issue #15)
+def test_pandas_parquet_index_is_the_id_column(small, tmp_path):
+    """A wide Parquet written by pandas keeps its ids in the index; the first item is not an id column."""
+    small.to_frame().rename_axis("model").to_parquet(tmp_path / "w.parquet")
+    _same(read_matrix(tmp_path / "w.parquet"), small)
+    small.to_frame().rename_axis("model").reset_index().to_parquet(tmp_path / "c.parquet", index=False)
+    _same(read_matrix(tmp_path / "c.parquet"), small)
+
+
+def test_tsv_and_r_style_header(small, tmp_path):
+    small.to_frame().to_csv(tmp_path / "m.tsv", sep="\t")
+    _same(read_matrix(tmp_path / "m.tsv"), small)
+    # R's write.table: the header has no name for the id column
+    body = small.to_frame().to_csv(header=False)
+    (tmp_path / "r.csv").write_text(",".join(small.items) + "\n" + body)
+    _same(read_matrix(tmp_path / "r.csv"), small)
+
+
+def test_ids_are_the_files_text(tmp_path):
+    (tmp_path / "z.csv").write_text("model,q1,q2\n007,1,0\n1.50,0,1\n")
+    assert read_matrix(tmp_path / "z.csv").models == ("007", "1.50")
+    (tmp_path / "l.csv").write_text("model,item,score\na,007,1\nb,007,0\n")
+    assert read_matrix(tmp_path / "l.csv").items == ("007",)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("model,q1,q1,q2\nm1,1,0,1\nm2,0,1,1\n", {}, "duplicate item ids: 'q1'"),
+        ("model,q1,q2\nm1,1,0\nm1,0,1\n", {}, "duplicate model ids: 'm1'"),
+        ("item,m1,m1\nq1,1,0\nq2,0,1\n", {"items_as_rows": True}, "duplicate model ids: 'm1'"),
+        ("q1,q2,q3\n1,0,1\n0,1,1\n1,1,0\n", {}, "the id column holds 0/1 scores"),
+        ("model,q1,,q3\nm1,1,0,1\n", {}, "item id number 2 is empty"),
+        ("model,q1\n,1\nm2,0\n", {}, "model id number 1 is empty"),
+        ("model,q1\nm1,1\n", {"id_column": "name"}, "id column 'name' not in the table"),
+        ("model,q1\nm1,7\n", {}, "values must lie in [0, 1]"),
+    ],
+)
+def test_bad_ids_name_the_file_and_the_ids(tmp_path, text, kwargs, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(MatrixError) as info:
+        read_matrix(path, **kwargs)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_missing_cells_stay_missing_in_every_format(small, tmp_path):
+    paths = [write_matrix(small, tmp_path / "m.csv", "csv"), write_matrix(small, tmp_path / "m.parquet"),
+             write_matrix(small, tmp_path / "l.csv", "long")]
+    small.to_frame().to_csv(tmp_path / "m.tsv", sep="\t")
+    small.to_frame().rename_axis("model").to_parquet(tmp_path / "w.parquet")
+    for p in [*paths, tmp_path / "m.tsv", tmp_path / "w.parquet"]:
+        back = read_matrix(p).select(models=list(small.models), items=list(small.items))
+        np.testing.assert_array_equal(np.isnan(back.values), np.isnan(small.values), err_msg=str(p))
+
+
+def test_items_join(small, tmp_path):
+    (tmp_path / "items.jsonl").write_text("\n".join(json.dumps({"question_id": q, "subject": s}) for q, s in
+                                                    [("q1", "math"), ("q2", "law"), ("q9", "art")]))
+    path = write_matrix(small, tmp_path / "m.csv", "csv")
+    m = read_matrix(path, items=tmp_path / "items.jsonl")
+    assert m.item_meta["subject"].tolist()[:2] == ["math", "law"] and m.item_meta["subject"].isna().sum() == 2

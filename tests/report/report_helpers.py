@@ -71,9 +71,9 @@ def artifact_payloads() -> list[tuple[str, str, dict]]:
 
 def small_matrix(n_items: int = 400) -> ResponseMatrix:
     """Real MMLU-Pro cells, first ``n_items`` items, with item metadata."""
-    from sharpbench.insight.io import read_matrix
+    from sharpbench.matrix import read_matrix
 
-    m = read_matrix(SHARED / "mmlu_pro_matrix.csv", SHARED / "mmlu_pro_items.jsonl")
+    m = read_matrix(SHARED / "mmlu_pro_matrix.csv", items=SHARED / "mmlu_pro_items.jsonl")
     rng = np.random.default_rng(0)
     return m.select(items=np.sort(rng.choice(m.n_items, n_items, replace=False)))
 

@@ -175,7 +175,7 @@ adaptive_app.command("run", help="Run an adaptive test on a live model (same opt
 
 @adaptive_app.command("simulate")
 def simulate(
-    matrix: Path = typer.Argument(..., help="Response matrix CSV (models as rows unless --items-as-rows)."),
+    matrix: Path = typer.Argument(..., help="Response matrix: wide CSV/TSV/Parquet (models as rows unless --items-as-rows), long table or lm-eval samples."),
     bank: str = typer.Option(..., "--bank", "-b", help="Item bank name or path."),
     models: str | None = typer.Option(None, "--models", help="Comma-separated models to simulate (default all)."),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=ORIENT_HELP),
@@ -255,7 +255,7 @@ def simulate(
 
 def calibrate(
     tasks: str = typer.Option(..., "--tasks", "-t", help="Benchmark (task) the matrix was recorded on, e.g. mmlu_pro."),
-    from_matrix: Path = typer.Option(..., "--from-matrix", help="Response matrix CSV (models as rows)."),
+    from_matrix: Path = typer.Option(..., "--from-matrix", help="Response matrix: wide CSV/TSV/Parquet (models as rows unless --items-as-rows), long table or lm-eval samples."),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=ORIENT_HELP),
     model: str = typer.Option("2pl", "--model", help="IRT model: 1pl, 2pl, 3pl, 4pl."),
     name: str | None = typer.Option(None, "--name", help="Bank name (default: the task name)."),
@@ -342,13 +342,10 @@ def _item_texts(path: Path | None):
     """Item id -> question text from an item table, or None without one."""
     if path is None:
         return None
-    from sharpbench.insight.items import TEXT_COLUMNS, load_item_table
-    from sharpbench.insight.stats import InsightError
+    from sharpbench.insight.items import TEXT_COLUMNS
+    from sharpbench.matrix import read_item_table
 
-    try:
-        table = load_item_table(path)
-    except InsightError as exc:
-        raise ValueError(str(exc)) from None
+    table = read_item_table(path)  # a MatrixError is a ValueError: calibrate reports it
     col = next((c for c in TEXT_COLUMNS if c in table.columns), None)
     if col is None:
         raise ValueError(f"item table {path} has no question text column (one of {', '.join(TEXT_COLUMNS)})")

@@ -43,9 +43,11 @@ class TinyMethod(str, Enum):
 
 
 def _load(path: Path, items_as_rows: bool | None, item_meta: Path | None):
-    from sharpbench.distill.common import load_matrix
+    from sharpbench.distill.common import item_features
+    from sharpbench.matrix import attach_item_meta, read_item_table, read_matrix
 
-    return load_matrix(path, items_as_rows=items_as_rows, item_meta=item_meta)
+    m = read_matrix(path, items_as_rows=items_as_rows)
+    return m if item_meta is None else attach_item_meta(m, item_features(read_item_table(item_meta)), source=item_meta)
 
 
 def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | None = None) -> None:
@@ -95,13 +97,15 @@ def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png:
             close()
 
 
-MATRIX_ARG = typer.Argument(..., help="Response matrix CSV/Parquet (rows = models unless --items-as-rows).")
+MATRIX_ARG = typer.Argument(..., help="Response matrix: wide CSV/TSV/Parquet (rows = models unless --items-as-rows), "
+                                      "long table (model,item,score) or lm-eval samples.")
 ITEMS_AS_ROWS = typer.Option(
     None, "--items-as-rows/--models-as-rows",
     help="Rows are items, columns models (ChemBench layout), or rows are models. Without either, rows are "
     "models and a file whose ids say otherwise is refused.",
 )
-ITEM_META = typer.Option(None, "--item-meta", help="Item metadata JSONL/CSV (subject, options -> n_choices, text).")
+ITEM_META = typer.Option(None, "--item-meta", help="Item table JSONL/JSON/CSV/TSV/Parquet, ids in item, item_id, "
+                        "question_id or id (subject, options -> n_choices, text).")
 
 
 @distill_app.command("hard")
@@ -373,19 +377,9 @@ def predict(
 
 
 def _read_answers(path: Path, items_as_rows: bool | None):
-    import pandas as pd
+    from sharpbench.matrix import read_matrix
 
-    if not path.exists():
-        raise fail(f"file {path} does not exist", 2)
-    try:
-        frame = pd.read_csv(path, index_col=0)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise fail(f"cannot read {path}: {exc}", 2)
-    from sharpbench.matrix.orientation import resolve_orientation
-
-    frame = frame.T if resolve_orientation(frame.index, frame.columns, items_as_rows, path.name) else frame
-    frame.index, frame.columns = frame.index.map(str), frame.columns.map(str)
-    return frame
+    return read_matrix(path, items_as_rows=items_as_rows).to_frame()
 
 
 def _read_scores(path: Path):

@@ -51,16 +51,15 @@ def _emit(df, fmt: Fmt, title: str, *, max_rows: int = 60) -> None:
 
 
 def _load(results: Path, items: Path | None, items_as_rows: bool | None):
-    from sharpbench.insight.io import read_matrix
-    from sharpbench.insight.items import attach_item_meta, load_item_table
+    from sharpbench.matrix import attach_item_meta, read_item_table, read_matrix
 
     if results.suffix == ".duckdb":
         from sharpbench.store import Store
 
         with Store(results, read_only=True, shared=True) as store:
             matrix = store.response_matrix()
-        return attach_item_meta(matrix, load_item_table(items)) if items else matrix
-    return read_matrix(results, items, items_as_rows=items_as_rows)
+        return attach_item_meta(matrix, read_item_table(items), source=items) if items else matrix
+    return read_matrix(results, items_as_rows=items_as_rows, items=items)
 
 
 def _save(store: Path | None, kind: str, name: str, payload: dict) -> None:
@@ -74,9 +73,9 @@ def _save(store: Path | None, kind: str, name: str, payload: dict) -> None:
 
 
 def skills(
-    results: Path = typer.Argument(..., help="Response matrix (.csv/.parquet, models as rows) or a store .duckdb."),
+    results: Path = typer.Argument(..., help="Response matrix (CSV/TSV/Parquet, long table or lm-eval samples; models as rows) or a store .duckdb."),
     source: SkillFrom = typer.Option(SkillFrom.metadata, "--from", help="Where skill labels come from."),
-    items: Path | None = typer.Option(None, help="Item table (.jsonl/.csv) with metadata and question texts."),
+    items: Path | None = typer.Option(None, help="Item table (JSONL/JSON/CSV/TSV/Parquet; ids in item, item_id, question_id or id) with metadata and texts."),
     column: str | None = typer.Option(None, help="Metadata column to use (default: category/subject/...)."),
     n_clusters: int = typer.Option(12, help="Clusters for --from embeddings."),
     encoder: str | None = typer.Option(None, help="Sentence encoder dir (default: packaged all-MiniLM-L6-v2)."),
@@ -157,7 +156,7 @@ def skills(
 
 
 def rank(
-    results: Path = typer.Argument(..., help="Response matrix (.csv/.parquet) or a store .duckdb."),
+    results: Path = typer.Argument(..., help="Response matrix (CSV/TSV/Parquet, long table or lm-eval samples) or a store .duckdb."),
     method: RankMethod = typer.Option(RankMethod.all, help="mean, borda, kemeny, bradley-terry or all."),
     items: Path | None = typer.Option(None, help="Item table with the benchmark column."),
     by: str | None = typer.Option(None, help="Item-metadata column whose values are the 'benchmarks'."),

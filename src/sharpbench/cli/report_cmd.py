@@ -39,9 +39,9 @@ def report(
     try:
         m = None
         if matrix is not None:
-            from sharpbench.insight.io import read_matrix
+            from sharpbench.matrix import read_matrix
 
-            m = read_matrix(matrix, items, items_as_rows=items_as_rows)
+            m = read_matrix(matrix, items_as_rows=items_as_rows, items=items)
         out = build_report(output, store_path=store, matrix=m, matrix_source=matrix.name if matrix else "",
                            title=title, n_boot=n_boot, min_items=min_items)
     except (ReportError, InsightError, MatrixError, RuntimeError) as exc:

@@ -1,4 +1,4 @@
-"""Shared helpers for the distillation tools: loading, scores on subsets, chance baselines.
+"""Shared helpers for the distillation tools: item features, scores on subsets, chance baselines.
 
 The full-benchmark score of a model is the plain mean of its observed item
 scores (missing cells are skipped), the same figure as
@@ -8,9 +8,7 @@ subset's observed items.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,83 +20,37 @@ __all__ = [
     "chance_rates",
     "describe_chance",
     "full_scores",
-    "load_matrix",
-    "read_item_meta",
+    "item_features",
     "require_models",
     "subset_scores",
     "top_n_std",
 ]
 
 
-def read_item_meta(path: str | Path) -> pd.DataFrame:
-    """Item metadata from a JSONL/CSV file, indexed by item id.
+def item_features(table: pd.DataFrame) -> pd.DataFrame:
+    """The item columns the distillation tools use, from an item table read by
+    :func:`sharpbench.matrix.read_item_table`: ``subject``, ``n_choices`` and ``text``.
 
-    JSONL rows in the MMLU-Pro layout (``question_id, question, options, category``)
-    are mapped to ``subject``, ``n_choices`` and ``text`` (question plus options).
-    A CSV must have an ``item`` (or ``item_id`` / ``question_id``) column.
+    Tables in the MMLU-Pro layout (``question, options, category``) map to
+    ``subject`` (the category), ``n_choices`` (number of options) and ``text``
+    (question plus options); columns with those names are kept as they are.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DistillError(f"item metadata file {path} does not exist")
-    if path.suffix in {".jsonl", ".json"}:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        frame = pd.DataFrame(rows)
-    else:
-        frame = pd.read_csv(path)
-    key = next((c for c in ("item", "item_id", "question_id", "id") if c in frame.columns), None)
-    if key is None:
-        raise DistillError(f"{path} needs an item id column (item, item_id or question_id)")
-    frame[key] = frame[key].astype(str)
-    frame = frame.drop_duplicates(key).set_index(key)
+    frame = table.copy()
     if "subject" not in frame.columns and "category" in frame.columns:
         frame["subject"] = frame["category"]
     if "options" in frame.columns:
+        listed = (list, tuple, np.ndarray)  # a Parquet table gives arrays
         if "n_choices" not in frame.columns:
-            frame["n_choices"] = frame["options"].map(len)
+            frame["n_choices"] = frame["options"].map(lambda o: len(o) if isinstance(o, listed) else np.nan)
         if "text" not in frame.columns and "question" in frame.columns:
             frame["text"] = [
-                q + "\n" + "\n".join(map(str, o)) for q, o in zip(frame["question"], frame["options"])
+                str(q) + "\n" + "\n".join(map(str, o)) if isinstance(o, listed) else str(q)
+                for q, o in zip(frame["question"], frame["options"])
             ]
     elif "text" not in frame.columns and "question" in frame.columns:
         frame["text"] = frame["question"]
     keep = [c for c in ("subject", "n_choices", "text") if c in frame.columns]
     return frame[keep]
-
-
-def load_matrix(
-    path: str | Path,
-    *,
-    items_as_rows: bool | None = None,
-    item_meta: str | Path | pd.DataFrame | None = None,
-) -> ResponseMatrix:
-    """Read a wide CSV/Parquet response matrix, optionally attaching item metadata.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV (first column = row ids) or Parquet file.
-    items_as_rows : bool
-        True when rows are items and columns are models (ChemBench layout);
-        ``None``: decided by :func:`sharpbench.matrix.orientation.resolve_orientation`.
-    item_meta : path or DataFrame, optional
-        Extra item columns (``subject``, ``n_choices``, ``text``); items of the
-        matrix missing from it get NaN.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DistillError(f"matrix file {path} does not exist")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, index_col=0)
-    from sharpbench.matrix.orientation import resolve_orientation
-
-    if resolve_orientation(frame.index, frame.columns, items_as_rows, path.name):
-        frame = frame.T
-    frame.index = frame.index.map(str)
-    frame.columns = frame.columns.map(str)
-    meta = None
-    if item_meta is not None:
-        meta = item_meta if isinstance(item_meta, pd.DataFrame) else read_item_meta(item_meta)
-        meta = meta.reindex(list(frame.columns))
-    return ResponseMatrix.from_frame(frame, item_meta=meta)
 
 
 def chance_rates(matrix: ResponseMatrix, default_choices: int | None = 4) -> np.ndarray:

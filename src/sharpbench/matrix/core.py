@@ -132,7 +132,10 @@ class ResponseMatrix:
         if items_as_rows:
             frame = frame.T
         try:
-            vals = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
+            if all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):  # the common case: no per-column pass
+                vals = frame.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                vals = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
         except (ValueError, TypeError) as exc:
             raise MatrixError(f"matrix has non-numeric cells: {exc}") from exc
         return cls(

@@ -22,9 +22,9 @@ from sharpbench.matrix.core import MatrixError
 
 __all__ = ["resolve_orientation", "guess_items_as_rows", "id_kinds"]
 
-# Item-like ids: integers, item_12 / q12 / question-3 / i7, hashes and uuids.
+# Item-like ids: integers, item_12 / q12 / question-3 / i7, lm-eval's task/doc_id (piqa/12), hashes and uuids.
 _ITEM_ID = re.compile(
-    r"^(?:-?\d+(?:\.0)?|(?:item|items|q|question|i|id|doc|sample|problem)[_\-\s]?\d+"
+    r"^(?:-?\d+(?:\.0)?|(?:item|items|q|question|i|id|doc|sample|problem)[_\-\s]?\d+|[\w.\-]+/\d+"
     r"|[0-9a-f]{12,}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
     re.IGNORECASE,
 )
