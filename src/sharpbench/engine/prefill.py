@@ -137,7 +137,7 @@ def _scored_contexts(p) -> list[int]:
 def to_dynamic_cache(model: Any, state: Prefilled, *, drop_last: int = 1):
     """A transformers ``DynamicCache`` (batch of one) holding ``state`` without its last ``drop_last`` positions.
 
-    ``model.generate(input_ids=prompt, past_key_values=cache)`` then computes
+    ``model.generate(input_ids=prompt, cache=cache)`` then computes
     only the prompt's last ``drop_last`` tokens itself and continues from
     there (transformers needs at least one uncached input token).
     """
