@@ -15,13 +15,18 @@ import pytest
 
 from sharpbench.store import Store
 
-LIMIT = 60
-PROGRESS = re.compile(r"\[sharpbench\] piqa: (\d+)/(\d+) items stored")
+# (task, few-shot args, items, choices per item, reference flags): PIQA 0-shot, and MMLU 5-shot through the
+# prefix tree + cache, its reference run on the plain path (--no-prefix-cache)
+CASES = {
+    "piqa": ("piqa", [], 60, 2, []),
+    "mmlu-5shot-prefix-cache": ("mmlu_anatomy", ["--num-fewshot", "5"], 30, 4, ["--no-prefix-cache"]),
+}
 
 
-def _cmd(store, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "sharpbench", "eval", "--model", "smollm2-135m", "--tasks", "piqa",
-            "--limit", str(LIMIT), "--batch-size", "8", "--store", str(store), *extra]
+def _cmd(store, case, *extra: str) -> list[str]:
+    task, fewshot, limit, _, _ = CASES[case]
+    return [sys.executable, "-m", "sharpbench", "eval", "--model", "smollm2-135m", "--tasks", task, *fewshot,
+            "--limit", str(limit), "--batch-size", "8", "--store", str(store), *extra]
 
 
 def _env() -> dict[str, str]:
@@ -29,18 +34,22 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("case", list(CASES))
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, case):
+    task, _, LIMIT, n_choices, ref_flags = CASES[case]
+    progress = re.compile(rf"\[sharpbench\] {task}: (\d+)/(\d+) items stored")
     ref_store, store = tmp_path / "ref.duckdb", tmp_path / "tmp.duckdb"
-    ref = subprocess.run(_cmd(ref_store, "--output-json", str(tmp_path / "ref.json")),
+    ref = subprocess.run(_cmd(ref_store, case, "--output-json", str(tmp_path / "ref.json"), *ref_flags),
                          capture_output=True, text=True, env=_env(), timeout=900)
     assert ref.returncode == 0, ref.stderr[-2000:]
 
-    proc = subprocess.Popen(_cmd(store), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env())
+    proc = subprocess.Popen(_cmd(store, case), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=_env())
     stored_at_kill = None
     deadline = time.monotonic() + 900
     try:
         for line in proc.stderr:
-            m = PROGRESS.search(line)
+            m = progress.search(line)
             if m and 0 < int(m.group(1)) < LIMIT:
                 os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up
                 stored_at_kill = int(m.group(1))
@@ -56,9 +65,9 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         # At least what was reported; at most one more chunk committed before the signal landed.
         n_killed = run["n_items"]
         assert stored_at_kill <= n_killed < LIMIT and run["status"] == "running"
-        assert len(st.choices_frame()) == 2 * n_killed  # whole items only
+        assert len(st.choices_frame()) == n_choices * n_killed  # whole items only
 
-    resumed = subprocess.run(_cmd(store, "--output-json", str(tmp_path / "resumed.json")),
+    resumed = subprocess.run(_cmd(store, case, "--output-json", str(tmp_path / "resumed.json")),
                              capture_output=True, text=True, env=_env(), timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{n_killed} items already in the store; {LIMIT - n_killed} to compute" in resumed.stderr
@@ -69,7 +78,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         (run,) = st.runs().to_dict("records")
         assert run["status"] == "complete" and run["n_items"] == LIMIT
         got, want = st.choices_frame(), rs.choices_frame()
-        assert len(got) == LIMIT * 2
+        assert len(got) == LIMIT * n_choices
         assert not got.duplicated(["run_id", "item_id", "choice"]).any()
         assert got["run_id"].tolist() == want["run_id"].tolist()  # same run key in both stores
         assert got[["item_id", "choice"]].values.tolist() == want[["item_id", "choice"]].values.tolist()
