@@ -83,3 +83,16 @@ def test_gpu_plan_has_one_bucket_per_segment_kind_and_exact_attention():
         q.transpose(0, 1), kk.transpose(0, 1), vv.transpose(0, 1), attn_mask=torch.from_numpy(mask), scale=0.25
     )
     torch.testing.assert_close(got, ref.transpose(0, 1).reshape(n_tok, -1), rtol=1e-5, atol=1e-5)
+
+
+def test_prefix_tree_and_cache_on_gpu_match_the_cpu_plain_path(smollm2_dir):
+    """MMLU 5-shot through the prefix tree + cache on the GPU equals the CPU's plain path (float32)."""
+    from sharpbench.data.registry import get_task
+
+    items = get_task("mmlu_anatomy", num_fewshot=5).items(limit=24)
+    gpu = load_model(str(smollm2_dir), dtype="float32", device="cuda")
+    assert gpu.prefix_tree
+    cpu = load_model(str(smollm2_dir), dtype="float32", device="cpu", prefix_cache=False)
+    got, want = _scores(gpu, items, batch_size=8), _scores(cpu, items, batch_size=8)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-4)
+    assert got[1] == want[1] and got[2] == want[2]
