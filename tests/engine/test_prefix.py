@@ -128,3 +128,11 @@ def test_distinct_tokens_counts_shared_prefix_once():
     ctx = [prefix + tuple(int(t) for t in rng.integers(1000, 2000, 20)) for _ in range(10)]
     assert distinct_tokens(ctx) == 300 + 10 * 20
     assert distinct_tokens(ctx + ctx[:3]) == 300 + 10 * 20  # repeated contexts count once
+
+
+def test_cache_keeps_at_most_max_entries():
+    cache = PrefixKVCache(1 << 20, max_entries=3)
+    for i in range(5):
+        cache.put(_entry([i] * 20, 10))
+    assert len(cache) == 3 and cache.nbytes == 30
+    assert cache.match([0] * 20) == (None, 0) and cache.match([4] * 20)[1] == 20

@@ -184,13 +184,17 @@ class PrefixKVCache:
         entry larger than the whole budget is not kept (see ``skipped``).
     min_reuse : int
         A match shorter than this is not worth a cache lookup.
+    max_entries : int
+        Entries kept at most (a lookup compares the path with every entry;
+        in tree order the next batch shares most with the latest ones).
     """
 
-    def __init__(self, budget_bytes: int, *, min_reuse: int = 16) -> None:
+    def __init__(self, budget_bytes: int, *, min_reuse: int = 16, max_entries: int = 32) -> None:
         if budget_bytes < 0:
             raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes}")
         self.budget_bytes = int(budget_bytes)
         self.min_reuse = int(min_reuse)
+        self.max_entries = max(1, int(max_entries))
         self._entries: OrderedDict[Tokens, CacheEntry] = OrderedDict()
         self.nbytes = 0
         self.skipped = 0  # entries larger than the budget (computed without caching)
@@ -224,7 +228,9 @@ class PrefixKVCache:
         old = self._entries.pop(entry.tokens, None)
         if old is not None:
             self.nbytes -= old.nbytes
-        while self._entries and self.nbytes + entry.nbytes > self.budget_bytes:
+        while self._entries and (
+            self.nbytes + entry.nbytes > self.budget_bytes or len(self._entries) >= self.max_entries
+        ):
             _, gone = self._entries.popitem(last=False)
             self.nbytes -= gone.nbytes
         self._entries[entry.tokens] = entry
