@@ -189,3 +189,83 @@ class HFBackend(LmEvalTokenization):
 
     def __repr__(self) -> str:
         return f"HFBackend({self.model_id!r}, dtype={self.dtype!r}, device={self.device!r})"
+
+    # --- an already-loaded model (optimisation loops) ---------------------------------------
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        model_id: str | None = None,
+        fingerprint: str | None = None,
+        max_length: int | None = None,
+        batch_size: int = 64,
+        max_batch_tokens: int = 32768,
+        add_bos_token: bool = False,
+    ) -> HFBackend:
+        """Wrap an already-loaded transformers causal LM (plain or a peft ``PeftModel``) without copying it.
+
+        The backend scores whatever weights the model holds at call time, so a
+        caller may edit them in place (or toggle a LoRA adapter) between calls.
+        dtype and device are read from the model's parameters.
+
+        Parameters
+        ----------
+        model : transformers.PreTrainedModel or peft.PeftModel
+            A causal language model (its output head gives next-token logits).
+        tokenizer : transformers tokenizer
+            The model's tokenizer (checked against the embedding size).
+        model_id : str, optional
+            Recorded name; default the config's ``_name_or_path``.
+        fingerprint : str, optional
+            Store identity; default ``"in-memory:<model_id>"`` (the weights are
+            not hashed: they may change between calls).
+
+        Raises
+        ------
+        TypeError
+            ``model`` is not a causal LM, or ``tokenizer`` is not a tokenizer.
+        ValueError
+            The tokenizer has ids beyond the model's embedding table.
+        """
+        check_causal_lm(model, tokenizer)
+        self = cls.__new__(cls)
+        param = next(iter(model.parameters()))
+        self.model = model
+        self.tokenizer = tokenizer
+        self.dtype = str(param.dtype).removeprefix("torch.")
+        self.device = str(param.device)
+        self.batch_size = int(batch_size)
+        self.max_batch_tokens = int(max_batch_tokens)
+        self._max_length = max_length
+        self.add_bos_token = bool(add_bos_token)
+        config = getattr(model, "config", None)
+        self.model_id = model_id or str(getattr(config, "_name_or_path", "") or type(model).__name__)
+        self.fingerprint = fingerprint or f"in-memory:{self.model_id}"
+        return self
+
+
+def check_causal_lm(model: Any, tokenizer: Any) -> None:
+    """Raise a one-line error when ``model`` is not a causal LM or ``tokenizer`` does not fit it."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module) or getattr(model, "config", None) is None:
+        raise TypeError(f"expected a transformers model (torch.nn.Module with a config), got {type(model).__name__}")
+    config = model.config
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if getattr(config, "is_encoder_decoder", False) or head is None:
+        raise TypeError(
+            f"{type(model).__name__} is not a causal language model (no next-token head); "
+            "load it with transformers.AutoModelForCausalLM"
+        )
+    if not callable(getattr(tokenizer, "encode", None)) or not hasattr(tokenizer, "decode"):
+        raise TypeError(f"expected a transformers tokenizer, got {type(tokenizer).__name__}")
+    n_embed = int(model.get_input_embeddings().weight.shape[0])
+    n_tok = len(tokenizer)
+    if n_tok > n_embed:
+        raise ValueError(
+            f"tokenizer mismatch: the tokenizer has {n_tok} tokens but the model embeds only {n_embed} "
+            f"(is it the tokenizer of another model?)"
+        )
