@@ -46,6 +46,11 @@ def eval_command(
         [], "--model-arg", "-M",
         help="Backend option KEY=VALUE, repeatable (openai: base_url=..., tokenizer=..., max_concurrency=8).",
     ),
+    model_args: Optional[str] = typer.Option(
+        None, "--model-args",
+        help="lm-eval style, comma-separated: pretrained=NAME,dtype=auto,device_map=auto,peft=ADAPTER_DIR,"
+        "trust_remote_code=true,max_length=N (hf backend; pretrained replaces --model, dtype --dtype).",
+    ),
     models_file: Optional[Path] = typer.Option(
         None, "--models", help="File with one model per line: evaluate them all (sharded, see --ray)."
     ),
@@ -69,6 +74,12 @@ def eval_command(
     console = Console(stderr=True, soft_wrap=True)
     try:
         model_kwargs = parse_model_args(model_arg)
+        if model_args is not None:
+            from sharpbench.models.model_args import parse_lmeval_model_args, resolve_model_args
+
+            model, dtype, device, extra = resolve_model_args(
+                parse_lmeval_model_args(model_args), model=model, dtype=dtype, device=device)
+            model_kwargs.update(extra)
     except ValueError as exc:
         raise fail(exc, EXIT_USAGE) from None
     if ray is not None and models_file is None:

@@ -513,8 +513,16 @@ def _identity(model: Any, *, dtype: str, backend: str, model_kwargs) -> Any:
         return model
     from sharpbench.models.identity import identify
 
+    kw = dict(model_kwargs or {})
     try:
-        return identify(str(model), backend=backend, dtype=dtype, **dict(model_kwargs or {}))
+        ident = identify(str(model), backend=backend, dtype=dtype, **kw)
+        if ident is not None and kw.get("peft") and not kw.get("fingerprint"):  # base weights + adapter
+            from dataclasses import replace
+
+            from sharpbench.models.model_args import adapter_fingerprint
+
+            ident = replace(ident, fingerprint=adapter_fingerprint(ident.fingerprint, str(kw["peft"])))
+        return ident
     except Exception:  # loading will raise the proper error
         return None
 

@@ -103,7 +103,7 @@ def _backend_options(backend: str) -> set[str] | None:
     if backend == "hf":
         from sharpbench.models.hf import HFBackend
 
-        cls, fixed, extra = HFBackend, {"model_id", "source", "dtype", "device"}, set()
+        cls, fixed, extra = HFBackend, {"model_id", "source", "dtype", "device"}, {"device_map", "peft"}
     elif backend == "llamacpp":
         from sharpbench.models.llamacpp import LlamaCppBackend
 
@@ -146,6 +146,12 @@ def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) ->
     from sharpbench.models.hf import HFBackend
 
     check_device(device, "hf")
+    if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
+        from sharpbench.models.model_args import load_hf_model
+
+        return load_hf_model(name_or_path, dtype=dtype, device=device, **kw)
+    kw.pop("peft", None)
+    kw.pop("device_map", None)
     source, extra = resolve_source(name_or_path)
     return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
 

@@ -231,9 +231,13 @@ class HFBackend(LmEvalTokenization):
             The tokenizer has ids beyond the model's embedding table.
         """
         check_causal_lm(model, tokenizer)
-        self = cls.__new__(cls)
+        self = InMemoryHFBackend.__new__(InMemoryHFBackend)
         param = next(iter(model.parameters()))
-        self.model = model
+        # A PeftModel injects its adapter layers into the transformers model it wraps: score that model
+        # (the engine reads ``model.base_model`` / the output head of a transformers causal LM);
+        # ``peft_model.disable_adapter()`` still switches the injected layers off.
+        self.peft_model = model if callable(getattr(model, "get_base_model", None)) else None
+        self.model = model.get_base_model() if self.peft_model is not None else model
         self.tokenizer = tokenizer
         self.dtype = str(param.dtype).removeprefix("torch.")
         self.device = str(param.device)
@@ -245,6 +249,32 @@ class HFBackend(LmEvalTokenization):
         self.model_id = model_id or str(getattr(config, "_name_or_path", "") or type(model).__name__)
         self.fingerprint = fingerprint or f"in-memory:{self.model_id}"
         return self
+
+
+class InMemoryHFBackend(HFBackend):
+    """:meth:`HFBackend.from_model`'s backend: scores the model as it is at each call.
+
+    The engine's lean Llama-family forward reads each projection's ``.weight``
+    directly; a model whose layers are wrapped (peft adapter layers, hooks,
+    accelerate's ``device_map`` dispatch) is scored with its own forward
+    instead, so that the wrapper's effect (e.g. the LoRA delta) counts.
+    """
+
+    def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
+        if plain_modules(self.model):
+            return super().loglikelihood(requests)
+        from sharpbench.engine.scoring import score_requests
+
+        return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
+                              device=self.device, fast=False)
+
+
+def plain_modules(model: Any) -> bool:
+    """No module of ``model`` is wrapped: no peft adapter layer, forward hook or accelerate dispatch hook."""
+    for m in model.modules():
+        if hasattr(m, "base_layer") or hasattr(m, "_hf_hook") or m._forward_hooks or m._forward_pre_hooks:
+            return False
+    return True
 
 
 def check_causal_lm(model: Any, tokenizer: Any) -> None:
