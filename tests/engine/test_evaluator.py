@@ -99,8 +99,12 @@ def test_lora_adapter_counts_and_disable_adapter_gives_the_base_score(hf, ev):
             if "lora_" in name:
                 p.mul_(4.0)
     lev = sb.Evaluator(lora, tok, tasks="piqa", limit=N_ITEMS)
+    q = lora.base_model.model.model.layers[0].self_attn.q_proj
+    weight, saved = q.base_layer.weight, q.base_layer.weight.detach().clone()
     base_ll = _flat(ev.score())
     adapted = _flat(lev.score())
+    # the adapter is folded into a fresh weight for the call only: the base weight is back, bit for bit
+    assert q.base_layer.weight is weight and torch.equal(weight, saved) and not q.disable_adapters
     with lora.disable_adapter():
         disabled = lev.score()
     assert adapted != pytest.approx(base_ll, rel=1e-5, abs=1e-3)  # the adapter is scored, not skipped
@@ -150,3 +154,15 @@ def test_clear_errors_for_a_wrong_model_or_tokenizer(hf):
         sb.Evaluator(model, big, tasks="piqa", limit=1)
     with pytest.raises(ValueError, match="kld_prompts"):
         sb.Evaluator(model, tok, tasks="piqa", limit=1).reference_logprobs()
+
+
+def test_a_forward_hook_is_honoured(ev, hf):
+    model, _ = hf
+    before = _flat(ev.score())
+    handle = model.model.layers[5].mlp.register_forward_hook(lambda mod, inp, out: out * 0.5)
+    try:
+        hooked = _flat(ev.score())
+    finally:
+        handle.remove()
+    assert hooked != pytest.approx(before, rel=1e-5, abs=1e-3)  # scored with the model's own forward
+    assert _flat(ev.score()) == before

@@ -146,13 +146,13 @@ def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) ->
     from sharpbench.models.hf import HFBackend
 
     check_device(device, "hf")
+    source, extra = resolve_source(name_or_path)
     if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
         from sharpbench.models.model_args import load_hf_model
 
-        return load_hf_model(name_or_path, dtype=dtype, device=device, **kw)
+        return load_hf_model(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
     kw.pop("peft", None)
     kw.pop("device_map", None)
-    source, extra = resolve_source(name_or_path)
     return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -263,10 +264,65 @@ class InMemoryHFBackend(HFBackend):
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         if plain_modules(self.model):
             return super().loglikelihood(requests)
+        with lora_folded(self.model) as folded:
+            if folded:  # every wrapped module is a LoRA linear layer: its weights now hold W + BA
+                return super().loglikelihood(requests)
         from sharpbench.engine.scoring import score_requests
 
         return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
                               device=self.device, fast=False)
+
+
+@contextmanager
+def lora_folded(model: Any):
+    """Fold active peft LoRA adapters into their layers' weights for the duration; yields False if it cannot.
+
+    Each enabled LoRA linear layer gets a fresh weight ``W + sum(delta)`` (its
+    own ``get_delta_weight``) and its adapter path is switched off, so both
+    the lean forward (which reads ``.weight``) and the module's own forward
+    compute ``(W + BA) x``; afterwards the original weight tensors (the same
+    objects, bit for bit) and switches are put back.  Anything other than plain
+    LoRA linear layers (DoRA, LoRA bias, embeddings, hooks, merged layers)
+    yields False and leaves the model untouched.
+    """
+    import torch
+
+    layers = []
+    for m in model.modules():
+        if hasattr(m, "_hf_hook") or m._forward_hooks or m._forward_pre_hooks:
+            yield False
+            return
+        if not hasattr(m, "base_layer"):
+            continue
+        base = m.get_base_layer() if callable(getattr(m, "get_base_layer", None)) else None
+        if (type(base) is not torch.nn.Linear or not callable(getattr(m, "get_delta_weight", None))
+                or getattr(m, "merged", True) or getattr(m, "fan_in_fan_out", False)
+                or any(getattr(m, "use_dora", {}).get(a) or getattr(m, "lora_bias", {}).get(a)
+                       or a in getattr(m, "lora_variant", {}) for a in m.active_adapters)):
+            yield False
+            return
+        layers.append((m, base))
+    saved = []
+    try:
+        with torch.no_grad():
+            for m, base in layers:
+                if m.disable_adapters:
+                    continue
+                active = [a for a in m.active_adapters if a in m.lora_A]
+                if not active:
+                    continue
+                weight = base.weight
+                folded = weight.detach().clone()
+                for a in active:
+                    folded += m.get_delta_weight(a).to(folded.dtype)
+                saved.append((m, base, weight))
+                base.weight = torch.nn.Parameter(folded, requires_grad=False)
+                m._disable_adapters = True
+        yield True
+    finally:
+        for m, base, weight in saved:
+            base.weight = weight
+            m._disable_adapters = False
 
 
 def plain_modules(model: Any) -> bool:

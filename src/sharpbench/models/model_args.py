@@ -114,6 +114,7 @@ def adapter_fingerprint(base_fingerprint: str, peft: str) -> str:
 
 def load_hf_model(
     name_or_path: str,
+    source: str,
     *,
     dtype: str = "float32",
     device: str | None = None,
@@ -130,6 +131,9 @@ def load_hf_model(
 ):
     """Load a transformers causal LM with ``device_map`` and/or a peft adapter into an :class:`HFBackend`.
 
+    ``source`` is where :func:`sharpbench.models.resolve_source` found ``name_or_path``
+    (its extra keys, ``gguf_file`` and ``fingerprint``, come as keyword arguments).
+
     Raises
     ------
     BackendError
@@ -138,13 +142,10 @@ def load_hf_model(
     import torch
     import transformers
 
-    from sharpbench.models import resolve_source
     from sharpbench.models.hf import HFBackend
 
     if dtype not in ("float32", "bfloat16", "float16"):
         raise ValueError(f"dtype must be one of float32, bfloat16, float16, got {dtype!r}")
-    source, extra = resolve_source(name_or_path)
-    gguf_file = gguf_file or extra.get("gguf_file")
     common: dict[str, Any] = {"trust_remote_code": bool(trust_remote_code)}
     local = Path(source).exists()
     if revision and not local:
@@ -158,7 +159,7 @@ def load_hf_model(
     model = transformers.AutoModelForCausalLM.from_pretrained(source, **model_kw)
     if device_map is None:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    base_fp = fingerprint or extra.get("fingerprint")
+    base_fp = fingerprint
     if base_fp is None:
         if local:
             from sharpbench.models.fingerprint import weights_fingerprint
