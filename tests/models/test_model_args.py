@@ -111,6 +111,12 @@ def test_peft_adapter_is_loaded_on_top_and_changes_identity_and_scores(tmp_path,
     assert rep["n_computed"] == 2  # not reused from the base model's run
     assert rep["fingerprint"] == backend.fingerprint
     assert rep["tasks"][0]["run_id"] != plain.tasks[0].run_id
+    from sharpbench.store import Store
+
+    with Store(store) as st:  # the adapter is scored, not skipped
+        lls = [[c.loglik for r in st.item_results(run) for c in r.choices]
+               for run in (plain.tasks[0].run_id, rep["tasks"][0]["run_id"])]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(*lls))
 
 
 def test_adapter_fingerprint_names_a_remote_adapter():

@@ -250,13 +250,13 @@ def run_fanout(
 
 
 def _plan(models, task_list, items_by_task, st: Store, limit, backend, dtype, device, kw, spec_fn) -> list[_Entry]:
-    from sharpbench.engine.pipeline import pending_items
+    from sharpbench.engine.pipeline import pending_items, with_adapter
     from sharpbench.models.identity import identify
 
     entries = []
     for name in models:
         ref = ModelRef(name, backend, dtype, device, kw)
-        identity = identify(name, backend=backend, dtype=dtype, **dict(kw))
+        identity = with_adapter(identify(name, backend=backend, dtype=dtype, **dict(kw)), dict(kw))
         for task in task_list:
             items = items_by_task[task.name]
             spec = spec_fn(identity, task, limit, len(items)) if identity else None

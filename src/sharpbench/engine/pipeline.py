@@ -515,16 +515,20 @@ def _identity(model: Any, *, dtype: str, backend: str, model_kwargs) -> Any:
 
     kw = dict(model_kwargs or {})
     try:
-        ident = identify(str(model), backend=backend, dtype=dtype, **kw)
-        if ident is not None and kw.get("peft") and not kw.get("fingerprint"):  # base weights + adapter
-            from dataclasses import replace
-
-            from sharpbench.models.model_args import adapter_fingerprint
-
-            ident = replace(ident, fingerprint=adapter_fingerprint(ident.fingerprint, str(kw["peft"])))
-        return ident
+        return with_adapter(identify(str(model), backend=backend, dtype=dtype, **kw), kw)
     except Exception:  # loading will raise the proper error
         return None
+
+
+def with_adapter(ident: Any, model_kwargs: Mapping[str, Any]) -> Any:
+    """``ident`` with the fingerprint of base weights + the ``peft=`` adapter in ``model_kwargs``, if any."""
+    if ident is None or not model_kwargs.get("peft") or model_kwargs.get("fingerprint"):
+        return ident
+    from dataclasses import replace
+
+    from sharpbench.models.model_args import adapter_fingerprint
+
+    return replace(ident, fingerprint=adapter_fingerprint(ident.fingerprint, str(model_kwargs["peft"])))
 
 
 def _load(model: Any, *, dtype: str, device: str | None, backend: str, model_kwargs) -> Any:

@@ -150,6 +150,7 @@ def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) ->
     if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
         from sharpbench.models.model_args import load_hf_model
 
+        extra = {"base_fingerprint" if k == "fingerprint" else k: v for k, v in extra.items()}
         return load_hf_model(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
     kw.pop("peft", None)
     kw.pop("device_map", None)

@@ -127,12 +127,15 @@ def load_hf_model(
     max_batch_tokens: int = 32768,
     add_bos_token: bool = False,
     fingerprint: str | None = None,
+    base_fingerprint: str | None = None,
     gguf_file: str | None = None,
 ):
     """Load a transformers causal LM with ``device_map`` and/or a peft adapter into an :class:`HFBackend`.
 
     ``source`` is where :func:`sharpbench.models.resolve_source` found ``name_or_path``
-    (its extra keys, ``gguf_file`` and ``fingerprint``, come as keyword arguments).
+    (its ``gguf_file`` and the packaged weights' ``fingerprint`` come as ``gguf_file`` and
+    ``base_fingerprint``).  ``fingerprint`` overrides the store identity as a whole; otherwise it
+    is the base weights' fingerprint plus the adapter's (:func:`adapter_fingerprint`).
 
     Raises
     ------
@@ -159,7 +162,7 @@ def load_hf_model(
     model = transformers.AutoModelForCausalLM.from_pretrained(source, **model_kw)
     if device_map is None:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    base_fp = fingerprint
+    base_fp = fingerprint or base_fingerprint
     if base_fp is None:
         if local:
             from sharpbench.models.fingerprint import weights_fingerprint
