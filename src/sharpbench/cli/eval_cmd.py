@@ -54,6 +54,11 @@ def eval_command(
         None, "--prefix-cache-mb", min=0,
         help="hf: memory for prefix states kept between batches (default: 1/8 of free memory, at most 4096).",
     ),
+    model_args: Optional[str] = typer.Option(
+        None, "--model-args",
+        help="lm-eval style, comma-separated: pretrained=NAME,dtype=auto,device_map=auto,peft=ADAPTER_DIR,"
+        "trust_remote_code=true,max_length=N (hf backend; pretrained replaces --model, dtype --dtype).",
+    ),
     models_file: Optional[Path] = typer.Option(
         None, "--models", help="File with one model per line: evaluate them all (sharded, see --ray)."
     ),
@@ -77,6 +82,12 @@ def eval_command(
     console = Console(stderr=True, soft_wrap=True)
     try:
         model_kwargs = parse_model_args(model_arg)
+        if model_args is not None:
+            from sharpbench.models.model_args import parse_lmeval_model_args, resolve_model_args
+
+            model, dtype, device, extra = resolve_model_args(
+                parse_lmeval_model_args(model_args), model=model, dtype=dtype, device=device)
+            model_kwargs.update(extra)
     except ValueError as exc:
         raise fail(exc, EXIT_USAGE) from None
     if no_prefix_cache or prefix_cache_mb is not None:

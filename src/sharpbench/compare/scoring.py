@@ -44,7 +44,9 @@ def task_results(
                 st.close()
     from sharpbench.engine.runner import score_items
 
-    task_list = _resolve(tasks, num_fewshot)
+    from sharpbench.engine.pipeline import resolve_task_list
+
+    task_list = resolve_task_list(tasks, num_fewshot)
     backend = _backend(model)
     out = {}
     for task in task_list:
@@ -57,14 +59,6 @@ def task_results(
 def _ids(st, run_id: str, limit: int | None) -> list[ItemResult]:
     res = st.item_results(run_id)
     return res if limit is None else [r for r in res if r.item_id < limit]
-
-
-def _resolve(tasks, num_fewshot):
-    if isinstance(tasks, str):
-        from sharpbench.data.registry import resolve_tasks
-
-        return list(resolve_tasks(tasks, num_fewshot=num_fewshot))
-    return list(tasks)
 
 
 def _backend(model):

@@ -266,7 +266,7 @@ def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batc
     import hashlib
     import json
 
-    from sharpbench.engine.pipeline import _store_scores
+    from sharpbench.engine.pipeline import KEEP_LIMIT, store_scores
     from sharpbench.store import RunSpec
 
     key = json.dumps([desc, [(q.subject, q.question, q.options, q.answer) for q in questions]], sort_keys=True)
@@ -278,8 +278,7 @@ def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batc
     )
     done = st.stored_item_ids(spec.run_id)
     todo = [it for it in items if it.item_id not in done]
-    _store_scores(backend, st, spec, todo, batch_size=batch_size, chunk_size=max(batch_size, 1), progress=None,
-                  limit="keep")
+    store_scores(backend, st, spec, todo, batch_size=batch_size, limit=KEEP_LIMIT)
     by_id = {r.item_id: r for r in st.item_results(spec.run_id, [it.item_id for it in items])}
     return [by_id[it.item_id] for it in items]
 

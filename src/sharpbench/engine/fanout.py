@@ -194,21 +194,21 @@ def run_fanout(
     progress : callable, optional
         ``progress(shard_key, n_items_stored, n_items_failed)`` as each shard ends.
     """
-    from sharpbench.engine.pipeline import _resolve, _spec, _task_items
+    from sharpbench.engine.pipeline import resolve_task_list, run_spec, select_items
 
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if not models:
         raise ValueError("no model given")
     t0 = time.perf_counter()
-    task_list = _resolve(tasks, num_fewshot)
-    items_by_task = {t.name: _task_items(t, limit, None) for t in task_list}
+    task_list = resolve_task_list(tasks, num_fewshot)
+    items_by_task = {t.name: select_items(t, limit) for t in task_list}
     kw = tuple(sorted((model_kwargs or {}).items()))
     own = not isinstance(store, Store)
     st = Store(store, shared=True) if own else store
     report = FanoutReport(executor="local" if ray is None else f"ray({ray})")
     try:
-        entries = _plan(models, task_list, items_by_task, st, limit, backend, dtype, device, kw, _spec)
+        entries = _plan(models, task_list, items_by_task, st, limit, backend, dtype, device, kw, run_spec)
         shards = [
             Shard(e.model, e.task.name, i // shard_size, tuple(e.todo[i : i + shard_size]))
             for e in entries
@@ -227,7 +227,7 @@ def run_fanout(
             entry = by_key[(shard.model, shard.task)]
             if out is not None:
                 try:
-                    _store_shard(st, entry, shard, out, limit, _spec)
+                    _store_shard(st, entry, shard, out, limit, run_spec)
                 except Exception as exc:  # a bad result is a failed shard, not a crashed job
                     out, err = None, exc
             if out is None:
@@ -250,13 +250,13 @@ def run_fanout(
 
 
 def _plan(models, task_list, items_by_task, st: Store, limit, backend, dtype, device, kw, spec_fn) -> list[_Entry]:
-    from sharpbench.engine.pipeline import pending_items
+    from sharpbench.engine.pipeline import pending_items, with_adapter
     from sharpbench.models.identity import identify
 
     entries = []
     for name in models:
         ref = ModelRef(name, backend, dtype, device, kw)
-        identity = identify(name, backend=backend, dtype=dtype, **dict(kw))
+        identity = with_adapter(identify(name, backend=backend, dtype=dtype, **dict(kw)), dict(kw))
         for task in task_list:
             items = items_by_task[task.name]
             spec = spec_fn(identity, task, limit, len(items)) if identity else None
@@ -290,10 +290,10 @@ def _reports(st: Store, entries: list[_Entry], limit, failed: bool) -> list[Any]
     from sharpbench.engine.pipeline import (
         EvalReport,
         TaskReport,
-        _finish,
-        _task_metric_names,
+        finish_run,
         group_metrics,
         summarize,
+        task_metric_names,
     )
 
     by_model: dict[ModelRef, list[_Entry]] = {}
@@ -310,11 +310,11 @@ def _reports(st: Store, entries: list[_Entry], limit, failed: bool) -> list[Any]
                 continue
             complete = len(results) == len(e.items)
             if e.todo or st.get_run(e.spec.run_id) is not None:
-                _finish(st, e.spec, "complete" if complete else ("failed" if failed else "interrupted"), limit)
+                finish_run(st, e.spec, "complete" if complete else ("failed" if failed else "interrupted"), limit)
             tasks.append(TaskReport(
                 task=e.task.name, run_id=e.spec.run_id, num_fewshot=e.spec.num_fewshot, n_items=len(results),
                 n_computed=len(e.todo) if complete else len(results) - (len(e.items) - len(e.todo)),
-                n_reused=len(e.items) - len(e.todo), metrics=summarize(results, _task_metric_names(e.task, results)),
+                n_reused=len(e.items) - len(e.todo), metrics=summarize(results, task_metric_names(e.task, results)),
                 group=e.spec.task_group, version=e.spec.task_version,
             ))
         if tasks:

@@ -39,9 +39,18 @@ def lean_body(model: Any) -> LeanForward | None:
     base = model.base_model
     if not all(hasattr(base, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")):
         return None
+    import torch
+
+    for m in model.modules():  # wrapped layers (peft adapters, hooks, accelerate dispatch) act in their forward,
+        if m._forward_hooks or m._forward_pre_hooks or hasattr(m, "_hf_hook"):  # which the lean path skips
+            return None
     for layer in base.layers:
         attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
         if attn is None or mlp is None or hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):
+            return None
+        projections = [getattr(attn, a, None) for a in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        projections += [getattr(mlp, a, None) for a in ("gate_proj", "up_proj", "down_proj")]
+        if any(type(p) is not torch.nn.Linear for p in projections):  # exactly Linear: reads .weight directly
             return None
         if not all(hasattr(attn, a) for a in ("q_proj", "k_proj", "v_proj", "o_proj", "scaling", "head_dim")):
             return None

@@ -10,6 +10,11 @@ transaction; items already in the store for the same run key are reused,
 so an interrupted or extended evaluation computes only what is missing.
 :func:`evaluate_items` is the lower-level entry point (e.g. adaptive
 testing: score a few chosen items with an already-loaded backend).
+
+The plan API (:class:`TaskPlan`, :func:`resolve_task_list`, :func:`select_items`,
+:func:`run_spec`, :func:`plan_tasks`, :func:`store_scores`, :func:`finish_run`)
+is what other packages (fan-out, prompt sensitivity, comparisons, the in-memory
+:class:`~sharpbench.engine.evaluator.Evaluator`) build on.
 """
 
 from __future__ import annotations
@@ -19,12 +24,25 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from sharpbench.engine.results import ItemResult
 from sharpbench.store import DEFAULT_STORE, RunSpec, Store
 
+if TYPE_CHECKING:
+    from sharpbench.models.base import Backend
+
 __all__ = [
+    "KEEP_LIMIT",
+    "TaskPlan",
+    "finish_run",
+    "pending_items",
+    "plan_tasks",
+    "resolve_task_list",
+    "run_spec",
+    "select_items",
+    "store_scores",
+    "task_metric_names",
     "run_eval",
     "evaluate_items",
     "summarize",
@@ -39,6 +57,38 @@ __all__ = [
 
 # progress(done_increment, task_name) after every finished item.
 ProgressFn = Callable[[int, str], None]
+
+#: ``limit`` value of :func:`store_scores` / :func:`finish_run` that keeps the run's recorded limit
+#: (items chosen by id, not by a first-N limit).
+KEEP_LIMIT = "keep"
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What one task's evaluation will do: its run, its items and those still to score.
+
+    Attributes
+    ----------
+    task : Task
+        The resolved task.
+    spec : RunSpec
+        The stored run the items belong to (model identity x task configuration).
+    items : list of Item
+        Every item of this evaluation (``limit`` / ``item_ids`` applied).
+    todo : list of Item
+        The items to score now (not stored, or stored with other content).
+    changed : list of int
+        Ids of stored items whose content changed since (part of ``todo``).
+    unverified : list of int
+        Ids of stored items without a content hash (part of ``todo``).
+    """
+
+    task: Any
+    spec: RunSpec
+    items: list[Any]
+    todo: list[Any]
+    changed: list[int] = field(default_factory=list)
+    unverified: list[int] = field(default_factory=list)
 
 
 class EvalInterrupted(RuntimeError):
@@ -174,7 +224,7 @@ def _weight_by_size(group: str) -> bool:
 
 # ------------------------------------------------------------------ pipeline
 def run_eval(
-    model: Any = "smollm2-135m",
+    model: str | Path | Backend = "smollm2-135m",
     tasks: Any = "piqa",
     *,
     limit: int | None = None,
@@ -222,36 +272,38 @@ def run_eval(
 
         check_model_args(backend, dict(model_kwargs or {}))
         check_device(device, backend)
-    task_list = _resolve(tasks, num_fewshot)
+    task_list = resolve_task_list(tasks, num_fewshot)
     ids_by_task = _ids_by_task(item_ids, task_list)
     own_store = not isinstance(store, Store)
     # shared: the file is opened only to read the plan and to commit each chunk, so `results`,
     # `report` and other evals take turns with this one (scoring runs outside the lock)
     st = Store(store, shared=True) if own_store else store  # before loading the model: a bad store fails fast
     try:
-        items_by_task = {t.name: _task_items(t, limit, ids_by_task.get(t.name)) for t in task_list}
+        items_by_task = {t.name: select_items(t, limit, ids_by_task.get(t.name)) for t in task_list}
         # Everything already stored? Then the model's identity (known without loading it) is enough.
         lm = _identity(model, dtype=dtype, backend=backend, model_kwargs=model_kwargs)
-        plans = _plans(lm, st, task_list, items_by_task, limit) if lm is not None else None
-        if plans is None or any(p[3] for p in plans):
+        plans = plan_tasks(lm, st, task_list, items_by_task, limit) if lm is not None else None
+        if plans is None or any(p.todo for p in plans):
             lm = _load(model, dtype=dtype, device=device, backend=backend, model_kwargs=model_kwargs)
-            plans = _plans(lm, st, task_list, items_by_task, limit)
+            plans = plan_tasks(lm, st, task_list, items_by_task, limit)
         if on_plan is not None:
-            todo_n = sum(len(p[3]) for p in plans)
-            on_plan(todo_n, sum(len(p[2]) for p in plans) - todo_n)
+            todo_n = sum(len(p.todo) for p in plans)
+            on_plan(todo_n, sum(len(p.items) for p in plans) - todo_n)
         reports = []
-        for task, spec, items, todo, changed, unverified in plans:
+        for plan in plans:
+            task, spec, items, todo = plan.task, plan.spec, plan.items, plan.todo
+            changed, unverified = plan.changed, plan.unverified
             n_trunc = _count_truncated(lm, todo)
-            _store_scores(lm, st, spec, todo, batch_size=batch_size,
-                          chunk_size=chunk_size or max(batch_size, 1), progress=progress,
-                          limit=limit if ids_by_task.get(task.name) is None else "keep")
+            store_scores(lm, st, spec, todo, batch_size=batch_size,
+                         chunk_size=chunk_size or max(batch_size, 1), progress=progress,
+                         limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT)
             ids = [it.item_id for it in items]
             results = st.item_results(spec.run_id, ids)
             reports.append(
                 TaskReport(
                     task=task.name, run_id=spec.run_id, num_fewshot=spec.num_fewshot,
                     n_items=len(results), n_computed=len(todo), n_reused=len(items) - len(todo),
-                    metrics=summarize(results, _task_metric_names(task, results)),
+                    metrics=summarize(results, task_metric_names(task, results)),
                     group=spec.task_group, version=spec.task_version, n_truncated=n_trunc,
                     n_changed=len(changed), changed_ids=changed, n_unverified=len(unverified),
                 )
@@ -309,23 +361,39 @@ def evaluate_items(
     recomputed. Returns the results in the order of ``item_ids``.
     """
     wanted = [int(i) for i in item_ids]
-    items = _task_items(task, None, wanted)
-    spec = _spec(backend, task, None, None)
+    items = select_items(task, None, wanted)
+    spec = run_spec(backend, task, None, None)
     todo, changed, unverified = pending_items(store, spec.run_id, items)
     _warn_changed(spec.task, changed, len(unverified))
-    _store_scores(backend, store, spec, todo, batch_size=batch_size,
-                  chunk_size=max(len(todo), 1), progress=None, limit="keep")
+    store_scores(backend, store, spec, todo, batch_size=batch_size,
+                 chunk_size=max(len(todo), 1), progress=None, limit=KEEP_LIMIT)
     by_id = {r.item_id: r for r in store.item_results(spec.run_id, wanted)}
     return [by_id[i] for i in wanted]
 
 
-# ------------------------------------------------------------------ helpers
-def _store_scores(lm, st: Store, spec: RunSpec, todo, *, batch_size: int, chunk_size: int,
-                  progress: ProgressFn | None, limit: Any) -> None:
-    """Score ``todo`` and write whole items in chunks; finish the run record."""
+# ------------------------------------------------------------ plan API
+def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_size: int = 16,
+                 chunk_size: int | None = None, progress: ProgressFn | None = None,
+                 limit: Any = KEEP_LIMIT) -> None:
+    """Score ``todo`` with the loaded backend ``lm`` and store whole items in chunks; finish the run record.
+
+    Parameters
+    ----------
+    chunk_size : int, optional
+        Items per store transaction (default ``batch_size``).
+    limit : int, None or KEEP_LIMIT
+        The first-N limit recorded on the run; :data:`KEEP_LIMIT` keeps the
+        recorded one (items chosen by id).
+
+    Raises
+    ------
+    EvalInterrupted
+        On Ctrl-C, after storing every whole item scored so far.
+    """
+    chunk_size = chunk_size or max(batch_size, 1)
     if not todo:
         if st.get_run(spec.run_id) is not None:
-            _finish(st, spec, "complete", limit)
+            finish_run(st, spec, "complete", limit)
         return
     from sharpbench.engine.requests import TruncationWarning
     from sharpbench.engine.runner import score_items
@@ -361,7 +429,7 @@ def _store_scores(lm, st: Store, spec: RunSpec, todo, *, batch_size: int, chunk_
         flush()
     except KeyboardInterrupt:
         flush(recheck=True)  # whole items only: each is complete
-        _finish(st, spec, "interrupted", limit)
+        finish_run(st, spec, "interrupted", limit)
         raise EvalInterrupted(
             f"interrupted: {spec.task} has {len(st.stored_item_ids(spec.run_id))} items stored "
             f"in {st.path}; run the same command again to resume"
@@ -369,22 +437,24 @@ def _store_scores(lm, st: Store, spec: RunSpec, todo, *, batch_size: int, chunk_
     except BaseException:
         try:
             flush(recheck=True)
-            _finish(st, spec, "interrupted", limit)
+            finish_run(st, spec, "interrupted", limit)
         except Exception:  # the original error matters more
             pass
         raise
     if wanted:
         raise RuntimeError(f"engine did not return {len(wanted)} item(s) of {spec.task}, e.g. {sorted(wanted)[:3]}")
-    _finish(st, spec, "complete", limit)
+    finish_run(st, spec, "complete", limit)
 
 
-def _finish(st: Store, spec: RunSpec, status: str, limit: Any) -> None:
+def finish_run(st: Store, spec: RunSpec, status: str, limit: Any = KEEP_LIMIT) -> None:
+    """Close the run record: ``status`` and the metrics of the items stored now."""
     with st.session():  # one turn: the metrics are those of the items stored when the run is closed
         stored = st.item_results(spec.run_id)
         st.finish_run(spec.run_id, status=status, metrics=summarize(stored), limit=limit)
 
 
-def _resolve(tasks: Any, num_fewshot: int | None) -> list[Any]:
+def resolve_task_list(tasks: Any, num_fewshot: int | None = None) -> list[Any]:
+    """Tasks to evaluate: names / groups / task files (``"piqa,mmlu"`` or a list of names) or task objects."""
     if isinstance(tasks, str) or (
         isinstance(tasks, Sequence) and tasks and all(isinstance(t, str) for t in tasks)
     ):
@@ -398,13 +468,21 @@ def _resolve(tasks: Any, num_fewshot: int | None) -> list[Any]:
     return task_list
 
 
-def _plans(lm, st: Store, task_list, items_by_task, limit) -> list[tuple]:
-    """(task, spec, items, items to compute, changed ids, unverified ids) per task."""
+def plan_tasks(lm, st: Store | None, task_list: Sequence[Any], items_by_task: Mapping[str, Sequence[Any]],
+               limit: int | None) -> list[TaskPlan]:
+    """One :class:`TaskPlan` per task for the model ``lm`` (a backend or a model identity).
+
+    With ``st=None`` nothing is looked up: every item is to be scored.
+    """
     plans = []
     for task in task_list:
-        items = items_by_task[task.name]
-        spec = _spec(lm, task, limit, len(items))
-        plans.append((task, spec, items, *pending_items(st, spec.run_id, items)))
+        items = list(items_by_task[task.name])
+        spec = run_spec(lm, task, limit, len(items))
+        if st is None:
+            plans.append(TaskPlan(task, spec, items, list(items)))
+        else:
+            todo, changed, unverified = pending_items(st, spec.run_id, items)
+            plans.append(TaskPlan(task, spec, items, todo, changed, unverified))
     return plans
 
 
@@ -435,10 +513,22 @@ def _identity(model: Any, *, dtype: str, backend: str, model_kwargs) -> Any:
         return model
     from sharpbench.models.identity import identify
 
+    kw = dict(model_kwargs or {})
     try:
-        return identify(str(model), backend=backend, dtype=dtype, **dict(model_kwargs or {}))
+        return with_adapter(identify(str(model), backend=backend, dtype=dtype, **kw), kw)
     except Exception:  # loading will raise the proper error
         return None
+
+
+def with_adapter(ident: Any, model_kwargs: Mapping[str, Any]) -> Any:
+    """``ident`` with the fingerprint of base weights + the ``peft=`` adapter in ``model_kwargs``, if any."""
+    if ident is None or not model_kwargs.get("peft") or model_kwargs.get("fingerprint"):
+        return ident
+    from dataclasses import replace
+
+    from sharpbench.models.model_args import adapter_fingerprint
+
+    return replace(ident, fingerprint=adapter_fingerprint(ident.fingerprint, str(model_kwargs["peft"])))
 
 
 def _load(model: Any, *, dtype: str, device: str | None, backend: str, model_kwargs) -> Any:
@@ -463,7 +553,11 @@ def _ids_by_task(item_ids, task_list) -> dict[str, list[int]]:
     return {task_list[0].name: [int(i) for i in item_ids]}
 
 
-def _task_items(task, limit: int | None, ids: Sequence[int] | None) -> list[Any]:
+def select_items(task, limit: int | None = None, ids: Iterable[int] | None = None) -> list[Any]:
+    """The items of ``task`` to evaluate: the first ``limit`` documents, or those with the given ids.
+
+    Every prompt is checked (:func:`~sharpbench.data.task.check_text`) before any model loads.
+    """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive integer, got {limit}")
     from sharpbench.data.task import check_text
@@ -483,7 +577,8 @@ def _task_items(task, limit: int | None, ids: Sequence[int] | None) -> list[Any]
     return items
 
 
-def _spec(lm, task, limit: int | None, n_items: int | None) -> RunSpec:
+def run_spec(lm, task, limit: int | None = None, n_items: int | None = None) -> RunSpec:
+    """The stored run of ``task`` for the model ``lm`` (a backend or a model identity)."""
     n_total = getattr(task, "n_docs", None)
     if n_total is None and limit is None and n_items is not None:
         n_total = n_items
@@ -526,7 +621,8 @@ def _metric_names(results: Sequence[ItemResult]) -> list[str]:
     return [k for k in results[0].metrics if k in common]
 
 
-def _task_metric_names(task, results) -> list[str]:
+def task_metric_names(task, results: Sequence[ItemResult]) -> list[str]:
+    """The metrics a task reports, in its order, restricted to those every result has."""
     names = getattr(task, "metric_names", None)
     stored = set(_metric_names(results))
     if names:

@@ -103,7 +103,7 @@ def _backend_options(backend: str) -> set[str] | None:
     if backend == "hf":
         from sharpbench.models.hf import HFBackend
 
-        cls, fixed, extra = HFBackend, {"model_id", "source", "dtype", "device"}, set()
+        cls, fixed, extra = HFBackend, {"model_id", "source", "dtype", "device"}, {"device_map", "peft"}
     elif backend == "llamacpp":
         from sharpbench.models.llamacpp import LlamaCppBackend
 
@@ -147,6 +147,13 @@ def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) ->
 
     check_device(device, "hf")
     source, extra = resolve_source(name_or_path)
+    if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
+        from sharpbench.models.model_args import load_hf_model
+
+        extra = {"base_fingerprint" if k == "fingerprint" else k: v for k, v in extra.items()}
+        return load_hf_model(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
+    kw.pop("peft", None)
+    kw.pop("device_map", None)
     return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,171 @@ class HFBackend(LmEvalTokenization):
 
     def __repr__(self) -> str:
         return f"HFBackend({self.model_id!r}, dtype={self.dtype!r}, device={self.device!r})"
+
+    # --- an already-loaded model (optimisation loops) ---------------------------------------
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        model_id: str | None = None,
+        fingerprint: str | None = None,
+        max_length: int | None = None,
+        batch_size: int = 64,
+        max_batch_tokens: int = 32768,
+        add_bos_token: bool = False,
+    ) -> HFBackend:
+        """Wrap an already-loaded transformers causal LM (plain or a peft ``PeftModel``) without copying it.
+
+        The backend scores whatever weights the model holds at call time, so a
+        caller may edit them in place (or toggle a LoRA adapter) between calls.
+        dtype and device are read from the model's parameters.
+
+        Parameters
+        ----------
+        model : transformers.PreTrainedModel or peft.PeftModel
+            A causal language model (its output head gives next-token logits).
+        tokenizer : transformers tokenizer
+            The model's tokenizer (checked against the embedding size).
+        model_id : str, optional
+            Recorded name; default the config's ``_name_or_path``.
+        fingerprint : str, optional
+            Store identity; default ``"in-memory:<model_id>"`` (the weights are
+            not hashed: they may change between calls).
+
+        Raises
+        ------
+        TypeError
+            ``model`` is not a causal LM, or ``tokenizer`` is not a tokenizer.
+        ValueError
+            The tokenizer has ids beyond the model's embedding table.
+        """
+        check_causal_lm(model, tokenizer)
+        self = InMemoryHFBackend.__new__(InMemoryHFBackend)
+        param = next(iter(model.parameters()))
+        # A PeftModel injects its adapter layers into the transformers model it wraps: score that model
+        # (the engine reads ``model.base_model`` / the output head of a transformers causal LM);
+        # ``peft_model.disable_adapter()`` still switches the injected layers off.
+        self.peft_model = model if callable(getattr(model, "get_base_model", None)) else None
+        self.model = model.get_base_model() if self.peft_model is not None else model
+        self.tokenizer = tokenizer
+        self.dtype = str(param.dtype).removeprefix("torch.")
+        self.device = str(param.device)
+        self.batch_size = int(batch_size)
+        self.max_batch_tokens = int(max_batch_tokens)
+        self._max_length = max_length
+        self.add_bos_token = bool(add_bos_token)
+        # prefix tree per call; no cache between calls unless a session is opened (weights may change between)
+        self.prefix_cache, self.prefix_cache_mb = True, None
+        self._cache, self._tree_ok, self._noted = None, None, set()
+        config = getattr(model, "config", None)
+        self.model_id = model_id or str(getattr(config, "_name_or_path", "") or type(model).__name__)
+        self.fingerprint = fingerprint or f"in-memory:{self.model_id}"
+        return self
+
+
+class InMemoryHFBackend(HFBackend):
+    """:meth:`HFBackend.from_model`'s backend: scores the model as it is at each call.
+
+    The engine's lean Llama-family forward reads each projection's ``.weight``
+    directly; a model whose layers are wrapped (peft adapter layers, hooks,
+    accelerate's ``device_map`` dispatch) is scored with its own forward
+    instead, so that the wrapper's effect (e.g. the LoRA delta) counts.
+    """
+
+    def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
+        if plain_modules(self.model):
+            return super().loglikelihood(requests)
+        with lora_folded(self.model) as folded:
+            if folded:  # every wrapped module is a LoRA linear layer: its weights now hold W + BA
+                return super().loglikelihood(requests)
+        from sharpbench.engine.scoring import score_requests
+
+        return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
+                              device=self.device, fast=False)
+
+
+@contextmanager
+def lora_folded(model: Any):
+    """Fold active peft LoRA adapters into their layers' weights for the duration; yields False if it cannot.
+
+    Each enabled LoRA linear layer gets a fresh weight ``W + sum(delta)`` (its
+    own ``get_delta_weight``) and its adapter path is switched off, so both
+    the lean forward (which reads ``.weight``) and the module's own forward
+    compute ``(W + BA) x``; afterwards the original weight tensors (the same
+    objects, bit for bit) and switches are put back.  Anything other than plain
+    LoRA linear layers (DoRA, LoRA bias, embeddings, hooks, merged layers)
+    yields False and leaves the model untouched.
+    """
+    import torch
+
+    layers = []
+    for m in model.modules():
+        if hasattr(m, "_hf_hook") or m._forward_hooks or m._forward_pre_hooks:
+            yield False
+            return
+        if not hasattr(m, "base_layer"):
+            continue
+        base = m.get_base_layer() if callable(getattr(m, "get_base_layer", None)) else None
+        if (type(base) is not torch.nn.Linear or not callable(getattr(m, "get_delta_weight", None))
+                or getattr(m, "merged", True) or getattr(m, "fan_in_fan_out", False)
+                or any(getattr(m, "use_dora", {}).get(a) or getattr(m, "lora_bias", {}).get(a)
+                       or a in getattr(m, "lora_variant", {}) for a in m.active_adapters)):
+            yield False
+            return
+        layers.append((m, base))
+    saved = []
+    try:
+        with torch.no_grad():
+            for m, base in layers:
+                if m.disable_adapters:
+                    continue
+                active = [a for a in m.active_adapters if a in m.lora_A]
+                if not active:
+                    continue
+                weight = base.weight
+                folded = weight.detach().clone()
+                for a in active:
+                    folded += m.get_delta_weight(a).to(folded.dtype)
+                saved.append((m, base, weight))
+                base.weight = torch.nn.Parameter(folded, requires_grad=False)
+                m._disable_adapters = True
+        yield True
+    finally:
+        for m, base, weight in saved:
+            base.weight = weight
+            m._disable_adapters = False
+
+
+def plain_modules(model: Any) -> bool:
+    """No module of ``model`` is wrapped: no peft adapter layer, forward hook or accelerate dispatch hook."""
+    for m in model.modules():
+        if hasattr(m, "base_layer") or hasattr(m, "_hf_hook") or m._forward_hooks or m._forward_pre_hooks:
+            return False
+    return True
+
+
+def check_causal_lm(model: Any, tokenizer: Any) -> None:
+    """Raise a one-line error when ``model`` is not a causal LM or ``tokenizer`` does not fit it."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module) or getattr(model, "config", None) is None:
+        raise TypeError(f"expected a transformers model (torch.nn.Module with a config), got {type(model).__name__}")
+    config = model.config
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if getattr(config, "is_encoder_decoder", False) or head is None:
+        raise TypeError(
+            f"{type(model).__name__} is not a causal language model (no next-token head); "
+            "load it with transformers.AutoModelForCausalLM"
+        )
+    if not callable(getattr(tokenizer, "encode", None)) or not hasattr(tokenizer, "decode"):
+        raise TypeError(f"expected a transformers tokenizer, got {type(tokenizer).__name__}")
+    n_embed = int(model.get_input_embeddings().weight.shape[0])
+    n_tok = len(tokenizer)
+    if n_tok > n_embed:
+        raise ValueError(
+            f"tokenizer mismatch: the tokenizer has {n_tok} tokens but the model embeds only {n_embed} "
+            f"(is it the tokenizer of another model?)"
+        )
