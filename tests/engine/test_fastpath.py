@@ -136,3 +136,24 @@ def test_rope_bit_identical_to_transformers():
     sin_signed = torch.cat((-sin[..., :8], sin[..., 8:]), dim=-1)
     assert torch.equal(_rope(q, cos, sin_signed), ref_q)
     assert torch.equal(_rope(k, cos, sin_signed), ref_k)
+
+
+def test_lean_forward_refuses_wrapped_layers(tmp_path, smollm2_dir):
+    """A hook or a non-Linear projection acts in its forward, which the lean path would skip: refused."""
+    import torch
+
+    from sharpbench.engine.fastpath import lean_body
+
+    model = load_model(str(make_tiny_checkpoint(tmp_path / "m", smollm2_dir))).model
+    assert lean_body(model) is not None
+    handle = model.model.layers[1].mlp.down_proj.register_forward_hook(lambda m, i, o: o * 2)
+    assert lean_body(model) is None
+    handle.remove()
+    layer = model.model.layers[0].self_attn
+    original = layer.q_proj
+    layer.q_proj = torch.nn.Sequential(original)
+    try:
+        assert lean_body(model) is None
+    finally:
+        layer.q_proj = original
+    assert lean_body(model) is not None

@@ -50,7 +50,7 @@ def lean_body(model: Any) -> LeanForward | None:
             return None
         projections = [getattr(attn, a, None) for a in ("q_proj", "k_proj", "v_proj", "o_proj")]
         projections += [getattr(mlp, a, None) for a in ("gate_proj", "up_proj", "down_proj")]
-        if any(type(p) is not torch.nn.Linear for p in projections):  # exactly Linear: reads .weight directly
+        if not all(_acts_as_linear(p, torch) for p in projections):  # the lean path reads .weight directly
             return None
         if not all(hasattr(attn, a) for a in ("q_proj", "k_proj", "v_proj", "o_proj", "scaling", "head_dim")):
             return None
@@ -60,6 +60,19 @@ def lean_body(model: Any) -> LeanForward | None:
     if head is None or not hasattr(head, "weight"):
         return None
     return LeanForward(model)
+
+
+def _acts_as_linear(module: Any, torch: Any) -> bool:
+    """``module(x)`` is ``F.linear(x, module.weight, module.bias)``: a plain Linear, or an adapter layer switched off.
+
+    A peft LoRA layer with its adapters disabled computes its base layer
+    (whose weight it exposes as ``.weight``); the in-memory backend folds
+    ``W + BA`` into that weight and switches the adapter off for a call.
+    """
+    if type(module) is torch.nn.Linear:
+        return True
+    base = getattr(module, "base_layer", None)
+    return type(base) is torch.nn.Linear and bool(getattr(module, "disable_adapters", False))
 
 
 class LeanForward:
