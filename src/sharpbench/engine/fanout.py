@@ -108,6 +108,16 @@ class FanoutReport:
 _LOADED: dict[ModelRef, Any] = {}  # per worker process: consecutive shards of a model reuse it
 
 
+def _prefix_order(items) -> list:
+    """Items sorted by their prompt text, so that items sharing a prompt prefix land in the same shard.
+
+    A shard is scored in one worker with one prefix cache (see
+    :mod:`sharpbench.engine.prefix`): few-shot items of a subject, or one
+    question's prompt variants, then share their prefix's computation.
+    """
+    return sorted(items, key=lambda it: (min(r.context for r in it.requests), it.item_id))
+
+
 def score_shard(shard: Shard, batch_size: int = 16) -> ShardOutput:
     """Load (or reuse) the shard's model in this process and score its items."""
     from sharpbench.engine.runner import score_items
@@ -210,9 +220,10 @@ def run_fanout(
     try:
         entries = _plan(models, task_list, items_by_task, st, limit, backend, dtype, device, kw, run_spec)
         shards = [
-            Shard(e.model, e.task.name, i // shard_size, tuple(e.todo[i : i + shard_size]))
+            Shard(e.model, e.task.name, i // shard_size, tuple(todo[i : i + shard_size]))
             for e in entries
-            for i in range(0, len(e.todo), shard_size)
+            for todo in [_prefix_order(e.todo)]
+            for i in range(0, len(todo), shard_size)
         ]
         report.n_shards = len(shards)
         if on_plan is not None:
