@@ -16,11 +16,15 @@ validation documents) plus first-token KL divergence on a few shipped prompts:
   (plan and tokenization once), then ``ev.score()`` and ``ev.kld(reference)``
   per trial.
 
-Same model object, items, dtype (float32) and threads, in one process. Per
+Same model object, items, dtype (``--dtype``: float32 by default; heretic loads
+models in their checkpoint dtype, bfloat16 for SmolLM2 and most current models)
+and threads, in one process. Per
 trial it prints the seconds of each side split into set-up and scoring (for
 lm-eval: scoring = time inside ``lm.loglikelihood``; set-up = the rest of
 HFLM + simple_evaluate: task building, tokenization, bookkeeping), both
-acc_norm values (asserted identical) and the speed-up.
+acc_norm values (asserted identical in float32; in bfloat16 the two engines
+round differently, so acc_norm may differ by an item and is reported) and
+the speed-up.
 
     OMP_NUM_THREADS=1 nice python benchmarks/optimization_loop.py --trials 3 --items 100
 """
@@ -92,6 +96,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=100, help="first N PIQA validation items")
     ap.add_argument("--prompts", type=int, default=8, help="shipped harmless prompts for KL")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--batch-size", type=int, default=16, help="lm-eval batch_size (requests) and Evaluator items")
     ap.add_argument("--scale", type=float, default=0.5, help="size of the random LoRA weights")
     ap.add_argument("--seed", type=int, default=0)
@@ -115,7 +120,7 @@ def main() -> None:
 
     ckpt = ensure_checkpoint("smollm2-135m")
     tokenizer = transformers.AutoTokenizer.from_pretrained(ckpt)
-    base = transformers.AutoModelForCausalLM.from_pretrained(ckpt, dtype=torch.float32)
+    base = transformers.AutoModelForCausalLM.from_pretrained(ckpt, dtype=getattr(torch, args.dtype))
     model = get_peft_model(base, LoraConfig(r=1, lora_alpha=1, target_modules=TARGETS, lora_dropout=0.0))
     model.eval()
     prompts = harmless_prompts()[: args.prompts]
@@ -123,7 +128,7 @@ def main() -> None:
     task_manager = TaskManager(include_path=str(piqa_task_dir(tmp)), include_defaults=False)
 
     print(f"smollm2-135m + rank-1 LoRA on {','.join(TARGETS)}; PIQA first {args.items} items, "
-          f"{len(prompts)} KL prompts, float32, {args.threads} thread(s), torch {torch.__version__}, "
+          f"{len(prompts)} KL prompts, {args.dtype}, {args.threads} thread(s), torch {torch.__version__}, "
           f"lm-eval {lm_eval.__version__}")
 
     t0 = time.perf_counter()
@@ -145,7 +150,7 @@ def main() -> None:
            f"{'total':>7} | {'acc_norm lm':>11} {'sb':>7} | {'KL lm':>8} {'sb':>8} | speed-up")
     print(hdr)
     print("-" * len(hdr))
-    ratios, lm_tot, sb_tot = [], [], []
+    ratios, lm_tot, sb_tot, same_acc = [], [], [], []
     for trial in range(args.trials):
         randomize_lora(model, args.seed + trial, args.scale)
 
@@ -185,15 +190,17 @@ def main() -> None:
         sb_tot.append(t_sb)
         print(f"{trial:>5} | {t_lm - lm_score:>13.2f} {lm_score:>7.2f} {t_lm:>7.2f} | {0.0:>8.2f} {t_sb:>7.2f} "
               f"{t_sb:>7.2f} | {acc_lm:>11.4f} {acc_sb:>7.4f} | {kl_lm:>8.4f} {kl_sb:>8.4f} | {ratio:>6.2f}x")
-        assert acc_lm == acc_sb, f"trial {trial}: acc_norm differs: lm-eval {acc_lm} vs sharpbench {acc_sb}"
-        assert abs(kl_lm - kl_sb) <= 1e-4 * max(1.0, abs(kl_lm)), f"trial {trial}: KL differs: {kl_lm} vs {kl_sb}"
+        same_acc.append(acc_lm == acc_sb)
+        if args.dtype == "float32":
+            assert acc_lm == acc_sb, f"trial {trial}: acc_norm differs: lm-eval {acc_lm} vs sharpbench {acc_sb}"
+            assert abs(kl_lm - kl_sb) <= 1e-4 * max(1.0, abs(kl_lm)), f"trial {trial}: KL differs: {kl_lm} vs {kl_sb}"
     n = len(ratios)
     mean_lm, mean_sb = sum(lm_tot) / n, sum(sb_tot) / n
     amortised = mean_sb + (t_init + t_ref_sb) / n
     print()
     print(f"mean per trial: lm-eval {mean_lm:.2f} s, sharpbench {mean_sb:.2f} s -> {mean_lm / mean_sb:.2f}x "
           f"(with sharpbench's one-time set-up spread over {n} trials: {mean_lm / amortised:.2f}x); "
-          f"acc_norm identical in all {n} trials")
+          f"acc_norm identical in {sum(same_acc)} of {n} trials")
 
 
 if __name__ == "__main__":
