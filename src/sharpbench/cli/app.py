@@ -1,4 +1,11 @@
-"""The ``sharpbench`` command line: one module per command group, registered here."""
+"""The ``sharpbench`` command line: one module per command group, registered here.
+
+Every command runs inside :func:`sharpbench.cli.common.handle_errors` (one
+error line, one exit code per kind of error). The command modules import
+their analysis stacks (torch, scipy, duckdb, pandas...) inside the command
+functions: that is for start-up time, so ``sharpbench --help`` and every
+command load only what they use.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ import sys
 
 import typer
 
-app = typer.Typer(
+from sharpbench.cli.common import App
+
+app = App(
     name="sharpbench",
     help="Fast, sharp and honest LLM evaluation: run benchmarks, keep every answer, analyse like a psychometrician.",
     no_args_is_help=True,

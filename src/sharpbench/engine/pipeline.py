@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sharpbench.engine.results import ItemResult
+from sharpbench.errors import RunInterrupted
+from sharpbench.metrics import common_metric_names as _metric_names
+from sharpbench.metrics import summarize
 from sharpbench.store import DEFAULT_STORE, RunSpec, Store
 
 __all__ = [
@@ -41,7 +44,7 @@ __all__ = [
 ProgressFn = Callable[[int, str], None]
 
 
-class EvalInterrupted(RuntimeError):
+class EvalInterrupted(RunInterrupted, RuntimeError):
     """The evaluation was interrupted (Ctrl-C); whole items scored so far are stored."""
 
 
@@ -124,19 +127,6 @@ class EvalReport:
 
 
 # -------------------------------------------------------------- aggregation
-def summarize(
-    results: Sequence[ItemResult], metric_names: Iterable[str] | None = None
-) -> dict[str, tuple[float, float]]:
-    """Aggregate per-item metrics to ``{name: (value, stderr)}`` via the engine's aggregation."""
-    names = list(metric_names) if metric_names is not None else _metric_names(results)
-    if not results or not names:
-        return {}
-    from sharpbench.engine.metrics import aggregate
-
-    agg = aggregate(list(results), names)
-    return {k: (float(v[0]), float("nan") if v[1] is None else float(v[1])) for k, v in agg.items()}
-
-
 def group_metrics(reports: Sequence[TaskReport]) -> list[GroupReport]:
     """Group rows as lm-eval computes them (:func:`sharpbench.engine.metrics.aggregate_groups`):
     size-weighted mean with pooled-sample stderr for ``weight_by_size`` groups (e.g. mmlu),
@@ -168,7 +158,7 @@ def _weight_by_size(group: str) -> bool:
         from sharpbench.data.registry import group_info
 
         return bool(group_info(group).weight_by_size)
-    except (ImportError, LookupError, ValueError):
+    except (LookupError, ValueError):
         return True
 
 
@@ -516,14 +506,6 @@ def _count_truncated(lm, items) -> int:
                 n += 1
                 break
     return n
-
-
-def _metric_names(results: Sequence[ItemResult]) -> list[str]:
-    """Metrics every result has, in first-seen order."""
-    if not results:
-        return []
-    common = set.intersection(*(set(r.metrics) for r in results))
-    return [k for k in results[0].metrics if k in common]
 
 
 def _task_metric_names(task, results) -> list[str]:

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sharpbench.engine.results import ChoiceResult
-from sharpbench.models.base import TokenRequest
+from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
+from sharpbench.models.fingerprint import weights_fingerprint
+from sharpbench.models.resolve import check_device, resolve_source
+from sharpbench.results import ChoiceResult, TokenRequest
 
 _DTYPES = ("float32", "bfloat16", "float16")
 _DEFAULT_MAX_LENGTH = 2048  # lm-eval 0.4.13 models/utils.py DEFAULT_MAX_LENGTH
@@ -123,7 +125,7 @@ class HFBackend(LmEvalTokenization):
         trust_remote_code: bool = False,
         add_bos_token: bool = False,
     ) -> None:
-        import torch
+        import torch  # start-up time: torch and transformers load only when a model does
         import transformers
 
         if dtype not in _DTYPES:
@@ -151,8 +153,6 @@ class HFBackend(LmEvalTokenization):
         if fingerprint is not None:
             self.fingerprint = fingerprint
         elif is_local:
-            from sharpbench.models.fingerprint import weights_fingerprint
-
             self.fingerprint = weights_fingerprint(Path(src) / gguf_file if gguf_file else Path(src))
         else:
             commit = getattr(self.model.config, "_commit_hash", None)
@@ -170,7 +170,7 @@ class HFBackend(LmEvalTokenization):
 
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         """Score requests; those sharing a context are packed into one row (one pass over it)."""
-        from sharpbench.engine.scoring import score_requests
+        from sharpbench.engine.scoring import score_requests  # start-up time (torch); the kernels move here
 
         return score_requests(
             self.model,
@@ -189,3 +189,30 @@ class HFBackend(LmEvalTokenization):
 
     def __repr__(self) -> str:
         return f"HFBackend({self.model_id!r}, dtype={self.dtype!r}, device={self.device!r})"
+
+
+# ----------------------------------------------------------------- registry
+def load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) -> HFBackend:
+    """Factory registered as backend ``"hf"``: resolve the name, check the device, load."""
+    check_device(device, "hf")
+    source, extra = resolve_source(name_or_path)
+    return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
+
+
+def identify_hf(name_or_path: str, *, dtype: str = "float32", **kw: Any) -> ModelIdentity | None:
+    """The identity :func:`load_hf` would report; ``None`` for a hub id (its commit is known after download)."""
+    source, extra = resolve_source(name_or_path)
+    if "fingerprint" in extra:
+        return ModelIdentity(name_or_path, str(extra["fingerprint"]), "hf", dtype)
+    path = Path(source)
+    if not path.exists():
+        return None
+    target = path / extra["gguf_file"] if "gguf_file" in extra else path
+    return ModelIdentity(name_or_path, weights_fingerprint(target), "hf", dtype)
+
+
+BACKEND = BackendInfo(
+    name="hf", load=load_hf, identify=identify_hf, dtypes=("float32", "bfloat16", "float16"),
+    options=lambda: constructor_options(HFBackend, {"model_id", "source", "dtype", "device"}),
+    summary="transformers in this process",
+)
