@@ -45,7 +45,7 @@ def test_non_binary_input_is_a_clear_error(tmp_path):
     path = tmp_path / "scores.csv"
     pd.DataFrame({"id": ["a", "b", "c"], "i1": [0.2, 0.9, 0.5], "i2": [1, 0, 1]}).to_csv(path, index=False)
     res = runner.invoke(app, ["irt", "fit", str(path)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "--binarize" in res.output
     res = runner.invoke(app, ["irt", "fit", str(path), "--binarize", "0.5", "--format", "csv"])
     assert res.exit_code == 0, res.output

@@ -50,5 +50,5 @@ def test_clear_error_on_bad_file(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,a\nm1,maybe\n")
     res = runner.invoke(app, ["matrix", "info", str(bad)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "non-numeric" in res.output

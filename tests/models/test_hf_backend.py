@@ -65,5 +65,5 @@ def test_models_fetch_cli_unknown_name():
     from sharpbench.cli.app import app
 
     out = CliRunner().invoke(app, ["models", "fetch", "gemma-270m"])
-    assert out.exit_code == 1
+    assert out.exit_code == 2  # unknown name: EXIT_INPUT, as `eval -m` (issue #15)
     assert "gemma3-270m" in out.output

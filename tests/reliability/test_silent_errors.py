@@ -273,7 +273,7 @@ def test_single_choice_item_is_refused(tmp_path):
     rows[6]["options"], rows[6]["answer"] = ["seven"], 0
     _write_task(tmp_path, rows)
     res = _eval_toy(tmp_path)
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "task toy: 2 item(s) have fewer than 2 choices, so they are always scored correct: item ids 3, 6" in res.stderr
     assert not (tmp_path / "s.duckdb").exists() or Store(tmp_path / "s.duckdb", read_only=True).runs().empty
 
@@ -283,14 +283,14 @@ def test_empty_choice_string_is_refused(tmp_path):
     rows[2]["options"] = ["Rome", "", "Madrid"]
     _write_task(tmp_path, rows)
     res = _eval_toy(tmp_path)
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "task toy: 1 item(s) have an empty choice string: item ids 2" in res.stderr
 
 
 def test_empty_data_file_is_refused(tmp_path):
     _write_task(tmp_path, [])
     res = _eval_toy(tmp_path)
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "toy.jsonl: the data file has no rows; there is nothing to evaluate" in res.stderr
 
 
@@ -300,7 +300,7 @@ def test_duplicate_ids_are_refused(tmp_path):
     rows[7]["qid"] = rows[1]["qid"]
     _write_task(tmp_path, rows, extra='id = "qid"\n')
     res = _eval_toy(tmp_path)
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # bad input: EXIT_INPUT in every command (issue #15)
     assert "1 id value(s) of field 'qid' occur more than once: q1; ids must be unique" in res.stderr
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sharpbench.adaptive.numeric import prob
+from sharpbench.errors import InputError
 
 __all__ = ["BankError", "BankMismatchError", "ItemBank", "bank_dir", "resolve_bank_path"]
 
@@ -26,7 +27,7 @@ PARAM_COLUMNS = ("a", "d", "g", "u")
 FORMAT_VERSION = 1
 
 
-class BankError(ValueError):
+class BankError(InputError, ValueError):
     """An item bank is missing, malformed or unusable."""
 
 

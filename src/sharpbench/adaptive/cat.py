@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from sharpbench.adaptive.bank import ItemBank
+from sharpbench.errors import InputError
 from sharpbench.adaptive.numeric import (
     THETA_BOUNDS,
     AbilityEstimate,
@@ -25,7 +26,7 @@ from sharpbench.adaptive.selection import SelectionRule, select_next
 __all__ = ["AdaptiveError", "AdaptiveResult", "AdaptiveTest", "Step", "StoppingRule"]
 
 
-class AdaptiveError(RuntimeError):
+class AdaptiveError(InputError, RuntimeError):
     """An adaptive run cannot proceed."""
 
 

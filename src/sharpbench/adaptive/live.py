@@ -2,8 +2,8 @@
 
 The item bank's ids are matched to task items by ``metadata["question_id"]``
 when items carry it (MMLU-Pro), else by ``str(item.item_id)``. Scoring goes
-through ``sharpbench.engine.pipeline.evaluate_items`` when it exists (results
-are stored like any other run) and falls back to
+through ``sharpbench.engine.pipeline.evaluate_items`` when a store is given
+(results are stored like any other run), else through
 ``sharpbench.engine.runner.score_items`` (not stored).
 """
 
@@ -14,6 +14,9 @@ from typing import Any
 
 from sharpbench.adaptive.bank import BankError, ItemBank
 from sharpbench.adaptive.cat import AdaptiveError, AdaptiveResult, AdaptiveTest
+from sharpbench.engine.pipeline import evaluate_items
+from sharpbench.engine.runner import score_items
+from sharpbench.errors import EXIT_FAILURE
 
 __all__ = ["Evaluator", "LiveError", "bank_item_map", "make_evaluator", "run_live", "score_benchmark"]
 
@@ -23,6 +26,8 @@ Evaluator = Callable[[Sequence[Any]], Sequence[Any]]
 
 class LiveError(AdaptiveError):
     """The live adaptive run cannot go on (model keeps failing, task and bank do not match)."""
+
+    exit_code = EXIT_FAILURE
 
 
 def item_key(item: Any) -> str:
@@ -62,17 +67,12 @@ def score_benchmark(bank: ItemBank, items: Sequence[Any], evaluate: Evaluator, *
 
 def make_evaluator(backend: Any, task: Any, store: Any | None = None, *, batch_size: int = 16) -> Evaluator:
     """An :data:`Evaluator` using the engine pipeline (stores results) or the bare runner."""
-    try:
-        from sharpbench.engine import pipeline  # type: ignore[attr-defined]
-    except ImportError:
-        pipeline = None
-    if pipeline is not None and hasattr(pipeline, "evaluate_items") and store is not None:
+    if store is not None:
 
         def evaluate(items: Sequence[Any]) -> Sequence[Any]:
-            return list(pipeline.evaluate_items(backend, task, [it.item_id for it in items], store))
+            return list(evaluate_items(backend, task, [it.item_id for it in items], store))
 
         return evaluate
-    from sharpbench.engine.runner import score_items
 
     def evaluate_bare(items: Sequence[Any]) -> Sequence[Any]:
         return list(score_items(backend, list(items), batch_size=batch_size))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sharpbench.errors import InputError
 from sharpbench.irt.ability import estimate_abilities
 from sharpbench.irt.icc import probability as prob
 from sharpbench.irt.information import item_information as fisher_information
@@ -35,7 +36,7 @@ __all__ = [
 THETA_BOUNDS: tuple[float, float] = (-6.0, 6.0)
 
 
-class AbilityError(ValueError):
+class AbilityError(InputError, ValueError):
     """Inputs to an ability update are inconsistent."""
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sharpbench.adaptive.numeric import fisher_information, kl_information
+from sharpbench.errors import InputError
 
 __all__ = ["SELECTION_METHODS", "SelectionError", "SelectionRule", "select_next"]
 
 SELECTION_METHODS = ("fisher", "kl", "random")
 
 
-class SelectionError(ValueError):
+class SelectionError(InputError, ValueError):
     """A selection rule is misconfigured."""
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import typer
 
-from sharpbench.cli.common import OutputFormat, fail
+from sharpbench.cli.common import App, OutputFormat, backend_help, dtype_help, fail
+from sharpbench.errors import EXIT_INPUT
 
-adaptive_app = typer.Typer(
+adaptive_app = App(
     name="adaptive",
     help="Measure a model adaptively: a few dozen items picked by the current ability estimate.",
     invoke_without_command=True,
@@ -75,7 +76,7 @@ def _target_se(value: float | None) -> float | None:
     if value is None or value == 0:
         return None
     if value < 0:
-        raise fail(f"--target-se must be > 0, or 0 to switch it off (fixed-length test); got {value}", 2)
+        raise fail(f"--target-se must be > 0, or 0 to switch it off (fixed-length test); got {value}", EXIT_INPUT)
     return value
 
 
@@ -140,9 +141,9 @@ def adaptive(
     balance: str | None = typer.Option(None, "--balance", help="Bank metadata column to balance content on (e.g. category)."),
     seed: int = typer.Option(0, "--seed"),
     store: str = typer.Option("sharpbench.duckdb", "--store", help="Result store (DuckDB file)."),
-    dtype: str = typer.Option("float32", "--dtype"),
+    dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
     device: str | None = typer.Option(None, "--device"),
-    backend: str = typer.Option("hf", "--backend"),
+    backend: str = typer.Option("hf", "--backend", help=backend_help()),
     full: bool = typer.Option(
         False, "--full-score", help="Also score every benchmark item (bank + fixed-score items) to check the CI (slow)."
     ),
@@ -156,18 +157,13 @@ def adaptive(
         typer.echo(ctx.get_help())
         if model is None and bank is None:
             raise typer.Exit(0)
-        raise fail("both --model and --bank are required for a live adaptive run", 2)
-    from sharpbench.adaptive.bank import BankError
-    from sharpbench.adaptive.cat import AdaptiveError
+        raise fail("both --model and --bank are required for a live adaptive run", EXIT_INPUT)
 
     opts = dict(selection=selection, ability=ability, max_items=max_items, target_se=_target_se(target_se),
                 theta_tol=theta_tol, min_items=min_items, start=start, randomesque=randomesque,
                 balance=balance, seed=seed)
-    try:
-        _run_live(model, bank, task, store_path=store, dtype=dtype, device=device, backend=backend, full=full,
-                  plot=plot, fmt=fmt, test_opts=opts)
-    except (BankError, AdaptiveError, ValueError) as exc:
-        raise fail(str(exc), 2)
+    _run_live(model, bank, task, store_path=store, dtype=dtype, device=device, backend=backend, full=full,
+              plot=plot, fmt=fmt, test_opts=opts)
 
 
 adaptive_app.command("run", help="Run an adaptive test on a live model (same options as `sharpbench adaptive`).")(adaptive)
@@ -198,40 +194,37 @@ def simulate(
     each model's mean over all its answered benchmark items (the bank's items and
     the fixed-score items left out of it), which is what ``accuracy`` predicts.
     """
-    from sharpbench.adaptive.bank import BankError, ItemBank
-    from sharpbench.adaptive.cat import AdaptiveError, StoppingRule
+    from sharpbench.adaptive.bank import ItemBank
+    from sharpbench.adaptive.cat import StoppingRule
     from sharpbench.adaptive.selection import SelectionRule
     from sharpbench.adaptive.simulate import SimulationConfig, simulate_matrix
     from sharpbench.matrix.io import read_matrix
 
-    try:
-        b = ItemBank.load(bank)
-        m = read_matrix(matrix, items_as_rows=items_as_rows)
-        cfg = SimulationConfig(
-            selection=SelectionRule(selection.value, randomesque=randomesque, balance=balance),
-            stopping=StoppingRule(max_items=max_items, target_se=_target_se(target_se), theta_tol=theta_tol,
-                                  min_items=min_items),
-            ability=ability.value, prior_mean=0.0, prior_sd=1.0, start=start,
+    b = ItemBank.load(bank)
+    m = read_matrix(matrix, items_as_rows=items_as_rows)
+    cfg = SimulationConfig(
+        selection=SelectionRule(selection.value, randomesque=randomesque, balance=balance),
+        stopping=StoppingRule(max_items=max_items, target_se=_target_se(target_se), theta_tol=theta_tol,
+                              min_items=min_items),
+        ability=ability.value, prior_mean=0.0, prior_sd=1.0, start=start,
+    )
+    names = [s.strip() for s in models.split(",")] if models else None
+    seen = set(b.info.get("calibration_models", [])) & set(names or m.models)
+    if seen:
+        typer.secho(
+            f"Warning: {len(seen)} simulated model(s) were in the bank's calibration set (e.g. {sorted(seen)[0]}): "
+            "in-sample runs are biased (an extreme model's own failures set the item locations near it); "
+            "use a bank fitted without them (benchmarks/adaptive_vs_random.py does leave-one-model-out).",
+            fg=typer.colors.YELLOW, err=True,
         )
-        names = [s.strip() for s in models.split(",")] if models else None
-        seen = set(b.info.get("calibration_models", [])) & set(names or m.models)
-        if seen:
-            typer.secho(
-                f"Warning: {len(seen)} simulated model(s) were in the bank's calibration set (e.g. {sorted(seen)[0]}): "
-                "in-sample runs are biased (an extreme model's own failures set the item locations near it); "
-                "use a bank fitted without them (benchmarks/adaptive_vs_random.py does leave-one-model-out).",
-                fg=typer.colors.YELLOW, err=True,
-            )
-        absent = set(b.benchmark_item_ids) - {str(i) for i in m.items}
-        if absent:
-            typer.secho(
-                f"Warning: {len(absent)} of the bank's {b.n_total} benchmark items are not in the matrix; "
-                "the full score leaves them out while the prediction counts them.",
-                fg=typer.colors.YELLOW, err=True,
-            )
-        df = simulate_matrix(b, m, names, cfg, seed=seed)
-    except (BankError, AdaptiveError, ValueError) as exc:
-        raise fail(str(exc), 2)
+    absent = set(b.benchmark_item_ids) - {str(i) for i in m.items}
+    if absent:
+        typer.secho(
+            f"Warning: {len(absent)} of the bank's {b.n_total} benchmark items are not in the matrix; "
+            "the full score leaves them out while the prediction counts them.",
+            fg=typer.colors.YELLOW, err=True,
+        )
+    df = simulate_matrix(b, m, names, cfg, seed=seed)
     if fmt is OutputFormat.json:
         typer.echo(df.reset_index().to_json(orient="records", indent=2))
     elif fmt is OutputFormat.csv:
@@ -272,40 +265,36 @@ def calibrate(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
 ) -> None:
     """Fit IRT item parameters on a response matrix and save them as an item bank."""
-    from sharpbench.adaptive.bank import BankError
     from sharpbench.adaptive.calibrate import calibrate_bank, restrict_to_task
     from sharpbench.matrix.io import read_matrix
 
     if "," in tasks:
-        raise fail("calibrate one benchmark at a time (a bank belongs to one task)", 2)
+        raise fail("calibrate one benchmark at a time (a bank belongs to one task)", EXIT_INPUT)
     check = "skipped (--no-task-check)"
-    try:
-        matrix = read_matrix(from_matrix, items_as_rows=items_as_rows)
-        if exclude_models:
-            matrix = matrix.drop_models([m.strip() for m in exclude_models.split(",")])
-        if not no_task_check:
-            import warnings
+    matrix = read_matrix(from_matrix, items_as_rows=items_as_rows)
+    if exclude_models:
+        matrix = matrix.drop_models([m.strip() for m in exclude_models.split(",")])
+    if not no_task_check:
+        import warnings
 
-            from sharpbench.data.errors import DataQualityWarning
-            from sharpbench.data.registry import get_task
+        from sharpbench.data.errors import DataQualityWarning
+        from sharpbench.data.registry import get_task
 
-            item_table = items if items is not None else _sibling_items(from_matrix)
-            texts = _item_texts(item_table)
-            check = f"ids and question texts ({item_table.name})" if texts is not None else "ids only (no --items)"
-            if texts is None and fmt is OutputFormat.table:
-                typer.secho(
-                    "Warning: no item table with question text (--items): the matrix's item ids are checked "
-                    "against the task, their content is not.",
-                    fg=typer.colors.YELLOW, err=True,
-                )
-            with warnings.catch_warnings():  # item-quality notes matter when scoring, not here
-                warnings.simplefilter("ignore", DataQualityWarning)
-                task_items = get_task(tasks).items()
-            matrix = restrict_to_task(matrix, task_items, texts)
-        bank = calibrate_bank(matrix, name or tasks, benchmark=tasks, model=model, min_slope=min_slope)
-        path = bank.save(out)
-    except (BankError, ValueError, RuntimeError) as exc:
-        raise fail(str(exc), 2)
+        item_table = items if items is not None else _sibling_items(from_matrix)
+        texts = _item_texts(item_table)
+        check = f"ids and question texts ({item_table.name})" if texts is not None else "ids only (no --items)"
+        if texts is None and fmt is OutputFormat.table:
+            typer.secho(
+                "Warning: no item table with question text (--items): the matrix's item ids are checked "
+                "against the task, their content is not.",
+                fg=typer.colors.YELLOW, err=True,
+            )
+        with warnings.catch_warnings():  # item-quality notes matter when scoring, not here
+            warnings.simplefilter("ignore", DataQualityWarning)
+            task_items = get_task(tasks).items()
+        matrix = restrict_to_task(matrix, task_items, texts)
+    bank = calibrate_bank(matrix, name or tasks, benchmark=tasks, model=model, min_slope=min_slope)
+    path = bank.save(out)
     summary = {"bank": bank.name, "benchmark": bank.benchmark, "path": str(path), "irt_model": model.upper(),
                "models": matrix.n_models, "items": bank.n_items, "excluded_items": bank.n_total - bank.n_items,
                "ability_mean": round(bank.ability_mean, 4), "ability_sd": round(bank.ability_sd, 4),

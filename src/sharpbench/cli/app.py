@@ -1,13 +1,25 @@
-"""The ``sharpbench`` command line: one module per command group, registered here."""
+"""The ``sharpbench`` command line: one module per command group, registered here.
+
+Every command runs inside :func:`sharpbench.cli.common.handle_errors` (one
+error line, one exit code per kind of error) and takes its option defaults
+from ``sharpbench.toml`` when there is one (:mod:`sharpbench.cli.settings`).
+The command modules import their analysis stacks (torch, scipy, duckdb,
+pandas...) inside the command functions: that is for start-up time, so
+``sharpbench --help`` and every command load only what they use.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(
+from sharpbench.cli.common import CONFIG_ENV, CONFIG_FILE, App
+
+app = App(
     name="sharpbench",
     help="Fast, sharp and honest LLM evaluation: run benchmarks, keep every answer, analyse like a psychometrician.",
     no_args_is_help=True,
@@ -36,8 +48,12 @@ for _name in _COMMAND_MODULES:
 
 
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     """Fast, sharp and honest LLM evaluation."""
+    if os.environ.get(CONFIG_ENV, "").strip() or Path(CONFIG_FILE).is_file():
+        from sharpbench.cli.settings import apply_settings  # start-up time: pydantic loads only for a settings file
+
+        apply_settings(ctx)  # option defaults from sharpbench.toml
 
 
 @app.command("version")

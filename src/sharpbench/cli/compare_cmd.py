@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sharpbench.cli.common import fail
-
-EXIT_FAILURE, EXIT_USAGE = 1, 2
+from sharpbench.cli.common import exit_code, fail, save_artifact
+from sharpbench.compare.errors import CompareError
+from sharpbench.errors import SharpbenchError
 _FORMATS = ("table", "json", "csv")
 
 
@@ -35,21 +35,21 @@ def _err() -> Console:
 
 
 def _run(fn: Callable[[], None]) -> None:
-    """Run ``fn``; bad input exits 2 with its message, other failures exit 1 with one line."""
-    from sharpbench.compare.errors import CompareError
-
+    """Run ``fn``; sharpbench's errors exit with their code and message, a library's error is
+    named (``ValueError: ...``) in its one line (codes: :func:`sharpbench.cli.common.exit_code`)."""
     try:
         fn()
-    except CompareError as exc:
-        raise fail(exc, EXIT_USAGE) from None
+    except CompareError:
+        raise
     except (ValueError, RuntimeError, OSError) as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE) from None
+        code = exit_code(exc)
+        if isinstance(exc, SharpbenchError) or code is None:
+            raise
+        raise fail(f"{type(exc).__name__}: {exc}", code) from None
 
 
 def _check_format(fmt: str) -> None:
     if fmt not in _FORMATS:
-        from sharpbench.compare.errors import CompareError
-
         raise CompareError(f"--format must be one of {_FORMATS}, got {fmt!r}")
 
 
@@ -79,13 +79,8 @@ def _cell(v) -> str:
 
 
 def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -> None:
-    if store is None:
-        return
-    from sharpbench.store import Store
-
-    with Store(store, shared=True) as st:
-        st.save_artifact(kind, name, payload)
-    _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
+    if save_artifact(store, kind, name, payload):
+        _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
 
 
 # -------------------------------------------------------------------- diff

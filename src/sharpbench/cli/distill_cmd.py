@@ -9,10 +9,11 @@ from typing import Any
 
 import typer
 
+from sharpbench.cli.common import App, fail, save_artifact
 from sharpbench.cli.common import OutputFormat as Fmt
-from sharpbench.cli.common import fail
+from sharpbench.errors import EXIT_INPUT
 
-distill_app = typer.Typer(
+distill_app = App(
     name="distill",
     help="Distil a benchmark: hard/discriminative subsets (MAGI) and tiny subsets that predict the full score.",
     no_args_is_help=True,
@@ -78,23 +79,11 @@ def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | 
 
 def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png: Path | None = None) -> None:
     """Save ``payload`` (plus the plot as base64 PNG under ``plot_png_base64``) in the result store."""
-    if store is None:
-        return
     if png is not None and png.exists():
         import base64
 
         payload = {**payload, "plot_png_base64": base64.b64encode(png.read_bytes()).decode("ascii")}
-    try:
-        from sharpbench.store import Store
-    except ImportError:
-        raise fail("the result store is not available in this installation", 2)
-    st = Store(store, shared=True)
-    try:
-        st.save_artifact(kind, name, payload)
-    finally:
-        close = getattr(st, "close", None)
-        if close:
-            close()
+    save_artifact(store, kind, name, payload)
 
 
 MATRIX_ARG = typer.Argument(..., help="Response matrix: wide CSV/TSV/Parquet (rows = models unless --items-as-rows), "
@@ -139,27 +128,22 @@ def hard(
 ) -> None:
     """Hard, discriminative subset by progressive deletion (MAGI method)."""
     from sharpbench.distill.common import chance_rates, describe_chance
-    from sharpbench.distill.errors import DistillError
     from sharpbench.distill.hard import select_hard
     from sharpbench.distill.hard_optimize import optimize_hard
     from sharpbench.distill.plots import plot_score_trends
     from sharpbench.distill.taskfile import write_task_file
-    from sharpbench.matrix.core import MatrixError
 
-    try:
-        m = _load(matrix, items_as_rows, item_meta)
-        chance = chance_rates(m, default_choices=n_choices)
-        source = describe_chance(m, default_choices=n_choices)
-        if optimize:
-            res = optimize_hard(m, reference=reference, n_trials=trials, seed=seed, top_n=top_n,
-                                exclude_voters=exclude_voter, chance=chance, chance_source=source, n_jobs=jobs,
-                                penalty_tol=penalty_tol / 100)
-        else:
-            res = select_hard(m, method.value, reference=reference, fraction=fraction, top_n=top_n,
-                              exclude_voters=exclude_voter, pad=pad, lift_to_chance=lift_to_chance, chance=chance,
-                              chance_source=source, voter_penalty=voter_penalty, n_jobs=jobs)
-    except (DistillError, MatrixError, RuntimeError) as exc:
-        raise fail(str(exc), 2)
+    m = _load(matrix, items_as_rows, item_meta)
+    chance = chance_rates(m, default_choices=n_choices)
+    source = describe_chance(m, default_choices=n_choices)
+    if optimize:
+        res = optimize_hard(m, reference=reference, n_trials=trials, seed=seed, top_n=top_n,
+                            exclude_voters=exclude_voter, chance=chance, chance_source=source, n_jobs=jobs,
+                            penalty_tol=penalty_tol / 100)
+    else:
+        res = select_hard(m, method.value, reference=reference, fraction=fraction, top_n=top_n,
+                          exclude_voters=exclude_voter, pad=pad, lift_to_chance=lift_to_chance, chance=chance,
+                          chance_source=source, voter_penalty=voter_penalty, n_jobs=jobs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "items.txt").write_text("\n".join(res.selected_items) + "\n")
     base = base_task or matrix.stem.replace("_matrix", "")
@@ -217,43 +201,38 @@ def tiny(
     """Tiny subset whose answers predict the full score (anchor points, IRT information, strata, random, text)."""
     import pandas as pd
 
-    from sharpbench.distill.errors import DistillError
     from sharpbench.distill.taskfile import write_task_file
     from sharpbench.distill.tiny_fit import build_tiny
-    from sharpbench.matrix.core import MatrixError
 
-    try:
-        m = _load(matrix, items_as_rows, item_meta)
-        text_emb = None
-        if method is TinyMethod.text:
-            from sharpbench.distill.coldstart import embed_texts
+    m = _load(matrix, items_as_rows, item_meta)
+    text_emb = None
+    if method is TinyMethod.text:
+        from sharpbench.distill.coldstart import embed_texts
 
-            if "text" not in m.item_meta.columns:
-                raise fail("method 'text' needs item texts: pass --item-meta with question/options or a text column", 2)
-            text_emb = embed_texts(m.item_meta["text"].fillna("").tolist(), embedder)
-        if irt:
-            m.require_binary()
-        full = None
-        if scores is not None:
-            from sharpbench.distill.predictor import read_scores
+        if "text" not in m.item_meta.columns:
+            raise fail("method 'text' needs item texts: pass --item-meta with question/options or a text column", EXIT_INPUT)
+        text_emb = embed_texts(m.item_meta["text"].fillna("").tolist(), embedder)
+    if irt:
+        m.require_binary()
+    full = None
+    if scores is not None:
+        from sharpbench.distill.predictor import read_scores
 
-            given = _read_scores(scores)
-            unscored = [x for x in m.models if x not in given.index]
-            if unscored:
-                raise fail(f"{scores}: no full score for {len(unscored)} model(s), e.g. {unscored[:3]}", 2)
-            full, unit = read_scores(given.reindex(list(m.models)))
-            typer.echo(f"note: full scores read as {unit}", err=True)
-        from sharpbench.distill.predictor import MIN_MODELS_PREDICT
+        given = _read_scores(scores)
+        unscored = [x for x in m.models if x not in given.index]
+        if unscored:
+            raise fail(f"{scores}: no full score for {len(unscored)} model(s), e.g. {unscored[:3]}", EXIT_INPUT)
+        full, unit = read_scores(given.reindex(list(m.models)))
+        typer.echo(f"note: full scores read as {unit}", err=True)
+    from sharpbench.distill.predictor import MIN_MODELS_PREDICT
 
-        fit_predictor = m.n_models >= MIN_MODELS_PREDICT
-        if not fit_predictor:
-            typer.echo(f"note: {m.n_models} models (< {MIN_MODELS_PREDICT}): no cross-validated estimator choice; "
-                       "`predict` will need --estimator", err=True)
-        sub = build_tiny(m, n_items, method.value, seed=seed, irt=irt and m.n_models > 0,
-                         lambda_folds=lambda_folds, embedding=embedding, balance=balance, text_embeddings=text_emb,
-                         fit_predictor=fit_predictor, scores=full)
-    except (DistillError, MatrixError, RuntimeError) as exc:
-        raise fail(str(exc), 2)
+    fit_predictor = m.n_models >= MIN_MODELS_PREDICT
+    if not fit_predictor:
+        typer.echo(f"note: {m.n_models} models (< {MIN_MODELS_PREDICT}): no cross-validated estimator choice; "
+                   "`predict` will need --estimator", err=True)
+    sub = build_tiny(m, n_items, method.value, seed=seed, irt=irt and m.n_models > 0,
+                     lambda_folds=lambda_folds, embedding=embedding, balance=balance, text_embeddings=text_emb,
+                     fit_predictor=fit_predictor, scores=full)
     sub.save(out)
     if task_file is not None:
         base = base_task or matrix.stem.replace("_matrix", "")
@@ -290,19 +269,14 @@ def evaluate(
     store: Path | None = typer.Option(None, "--store"),
 ) -> None:
     """K-fold over models: MAE/RMSE/Kendall tau of predicted vs true full scores, vs random subsets."""
-    from sharpbench.distill.errors import DistillError
     from sharpbench.distill.evaluate import evaluate_tiny
     from sharpbench.distill.plots import plot_tiny_eval
-    from sharpbench.matrix.core import MatrixError
 
-    try:
-        m = _load(matrix, items_as_rows, item_meta)
-        res = evaluate_tiny(m, n_items=n_items, methods=[s.strip() for s in methods.split(",") if s.strip()],
-                            estimators=[s.strip() for s in estimators.split(",") if s.strip()],
-                            folds=folds or None, seeds=list(range(seeds)), random_repeats=random_repeats,
-                            lambda_folds=lambda_folds, embedding=embedding)
-    except (DistillError, MatrixError, RuntimeError) as exc:
-        raise fail(str(exc), 2)
+    m = _load(matrix, items_as_rows, item_meta)
+    res = evaluate_tiny(m, n_items=n_items, methods=[s.strip() for s in methods.split(",") if s.strip()],
+                        estimators=[s.strip() for s in estimators.split(",") if s.strip()],
+                        folds=folds or None, seeds=list(range(seeds)), random_repeats=random_repeats,
+                        lambda_folds=lambda_folds, embedding=embedding)
     if plot is not None:
         names = [e.strip() for e in estimators.split(",") if e.strip()]
         est = next((e for e in ("auto", "gpirt") if e in names), names[0])
@@ -336,24 +310,20 @@ def predict(
     Next to the predictions it prints the cross-validated error of every candidate estimator
     and of the two plain baselines (cubic fit on the subset mean, ridge on the item answers).
     """
-    from sharpbench.distill.errors import DistillError
     from sharpbench.distill.prediction import predict_from_subset, predict_from_train
 
     if not 0 < confidence < 1:
-        raise fail("--confidence must be between 0 and 1", 2)
-    try:
-        new = _read_answers(responses, items_as_rows)
-        if subset is not None and train is None:
-            result = predict_from_subset(subset, new, estimator, confidence)
-        elif train is not None and train_scores is not None:
-            if estimator not in ("auto", "all"):
-                raise fail("--train mode chooses the estimator by cross-validation: leave --estimator at auto", 2)
-            result = predict_from_train(_read_answers(train, items_as_rows), _read_scores(train_scores), new,
-                                        confidence, score_unit)
-        else:
-            raise fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES", 2)
-    except (DistillError, ValueError, RuntimeError) as exc:
-        raise fail(str(exc), 2)
+        raise fail("--confidence must be between 0 and 1", EXIT_INPUT)
+    new = _read_answers(responses, items_as_rows)
+    if subset is not None and train is None:
+        result = predict_from_subset(subset, new, estimator, confidence)
+    elif train is not None and train_scores is not None:
+        if estimator not in ("auto", "all"):
+            raise fail("--train mode chooses the estimator by cross-validation: leave --estimator at auto", EXIT_INPUT)
+        result = predict_from_train(_read_answers(train, items_as_rows), _read_scores(train_scores), new,
+                                    confidence, score_unit)
+    else:
+        raise fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES", EXIT_INPUT)
     table = result.predictions
     if fmt is Fmt.json:
         preds = [
@@ -386,10 +356,10 @@ def _read_scores(path: Path):
     import pandas as pd
 
     if not path.exists():
-        raise fail(f"file {path} does not exist", 2)
+        raise fail(f"file {path} does not exist", EXIT_INPUT)
     frame = pd.read_csv(path, index_col=0)
     if frame.shape[1] < 1:
-        raise fail(f"{path} needs a model column and a score column", 2)
+        raise fail(f"{path} needs a model column and a score column", EXIT_INPUT)
     col = "score" if "score" in frame.columns else frame.columns[0]
     series = pd.to_numeric(frame[col], errors="coerce")
     series.index = series.index.map(str)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
-import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,15 +11,11 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from sharpbench.cli.common import fail
-
-# Exit codes: 1 runtime failure (store, data, model), 2 bad input (unknown names, bad options),
-# 130 interrupted by Ctrl-C or SIGTERM (whole items are stored; rerun to resume).
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-_LOWER_IS_BETTER = {"brier", "brier_score"}
+from sharpbench.cli.common import backend_help, dtype_help, exit_code, fail
+from sharpbench.cli.eval_view import Progress, groups_table, print_warnings, report_table, write_output_json
+from sharpbench.cli.fanout_view import run_many
+from sharpbench.errors import EXIT_INPUT, EXIT_INTERRUPTED
 
 
 def register(app: typer.Typer) -> None:
@@ -35,13 +28,13 @@ def eval_command(
     tasks: str = typer.Option("piqa", "--tasks", "-t", help="Comma-separated tasks / groups / task files."),
     limit: Optional[int] = typer.Option(None, "--limit", "-l", min=1, help="Only the first N documents of each task."),
     num_fewshot: Optional[int] = typer.Option(None, "--num-fewshot", "-k", min=0, help="Few-shot examples per prompt."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16."),
+    dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
     batch_size: int = typer.Option(
         16, "--batch-size", "-b", min=1, help="Items per forward batch (also items per store transaction)."
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: the backend's choice)."),
     store: Path = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="DuckDB result store."),
-    backend: str = typer.Option("hf", "--backend", help="Model backend: hf | llamacpp | openai."),
+    backend: str = typer.Option("hf", "--backend", help=backend_help()),
     model_arg: list[str] = typer.Option(
         [], "--model-arg", "-M",
         help="Backend option KEY=VALUE, repeatable (openai: base_url=..., tokenizer=..., max_concurrency=8).",
@@ -89,26 +82,24 @@ def eval_command(
                 parse_lmeval_model_args(model_args), model=model, dtype=dtype, device=device)
             model_kwargs.update(extra)
     except ValueError as exc:
-        raise fail(exc, EXIT_USAGE) from None
+        raise fail(exc, EXIT_INPUT) from None
     if no_prefix_cache or prefix_cache_mb is not None:
         if backend != "hf":
-            raise fail("--no-prefix-cache / --prefix-cache-mb apply to the hf backend", EXIT_USAGE)
+            raise fail("--no-prefix-cache / --prefix-cache-mb apply to the hf backend", EXIT_INPUT)
         if no_prefix_cache:
             model_kwargs["prefix_cache"] = False
         if prefix_cache_mb is not None:
             model_kwargs["prefix_cache_mb"] = prefix_cache_mb
     if ray is not None and models_file is None:
-        raise fail("--ray fans out over --models FILE; give the models file", EXIT_USAGE)
+        raise fail("--ray fans out over --models FILE; give the models file", EXIT_INPUT)
     if models_file is not None:
-        from sharpbench.cli.fanout_view import run_many
-
         with sigterm_as_interrupt():
             run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
                      batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
                      shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
-                     exit_code=_exit_code)
+                     exit_code=exit_code)
         return
-    progress = _Progress(console)
+    progress = Progress(console)
     try:
         with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
             warnings.simplefilter("always", ContextTooLongWarning)
@@ -127,12 +118,12 @@ def eval_command(
         console.print("[yellow]interrupted before any item was scored[/yellow]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # translated to one clear line; no traceback for expected failures
-        code = _exit_code(exc)
+        code = exit_code(exc)
         if code is None:
             raise
-        _print_warnings(console, caught, (DataQualityWarning,))
+        print_warnings(console, caught, (DataQualityWarning,))
         raise fail(exc, code) from None
-    _print_warnings(console, caught, (ContextTooLongWarning, ChangedItemsWarning, DataQualityWarning))
+    print_warnings(console, caught, (ContextTooLongWarning, ChangedItemsWarning, DataQualityWarning))
     out = Console()
     out.print(report_table(report))
     if report.groups:
@@ -148,19 +139,6 @@ def eval_command(
     )
     if output_json is not None:
         write_output_json(output_json, report.to_dict(), report.store)
-
-
-def write_output_json(path: Path, payload: Any, store: Any) -> None:
-    """Write ``--output-json``; if that fails the results are stored already: say so, exit 1."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    except OSError as exc:
-        raise fail(
-            f"cannot write --output-json {path}: {exc.strerror or exc}. The results are stored in {store}: "
-            "run the same command with another --output-json to write the report (nothing is recomputed)",
-            EXIT_FAILURE,
-        ) from None
 
 
 @contextmanager
@@ -187,14 +165,6 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _print_warnings(console: Console, caught, categories) -> None:
-    from rich.markup import escape
-
-    for w in caught:
-        if issubclass(w.category, categories):
-            console.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
-
-
 def parse_model_args(pairs: list[str]) -> dict[str, Any]:
     """``["base_url=http://h/v1", "max_concurrency=8"]`` -> dict; numbers and true/false are parsed."""
     out: dict[str, Any] = {}
@@ -215,146 +185,3 @@ def parse_model_args(pairs: list[str]) -> dict[str, Any]:
                     pass
         out[key] = value
     return out
-
-
-def _exit_code(exc: Exception) -> int | None:
-    """Exit code for an expected failure, None for a bug (shown with its traceback)."""
-    from sharpbench.store import StoreError
-
-    if isinstance(exc, StoreError):
-        return EXIT_FAILURE
-    names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"UnknownTaskError", "UnknownModelError", "UnknownBackendError", "UnknownModelArgError"}:
-        return EXIT_USAGE
-    if names & {"TaskError", "ModelError", "ModelLoadError", "MissingDataError", "BackendError"}:
-        return EXIT_FAILURE
-    if isinstance(exc, (ValueError, KeyError, LookupError)):
-        return EXIT_USAGE
-    if isinstance(exc, (OSError, RuntimeError)):
-        return EXIT_FAILURE
-    return None
-
-
-class _Progress:
-    """Rich progress bar on a terminal, plain 'N/M items stored' lines otherwise (logs, CI)."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.total = 0
-        self.done = 0
-        self._bar: Any = None
-        self._task_id: Any = None
-        self._t0 = time.monotonic()
-
-    def __enter__(self) -> "_Progress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def plan(self, n_todo: int, n_reused: int) -> None:
-        self.total = n_todo
-        if n_reused:
-            self.console.print(f"{n_reused} items already in the store; {n_todo} to compute")
-        self._t0 = time.monotonic()
-        if not n_todo:
-            return
-        if self.console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("items"), TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=self.console, transient=False,
-            )
-            self._bar.start()
-            self._task_id = self._bar.add_task("scoring", total=n_todo, rate="")
-
-    def advance(self, n: int, task: str) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(self._task_id, advance=n, description=task)
-            speed = self._bar.tasks[0].speed
-            self._bar.update(self._task_id, rate=f"{speed:.1f} items/s" if speed else "")
-        else:
-            print(f"[sharpbench] {task}: {self.done}/{self.total} items stored{self.rate_eta()}",
-                  file=sys.stderr, flush=True)
-
-    def rate_eta(self) -> str:
-        """``" (2.4 items/s, ETA 1m05s)"`` from the items scored since :meth:`plan` (logs have no bar)."""
-        elapsed = time.monotonic() - self._t0
-        if self.done <= 0 or elapsed <= 0:
-            return ""
-        rate = self.done / elapsed
-        left = max(self.total - self.done, 0) / rate
-        return f" ({rate:.1f} items/s, ETA {_duration(left)})"
-
-
-def _duration(seconds: float) -> str:
-    """``42s``, ``3m05s``, ``2h07m``."""
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def _fmt(x: float | None, digits: int = 4) -> str:
-    if x is None or x != x:  # NaN
-        return "N/A"
-    return f"{x:.{digits}f}"
-
-
-def _metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for name, (value, stderr) in metrics.items():
-        arrow = "↓" if name in _LOWER_IS_BETTER else "↑"
-        rows.append((name, arrow, _fmt(value), _fmt(stderr)))
-    return rows
-
-
-def report_table(report) -> Table:
-    """lm-eval's results table: Tasks | Version | Filter | n-shot | Metric | | Value | ± | Stderr."""
-    table = Table(title=escape(f"{report.model_id} ({report.dtype})"), show_lines=False)
-    for col in ("Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"):
-        table.add_column(col, justify="right" if col in ("Value", "Stderr", "n-shot") else "left")
-    grouped: dict[str | None, list] = {}
-    for t in report.tasks:
-        grouped.setdefault(t.group, []).append(t)
-    groups = {g.group: g for g in report.groups}
-    for group, members in grouped.items():
-        if group is not None and group in groups:
-            g = groups[group]
-            for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-                table.add_row(escape(group) if i == 0 else "", "", "none" if i == 0 else "",
-                              str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
-        for t in members:
-            name = escape(f" - {t.task}" if group is not None else t.task)
-            for i, (m, arrow, v, se) in enumerate(_metric_rows(t.metrics)):
-                first = i == 0
-                table.add_row(name if first else "", (t.version or "") if first else "",
-                              "none" if first else "", str(t.num_fewshot) if first else "",
-                              m, arrow, v, "±", se)
-    return table
-
-
-def groups_table(report) -> Table:
-    """lm-eval's second table: one row per group metric."""
-    table = Table(title="Groups")
-    for col in ("Groups", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"):
-        table.add_column(col, justify="right" if col in ("Value", "Stderr", "n-shot") else "left")
-    for g in report.groups:
-        for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-            table.add_row(escape(g.group) if i == 0 else "", "", "none" if i == 0 else "",
-                          str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
-    return table

@@ -14,24 +14,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from sharpbench.cli.common import fail
+from sharpbench.cli.eval_view import duration, report_table, write_output_json
+from sharpbench.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED
 
 
 def run_many(console: Console, models_file: Path, tasks: str, *, ray: str | None, shard_size: int, retries: int,
              output_json: Path | None, exit_code: Callable[[Exception], int | None], **kw: Any) -> None:
     """Run :func:`sharpbench.engine.fanout.run_fanout` with a progress display; exit 1 if a shard failed."""
-    from sharpbench.cli.eval_cmd import (
-        EXIT_FAILURE,
-        EXIT_INTERRUPTED,
-        EXIT_USAGE,
-        report_table,
-        write_output_json,
-    )
     from sharpbench.engine.fanout import read_models_file, run_fanout
 
     try:
         models = read_models_file(models_file)
     except (OSError, ValueError) as exc:
-        raise fail(exc, EXIT_USAGE) from None
+        raise fail(exc, EXIT_INPUT) from None
     view = _FanoutProgress(console, models)
     try:
         with view:
@@ -112,13 +107,11 @@ class _FanoutProgress:
 
     def _rate_eta(self) -> str:
         """``", 2.4 items/s, ETA 1m05s"`` over the shards finished so far (logs have no bar)."""
-        from sharpbench.cli.eval_cmd import _duration
-
         elapsed = time.monotonic() - self._t0
         if self.done <= 0 or elapsed <= 0:
             return ""
         rate = self.done / elapsed
-        return f", {rate:.1f} items/s, ETA {_duration(max(self.total - self.done, 0) / rate)}"
+        return f", {rate:.1f} items/s, ETA {duration(max(self.total - self.done, 0) / rate)}"
 
     def shard_done(self, key: str, n_ok: int, n_failed: int) -> None:
         self.done += n_ok + n_failed

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from sharpbench.cli.common import OutputFormat as Fmt
-from sharpbench.cli.common import fail
+from sharpbench.cli.common import save_artifact
 
 __all__ = ["register"]
 
@@ -63,13 +63,8 @@ def _load(results: Path, items: Path | None, items_as_rows: bool | None):
 
 
 def _save(store: Path | None, kind: str, name: str, payload: dict) -> None:
-    if store is None:
-        return
-    from sharpbench.store import Store
-
-    with Store(store, shared=True) as s:
-        s.save_artifact(kind, name, payload)
-    typer.echo(f"saved artifact {kind}/{name} to {store}", err=True)
+    if save_artifact(store, kind, name, payload):
+        typer.echo(f"saved artifact {kind}/{name} to {store}", err=True)
 
 
 def skills(
@@ -98,61 +93,57 @@ def skills(
 
     from sharpbench.insight import skills as sk
     from sharpbench.insight.stats import InsightError
-    from sharpbench.matrix import MatrixError
 
-    try:
-        matrix = _load(results, items, items_as_rows)
-        if source is SkillFrom.metadata:
-            labels = sk.skills_from_metadata(matrix, column)
+    matrix = _load(results, items, items_as_rows)
+    if source is SkillFrom.metadata:
+        labels = sk.skills_from_metadata(matrix, column)
+    else:
+        from sharpbench.insight.items import item_texts
+
+        texts = item_texts(matrix.item_meta) if len(matrix.item_meta.columns) else None
+        if texts is None or texts.empty:
+            raise sk.NoSkillSourceError(
+                f"--from {source.value} needs item texts: pass --items with a question column"
+                + ("" if len(matrix.item_meta.columns) else "; this matrix has no metadata, so only "
+                   "--from embeddings/--from rationales with --items remain")
+            )
+        if limit:
+            texts = texts.sample(min(limit, len(texts)), random_state=seed)
+        if source is SkillFrom.embeddings:
+            from sharpbench.insight.embed_skills import cluster_skills, embed_texts
+
+            emb = embed_texts(texts.tolist(), encoder)
+            labels, _ = cluster_skills(emb, texts.tolist(), texts.index.tolist(), n_clusters, seed=seed)
         else:
-            from sharpbench.insight.items import item_texts
+            from sharpbench.insight.rationale_skills import (
+                load_generator,
+                skills_from_rationales,
+            )
 
-            texts = item_texts(matrix.item_meta) if len(matrix.item_meta.columns) else None
-            if texts is None or texts.empty:
-                raise sk.NoSkillSourceError(
-                    f"--from {source.value} needs item texts: pass --items with a question column"
-                    + ("" if len(matrix.item_meta.columns) else "; this matrix has no metadata, so only "
-                       "--from embeddings/--from rationales with --items remain")
-                )
-            if limit:
-                texts = texts.sample(min(limit, len(texts)), random_state=seed)
-            if source is SkillFrom.embeddings:
-                from sharpbench.insight.embed_skills import cluster_skills, embed_texts
-
-                emb = embed_texts(texts.tolist(), encoder)
-                labels, _ = cluster_skills(emb, texts.tolist(), texts.index.tolist(), n_clusters, seed=seed)
-            else:
-                from sharpbench.insight.rationale_skills import (
-                    load_generator,
-                    skills_from_rationales,
-                )
-
-                labels, table = skills_from_rationales(texts, load_generator(generator))
-                _emit(table.reset_index(), fmt, "Rationales")
-        labelled = set(labels.index)
-        matrix = matrix.select(items=[i for i in matrix.items if i in labelled])
-        acc = sk.skill_accuracy(matrix, labels)
-        _emit(acc, fmt, f"Accuracy per model and skill ({labels.name}, 95% Wilson CI)")
-        pairs = None
-        if compare:
-            pairs = [tuple(m.strip() for m in compare.split(","))]
-            if len(pairs[0]) != 2:
-                raise InsightError("--compare takes exactly two model names: 'A,B'")
-        else:
-            pairs = sk.close_pairs(matrix, tol) or None
-        diffs = sk.skill_differences(matrix, labels, pairs, correction=correction)
-        sig = diffs[diffs["significant"]]
-        _emit(sig, fmt, f"Significant skill gaps ({correction}-corrected, {len(sig)} of {len(diffs)} tests)",
-              max_rows=25)
-        route = sk.routing_evaluation(matrix, labels, n_splits=splits, seed=seed)
-        summary = {k: v for k, v in route.items() if k != "routes"}
-        _emit(pd.DataFrame([summary]), fmt, "Routing (split-half)")
-        _save(store, "skills", f"{results.stem}:{labels.name}", {
-            "source": source.value, "accuracy": acc.replace({np.nan: None}).to_dict(orient="records"),
-            "differences": sig.head(200).to_dict(orient="records"), "routing": route,
-        })
-    except (InsightError, MatrixError) as exc:
-        raise fail(exc, 2)
+            labels, table = skills_from_rationales(texts, load_generator(generator))
+            _emit(table.reset_index(), fmt, "Rationales")
+    labelled = set(labels.index)
+    matrix = matrix.select(items=[i for i in matrix.items if i in labelled])
+    acc = sk.skill_accuracy(matrix, labels)
+    _emit(acc, fmt, f"Accuracy per model and skill ({labels.name}, 95% Wilson CI)")
+    pairs = None
+    if compare:
+        pairs = [tuple(m.strip() for m in compare.split(","))]
+        if len(pairs[0]) != 2:
+            raise InsightError("--compare takes exactly two model names: 'A,B'")
+    else:
+        pairs = sk.close_pairs(matrix, tol) or None
+    diffs = sk.skill_differences(matrix, labels, pairs, correction=correction)
+    sig = diffs[diffs["significant"]]
+    _emit(sig, fmt, f"Significant skill gaps ({correction}-corrected, {len(sig)} of {len(diffs)} tests)",
+          max_rows=25)
+    route = sk.routing_evaluation(matrix, labels, n_splits=splits, seed=seed)
+    summary = {k: v for k, v in route.items() if k != "routes"}
+    _emit(pd.DataFrame([summary]), fmt, "Routing (split-half)")
+    _save(store, "skills", f"{results.stem}:{labels.name}", {
+        "source": source.value, "accuracy": acc.replace({np.nan: None}).to_dict(orient="records"),
+        "differences": sig.head(200).to_dict(orient="records"), "routing": route,
+    })
 
 
 def rank(
@@ -174,28 +165,24 @@ def rank(
     from sharpbench.insight.rank_ci import disagreements, method_agreement, rank_table
     from sharpbench.insight.skills import metadata_skill_columns
     from sharpbench.insight.stats import InsightError
-    from sharpbench.matrix import MatrixError
 
-    try:
-        matrix = _load(results, items, items_as_rows)
-        cols = metadata_skill_columns(matrix.item_meta)
-        col = by or (cols[0] if cols else None)
-        if col is not None and col not in matrix.item_meta.columns:
-            raise InsightError(f"no item-metadata column {col!r}; available: {list(matrix.item_meta.columns)}")
-        bench = matrix.item_meta[col].dropna().astype(str) if col else None
-        methods = METHODS if method is RankMethod.all else (method.value,)
-        tab = rank_table(matrix, bench, methods, n_boot=n_boot, on_missing=on_missing, seed=seed)
-        switched = tab[tab["method"] != tab["used"]]
-        if len(switched):
-            typer.secho(f"note: {sorted(set(switched['method']))} need complete data; switched to bradley-terry",
-                        fg=typer.colors.YELLOW, err=True)
-        _emit(tab.sort_values(["method", "rank"]), fmt, f"Ranks by method (benchmarks = {col or 'whole matrix'})")
-        if len(methods) > 1 and fmt is Fmt.table:
-            _emit(method_agreement(tab).reset_index(), fmt, "Kendall tau-b between methods")
-            _emit(disagreements(tab).reset_index(), fmt, "Where methods disagree (spread >= 2 places)")
-        _save(store, "rank", f"{results.stem}:{col}", {"benchmarks": col, "table": tab.to_dict(orient="records")})
-    except (InsightError, MatrixError) as exc:
-        raise fail(exc, 2)
+    matrix = _load(results, items, items_as_rows)
+    cols = metadata_skill_columns(matrix.item_meta)
+    col = by or (cols[0] if cols else None)
+    if col is not None and col not in matrix.item_meta.columns:
+        raise InsightError(f"no item-metadata column {col!r}; available: {list(matrix.item_meta.columns)}")
+    bench = matrix.item_meta[col].dropna().astype(str) if col else None
+    methods = METHODS if method is RankMethod.all else (method.value,)
+    tab = rank_table(matrix, bench, methods, n_boot=n_boot, on_missing=on_missing, seed=seed)
+    switched = tab[tab["method"] != tab["used"]]
+    if len(switched):
+        typer.secho(f"note: {sorted(set(switched['method']))} need complete data; switched to bradley-terry",
+                    fg=typer.colors.YELLOW, err=True)
+    _emit(tab.sort_values(["method", "rank"]), fmt, f"Ranks by method (benchmarks = {col or 'whole matrix'})")
+    if len(methods) > 1 and fmt is Fmt.table:
+        _emit(method_agreement(tab).reset_index(), fmt, "Kendall tau-b between methods")
+        _emit(disagreements(tab).reset_index(), fmt, "Where methods disagree (spread >= 2 places)")
+    _save(store, "rank", f"{results.stem}:{col}", {"benchmarks": col, "table": tab.to_dict(orient="records")})
 
 
 def calibration(
@@ -212,25 +199,17 @@ def calibration(
     import pandas as pd
 
     from sharpbench.insight.calibration_store import calibration_from_store
-    from sharpbench.insight.stats import InsightError
 
-    try:
-        ids = [r.strip() for r in runs.split(",")] if runs else None
-        res = calibration_from_store(store, ids, n_bins=bins, strategy=binning,
-                                     length_normalise=length_normalise, idk_choice=idk_choice)
-    except (InsightError, RuntimeError) as exc:
-        raise fail(exc, 2)
-        return
+    ids = [r.strip() for r in runs.split(",")] if runs else None
+    res = calibration_from_store(store, ids, n_bins=bins, strategy=binning,
+                                 length_normalise=length_normalise, idk_choice=idk_choice)
     rows = [{"run": k, **{m: v[m] for m in ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs")}}
             for k, v in res.items()]
     _emit(pd.DataFrame(rows), fmt, f"Calibration ({next(iter(res.values()))['binning']})")
     if save:
-        from sharpbench.store import Store
-
-        with Store(store, shared=True) as s:
-            for k, v in res.items():
-                s.save_artifact("calibration", k, {**{m: x for m, x in v.items() if m != "reliability"},
-                                                   "reliability": json.loads(v["reliability"].to_json(orient="records"))})
+        for k, v in res.items():
+            save_artifact(store, "calibration", k, {**{m: x for m, x in v.items() if m != "reliability"},
+                                                    "reliability": json.loads(v["reliability"].to_json(orient="records"))})
 
 
 def register(app: typer.Typer) -> None:

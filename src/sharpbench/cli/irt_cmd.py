@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sharpbench.cli.common import fail
+from sharpbench.cli.common import App, fail, save_artifact
+from sharpbench.errors import EXIT_INPUT
 
-irt_app = typer.Typer(help="Item response theory (1PL/2PL/3PL/4PL) on response matrices.", no_args_is_help=True)
+irt_app = App(help="Item response theory (1PL/2PL/3PL/4PL) on response matrices.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -48,30 +49,26 @@ def irt_fit(
     store: Path | None = typer.Option(None, "--store", "-s", help="Also save the fit as an 'irt' artifact (for the report)."),
 ) -> None:
     """Fit an IRT model; parameters use the slope-intercept logit a*theta + d (b = -d/a)."""
-    from sharpbench.irt import MODELS, IRTConvergenceError, IRTConvergenceWarning, IRTError
-    from sharpbench.matrix.core import MatrixError
+    from sharpbench.irt import MODELS, IRTConvergenceWarning
     from sharpbench.matrix.io import read_matrix
 
     key = model.lower()
     if key not in MODELS:
-        raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"))
+        raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"), EXIT_INPUT)
     if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
+        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"), EXIT_INPUT)
     kwargs = dict(
         prior=None if prior == "none" else prior, quadrature=quadrature, max_iter=max_iter, tol=tol, ftol=ftol,
         binarize=binarize, strict=strict,
     )
     if guess is not None:
         if key not in ("3pl", "4pl"):
-            raise fail(ValueError("--guess needs --model 3pl or 4pl"))
+            raise fail(ValueError("--guess needs --model 3pl or 4pl"), EXIT_INPUT)
         kwargs["guess"] = guess
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            m = read_matrix(matrix, items_as_rows=items_as_rows)
-            fit = MODELS[key](**kwargs).fit(m)
-        except (IRTError, IRTConvergenceError, MatrixError, OSError) as exc:
-            raise fail(exc) from None
+        m = read_matrix(matrix, items_as_rows=items_as_rows)
+        fit = MODELS[key](**kwargs).fit(m)
     err = Console(stderr=True, soft_wrap=True)
     for w in caught:
         if issubclass(w.category, IRTConvergenceWarning):
@@ -82,12 +79,9 @@ def irt_fit(
         fit.save(out)
         err.print(f"saved {out}", markup=False)
     if store is not None:
-        from sharpbench.store import Store
-
         payload = fit.to_dict()
         payload.pop("history", None)
-        with Store(store, shared=True) as st:
-            st.save_artifact("irt", f"{Path(matrix).stem} {fit.model}", payload)
+        save_artifact(store, "irt", f"{Path(matrix).stem} {fit.model}", payload)
         err.print(f"saved the fit to {store} (artifact 'irt')", markup=False)
     if fmt == "json":
         d = fit.to_dict()

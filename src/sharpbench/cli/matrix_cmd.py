@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sharpbench.cli.common import fail
+from sharpbench.cli.common import App, fail
+from sharpbench.errors import EXIT_INPUT
 
-matrix_app = typer.Typer(help="Response matrices (models x items): import, inspect, export.", no_args_is_help=True)
+matrix_app = App(help="Response matrices (models x items): import, inspect, export.", no_args_is_help=True)
 
 _SRC_HELP = (
     "Matrix file or folder: wide CSV/TSV/Parquet (first column = ids; rows = models unless "
@@ -47,14 +48,10 @@ def matrix_import(
     binarize: float | None = typer.Option(None, "--binarize", help="Scores >= this become 1, others 0."),
 ) -> None:
     """Read any supported format and write the normalised Parquet."""
-    from sharpbench.matrix.core import MatrixError
     from sharpbench.matrix.io import write_matrix
 
-    try:
-        m = _read(src, items_as_rows, metric, binarize)
-        write_matrix(m, out, "parquet")
-    except (MatrixError, OSError) as exc:
-        raise fail(exc) from None
+    m = _read(src, items_as_rows, metric, binarize)
+    write_matrix(m, out, "parquet")
     Console(soft_wrap=True).print(f"wrote {out}: {m!r}", markup=False)
 
 
@@ -67,14 +64,10 @@ def matrix_info(
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the accuracy confidence intervals."),
 ) -> None:
     """Shape, missing cells, accuracy per model with CIs, item p-values, constant items."""
-    from sharpbench.matrix.core import MatrixError
     from sharpbench.matrix.summary import summarize
 
-    try:
-        m = _read(src, items_as_rows, metric, None)
-        s = summarize(m, confidence)
-    except (MatrixError, OSError) as exc:
-        raise fail(exc) from None
+    m = _read(src, items_as_rows, metric, None)
+    s = summarize(m, confidence)
     if fmt == "json":
         typer.echo(json.dumps(s.to_dict(), indent=1, default=float))
         return
@@ -82,7 +75,7 @@ def matrix_info(
         typer.echo(s.accuracy.to_csv(), nl=False)
         return
     if fmt != "table":
-        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"))
+        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"), EXIT_INPUT)
     d = s.to_dict()
     con = Console()
     con.print(
@@ -127,18 +120,14 @@ def matrix_export(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
     """Write a matrix as wide CSV, normalised Parquet or a long table (``--format``, as ``results export``)."""
-    from sharpbench.matrix.core import MatrixError
     from sharpbench.matrix.io import write_matrix
 
     if fmt not in _EXPORT_FORMATS:
-        raise fail(f"unknown --format {fmt!r}; use {', '.join(_EXPORT_FORMATS)}", 2)
+        raise fail(f"unknown --format {fmt!r}; use {', '.join(_EXPORT_FORMATS)}", EXIT_INPUT)
     if out.is_dir():
-        raise fail(f"{out} is a folder; -o names the file to write", 2)
+        raise fail(f"{out} is a folder; -o names the file to write", EXIT_INPUT)
     if out.exists() and not force:
-        raise fail(f"{out} exists; pass --force to overwrite it", 2)
-    try:
-        m = _read(src, items_as_rows, metric, None)
-        write_matrix(m, out, fmt, items_as_rows=out_items_as_rows)
-    except (MatrixError, OSError) as exc:
-        raise fail(exc) from None
+        raise fail(f"{out} exists; pass --force to overwrite it", EXIT_INPUT)
+    m = _read(src, items_as_rows, metric, None)
+    write_matrix(m, out, fmt, items_as_rows=out_items_as_rows)
     Console(soft_wrap=True).print(f"wrote {out} ({fmt}): {m!r}", markup=False)

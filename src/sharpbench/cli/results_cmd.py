@@ -10,9 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sharpbench.cli.common import fail
+from sharpbench.cli.common import App, fail
+from sharpbench.errors import EXIT_INPUT
 
-results_app = typer.Typer(
+results_app = App(
     help="Stored runs: list them, export the store, import lm-eval --log_samples output.",
     no_args_is_help=False,
 )
@@ -36,15 +37,12 @@ def results_list(
     """Table of stored runs (model, task, n-shot, dtype, items, acc, acc_norm, when)."""
     if ctx.invoked_subcommand is not None:
         return
-    from sharpbench.store import Store, StoreError
+    from sharpbench.store import Store
 
     if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
-    try:
-        with Store(store, read_only=True, shared=True) as st:
-            runs = st.runs(models=model or None, tasks=task or None)
-    except StoreError as exc:
-        raise fail(exc) from None
+        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), EXIT_INPUT)
+    with Store(store, read_only=True, shared=True) as st:
+        runs = st.runs(models=model or None, tasks=task or None)
     rows = [_row(r) for r in runs.to_dict("records")]
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
@@ -127,24 +125,20 @@ def results_export(
     """Export runs, items, choices and artifacts to Parquet (or CSV) files."""
     import duckdb
 
-    from sharpbench.store import Store, StoreError
+    from sharpbench.store import Store
     from sharpbench.store.export import EXPORT_FORMATS
     from sharpbench.store.schema import TABLES
 
     if fmt not in EXPORT_FORMATS:
-        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}", 2)
+        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}", EXIT_INPUT)
     if out.exists() and not out.is_dir():
-        raise fail(f"{out} is a file; -o names the folder to write {', '.join(f'{t}.{fmt}' for t in TABLES)} into", 2)
+        raise fail(f"{out} is a file; -o names the folder to write {', '.join(f'{t}.{fmt}' for t in TABLES)} into", EXIT_INPUT)
     there = [out / f"{t}.{fmt}" for t in TABLES if (out / f"{t}.{fmt}").exists()]
     if there and not force:
-        raise fail(f"{out} already holds {', '.join(p.name for p in there)}; pass --force to overwrite", 2)
+        raise fail(f"{out} already holds {', '.join(p.name for p in there)}; pass --force to overwrite", EXIT_INPUT)
     try:
         with Store(store, read_only=True, shared=True) as st:
             paths = st.export(out, format=fmt)
-    except StoreError as exc:
-        raise fail(exc) from None
-    except ValueError as exc:
-        raise fail(exc, 2) from None
     except (OSError, duckdb.IOException) as exc:
         why = getattr(exc, "strerror", None) or str(exc).split(": ", 1)[-1]
         raise fail(f"cannot write the export to {out}: {why}; pass -o a folder you can write to") from None
@@ -161,15 +155,12 @@ def results_import_lmeval(
                                               help="Override the n-shot read from results_*.json."),
 ) -> None:
     """Import lm-eval ``--log_samples`` output as runs of MODEL_NAME."""
-    from sharpbench.store import Store, StoreError
+    from sharpbench.store import Store
     from sharpbench.store.lmeval_import import import_lmeval
 
-    try:
-        with Store(store, shared=True) as st:
-            run_ids = import_lmeval(st, path, model_name, num_fewshot=num_fewshot)
-            runs = st.runs(run_ids=run_ids)
-    except StoreError as exc:
-        raise fail(exc, 2 if isinstance(exc, ValueError) else 1) from None
+    with Store(store, shared=True) as st:
+        run_ids = import_lmeval(st, path, model_name, num_fewshot=num_fewshot)
+        runs = st.runs(run_ids=run_ids)
     for r in runs.to_dict("records"):
         typer.echo(f"imported {r['task']}: {r['n_items']} items as model {model_name!r} (run {r['run_id']})")
 
@@ -185,15 +176,11 @@ def results_merge(
     An item stored in two inputs with different content hashes (scored on
     different data) is refused, naming both files.
     """
-    from sharpbench.store import StoreError
     from sharpbench.store.merge import merge_stores
 
     if len(stores) < 2:
-        raise fail("results merge needs at least two stores: sharpbench results merge A.duckdb B.duckdb -o C.duckdb", 2)
-    try:
-        summary = merge_stores(stores, out, force=force)
-    except StoreError as exc:
-        raise fail(exc) from None
+        raise fail("results merge needs at least two stores: sharpbench results merge A.duckdb B.duckdb -o C.duckdb", EXIT_INPUT)
+    summary = merge_stores(stores, out, force=force)
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sharpbench.cli.common import fail
+from sharpbench.cli.common import App, fail
+from sharpbench.errors import EXIT_INPUT
 
-tasks_app = typer.Typer(
+tasks_app = App(
     help="Benchmarks (tasks): list them, show their exact prompts.",
     no_args_is_help=True,
 )
@@ -53,7 +54,6 @@ def tasks_list(
 ) -> None:
     """Table of built-in tasks: name, group, n_docs, split, source, metrics."""
     from sharpbench.data import (
-        TaskError,
         get_task,
         list_groups,
         list_tasks,
@@ -61,7 +61,7 @@ def tasks_list(
     )
 
     if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), 2)
+        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), EXIT_INPUT)
     if groups:
         rows = [
             {"group": g.name, "n_tasks": len(g.tasks), "metric": g.metric, "weight_by_size": g.weight_by_size,
@@ -69,10 +69,7 @@ def tasks_list(
             for g in list_groups().values()
         ]  # fmt: skip
     else:
-        try:
-            names = tasks_in_group(group) if group else list_tasks()
-        except TaskError as exc:
-            raise fail(exc, 2) from None
+        names = tasks_in_group(group) if group else list_tasks()
         rows = [_task_row(get_task(n)) for n in names]
     if fmt == "table" and not groups:
         rows = [{k: v for k, v in r.items() if k != "template_hash"} for r in rows]
@@ -113,17 +110,14 @@ def tasks_show(
     fmt: str = typer.Option("text", "--format", "-f", help="text | json."),
 ) -> None:
     """Print the exact (context, continuation) requests of the first items of a task."""
-    from sharpbench.data import MissingDataError, TaskError, get_task
+    from sharpbench.data import get_task
     from sharpbench.data.task import check_text
 
     if fmt not in ("text", "json"):
-        raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), 2)
-    try:
-        task = get_task(name, num_fewshot=num_fewshot)
-        items = task.items(limit=max(n, 0))
-        check_text(task.name, items)
-    except (TaskError, MissingDataError) as exc:
-        raise fail(exc, 2) from None
+        raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), EXIT_INPUT)
+    task = get_task(name, num_fewshot=num_fewshot)
+    items = task.items(limit=max(n, 0))
+    check_text(task.name, items)
     if fmt == "json":
         payload = {
             "task": task.name, "group": task.group, "num_fewshot": task.num_fewshot, "split": task.split,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sharpbench.errors import InputError
 
-class CompareError(ValueError):
+
+class CompareError(InputError, ValueError):
     """Bad input to a comparison (files, names, objectives)."""
 
 

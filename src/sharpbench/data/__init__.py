@@ -19,7 +19,6 @@ from sharpbench.data.errors import (
     TaskError,
     UnknownTaskError,
 )
-from sharpbench.data.filetask import load_file_task
 from sharpbench.data.registry import (
     get_task,
     group_info,
@@ -27,6 +26,7 @@ from sharpbench.data.registry import (
     is_group,
     list_groups,
     list_tasks,
+    load_file_task,
     resolve_tasks,
     tasks_in_group,
 )

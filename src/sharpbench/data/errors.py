@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sharpbench.errors import InputError, SharpbenchError
 
-class TaskError(ValueError):
+
+class TaskError(InputError, ValueError):
     """A task definition or its documents are invalid."""
 
 
@@ -22,7 +24,7 @@ class DataQualityWarning(UserWarning):
     """The data can be evaluated but something in it is suspicious (the message counts and names the items)."""
 
 
-class MissingDataError(RuntimeError):
+class MissingDataError(SharpbenchError, RuntimeError):
     """The data a task needs is not installed or cannot be reached."""
 
 

@@ -29,12 +29,13 @@ import hashlib
 import json
 import string
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
-from sharpbench.data.base import Doc, Task, TaskSpec
-from sharpbench.data.errors import DataFileError, TaskError
-from sharpbench.data.readers import read_rows
+from sharpbench.data.base import Doc, TaskSpec
+from sharpbench.data.errors import DataFileError, DataQualityWarning, TaskError
+from sharpbench.data.readers import not_utf8, read_rows
 from sharpbench.data.sources import hf_split
 
 TASK_FILE_SUFFIXES = (".toml", ".yaml", ".yml")
@@ -56,8 +57,6 @@ def read_task_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        from sharpbench.data.readers import not_utf8
-
         raise not_utf8(path) from None
     if path.suffix.lower() == ".toml":
         try:
@@ -65,7 +64,7 @@ def read_task_file(path: Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise DataFileError(f"{path}: invalid TOML ({exc})") from exc
     else:
-        import yaml
+        import yaml  # start-up time: only YAML task files need it
 
         try:
             cfg = yaml.safe_load(text)
@@ -233,10 +232,6 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
                     nulls.setdefault(f, []).append(i)
             out.append(row)
         if nulls:
-            import warnings
-
-            from sharpbench.data.errors import DataQualityWarning
-
             n = len({i for ids in nulls.values() for i in ids})
             detail = "; ".join(
                 f"'{f}' in item ids {', '.join(map(str, ids[:10]))}{', ...' if len(ids) > 10 else ''}"
@@ -299,14 +294,3 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
         strict_items=True,
     )
     return spec, int(cfg.get("num_fewshot", 0))
-
-
-def load_file_task(path: str | Path, num_fewshot: int | None = None) -> Task:
-    """A :class:`Task` from a TOML/YAML task file (a data-file task or a subset of another task)."""
-    from sharpbench.data.subset import is_subset_config, subset_task_from_config
-
-    cfg = read_task_file(Path(path))
-    if is_subset_config(cfg):
-        return subset_task_from_config(cfg, Path(path), num_fewshot)
-    spec, default_shots = file_task_spec(path)
-    return Task(spec, default_shots if num_fewshot is None else num_fewshot)

@@ -8,7 +8,8 @@ from pathlib import Path
 from sharpbench.data.base import Task
 from sharpbench.data.builtin import BUILTIN_GROUPS, BUILTIN_SPECS, GroupInfo
 from sharpbench.data.errors import TaskError, UnknownTaskError
-from sharpbench.data.filetask import is_task_file, load_file_task
+from sharpbench.data.filetask import file_task_spec, is_task_file, read_task_file
+from sharpbench.data.subset import is_subset_config, subset_task_from_config
 
 
 def list_tasks() -> list[str]:
@@ -108,3 +109,12 @@ def resolve_tasks(names: str | list[str], num_fewshot: int | None = None) -> lis
                 seen.add(task.name)
                 out.append(task)
     return out
+
+
+def load_file_task(path: str | Path, num_fewshot: int | None = None) -> Task:
+    """A :class:`Task` from a TOML/YAML task file (a data-file task or a subset of another task)."""
+    cfg = read_task_file(Path(path))
+    if is_subset_config(cfg):
+        return subset_task_from_config(cfg, Path(path), num_fewshot, get_task)
+    spec, default_shots = file_task_spec(path)
+    return Task(spec, default_shots if num_fewshot is None else num_fewshot)

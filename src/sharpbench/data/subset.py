@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,14 @@ def is_subset_config(cfg: dict[str, Any]) -> bool:
     return isinstance(cfg.get("task"), dict) and "base" in cfg["task"]
 
 
-def subset_task_from_config(cfg: dict[str, Any], path: Path, num_fewshot: int | None) -> SubsetTask:
-    """Resolve ``base`` (relative task files are relative to ``path``) and build the subset."""
-    from sharpbench.data.registry import get_task
+def subset_task_from_config(
+    cfg: dict[str, Any], path: Path, num_fewshot: int | None, get_task: Callable[..., Task]
+) -> SubsetTask:
+    """Resolve ``base`` with ``get_task`` (relative task files are relative to ``path``) and build the subset.
 
+    ``get_task`` is :func:`sharpbench.data.registry.get_task`, passed in
+    because the registry sits above this module (it resolves subset files).
+    """
     t = cfg["task"]
     unknown = sorted(set(cfg) - {"task"}) + sorted(set(t) - {"name", "base", "item_id_field", "item_ids"})
     if unknown:

@@ -13,25 +13,11 @@ import numpy as np
 import pandas as pd
 
 from sharpbench.distill.errors import DistillError
+from sharpbench.irt import TwoPL
+from sharpbench.irt.ability import estimate_abilities
 from sharpbench.matrix import ResponseMatrix
 
-__all__ = ["IRTUnavailableError", "abilities", "expected_scores", "fit_item_params"]
-
-
-class IRTUnavailableError(RuntimeError):
-    """``sharpbench.irt`` is missing or lacks the API distillation needs."""
-
-
-def _irt():
-    try:
-        from sharpbench.irt import TwoPL
-        from sharpbench.irt.ability import estimate_abilities
-    except ImportError as exc:  # pragma: no cover - depends on the installed tree
-        raise IRTUnavailableError(
-            f"IRT-based distillation needs sharpbench.irt.TwoPL and estimate_abilities ({exc}); "
-            "use a non-IRT method (mean, ref-vs-others, anchor with correctness embeddings, stratified, random)"
-        ) from exc
-    return TwoPL, estimate_abilities
+__all__ = ["abilities", "expected_scores", "fit_item_params"]
 
 
 def fit_item_params(matrix: ResponseMatrix, *, tol: float = 1e-3, max_iter: int = 300) -> pd.DataFrame:
@@ -43,7 +29,6 @@ def fit_item_params(matrix: ResponseMatrix, *, tol: float = 1e-3, max_iter: int 
     matrix.require_binary()
     if matrix.n_models < 3:
         raise DistillError(f"an IRT fit needs at least 3 models, got {matrix.n_models}")
-    TwoPL, _ = _irt()
     import warnings
 
     with warnings.catch_warnings():
@@ -64,11 +49,10 @@ def fit_item_params(matrix: ResponseMatrix, *, tol: float = 1e-3, max_iter: int 
 
 def abilities(responses: np.ndarray, a: np.ndarray, d: np.ndarray, method: str = "map") -> tuple[np.ndarray, np.ndarray]:
     """Ability and its standard error for each row of ``responses`` (n, n_items) with NaN."""
-    _, estimate = _irt()
     responses = np.asarray(responses, dtype=float)
     if responses.ndim != 2 or responses.shape[1] != np.size(a):
         raise DistillError(f"responses shape {responses.shape} does not match {np.size(a)} items")
-    theta, se = estimate(responses, np.asarray(a, float), np.asarray(d, float), method=method)
+    theta, se = estimate_abilities(responses, np.asarray(a, float), np.asarray(d, float), method=method)
     return np.asarray(theta, dtype=float), np.asarray(se, dtype=float)
 
 

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from sharpbench.engine.results import ItemResult
+from sharpbench.errors import RunInterrupted
+from sharpbench.metrics import common_metric_names as _metric_names
+from sharpbench.metrics import summarize
 from sharpbench.store import DEFAULT_STORE, RunSpec, Store
 
 if TYPE_CHECKING:
@@ -91,7 +94,7 @@ class TaskPlan:
     unverified: list[int] = field(default_factory=list)
 
 
-class EvalInterrupted(RuntimeError):
+class EvalInterrupted(RunInterrupted, RuntimeError):
     """The evaluation was interrupted (Ctrl-C); whole items scored so far are stored."""
 
 
@@ -174,19 +177,6 @@ class EvalReport:
 
 
 # -------------------------------------------------------------- aggregation
-def summarize(
-    results: Sequence[ItemResult], metric_names: Iterable[str] | None = None
-) -> dict[str, tuple[float, float]]:
-    """Aggregate per-item metrics to ``{name: (value, stderr)}`` via the engine's aggregation."""
-    names = list(metric_names) if metric_names is not None else _metric_names(results)
-    if not results or not names:
-        return {}
-    from sharpbench.engine.metrics import aggregate
-
-    agg = aggregate(list(results), names)
-    return {k: (float(v[0]), float("nan") if v[1] is None else float(v[1])) for k, v in agg.items()}
-
-
 def group_metrics(reports: Sequence[TaskReport]) -> list[GroupReport]:
     """Group rows as lm-eval computes them (:func:`sharpbench.engine.metrics.aggregate_groups`):
     size-weighted mean with pooled-sample stderr for ``weight_by_size`` groups (e.g. mmlu),
@@ -218,7 +208,7 @@ def _weight_by_size(group: str) -> bool:
         from sharpbench.data.registry import group_info
 
         return bool(group_info(group).weight_by_size)
-    except (ImportError, LookupError, ValueError):
+    except (LookupError, ValueError):
         return True
 
 
@@ -611,14 +601,6 @@ def _count_truncated(lm, items) -> int:
                 n += 1
                 break
     return n
-
-
-def _metric_names(results: Sequence[ItemResult]) -> list[str]:
-    """Metrics every result has, in first-seen order."""
-    if not results:
-        return []
-    common = set.intersection(*(set(r.metrics) for r in results))
-    return [k for k in results[0].metrics if k in common]
 
 
 def task_metric_names(task, results: Sequence[ItemResult]) -> list[str]:

@@ -1,29 +1,5 @@
-"""Result types the engine yields and the store keeps (the engine <-> store contract)."""
+"""Result types the engine yields and the store keeps; defined in :mod:`sharpbench.results` (re-exported here)."""
 
-from __future__ import annotations
+from sharpbench.results import ChoiceResult, ItemResult
 
-from dataclasses import dataclass, field
-
-
-@dataclass(frozen=True)
-class ChoiceResult:
-    """Score of one choice's continuation given its context."""
-
-    loglik: float  # sum of continuation token log-probabilities (natural log)
-    is_greedy: bool  # every continuation token is the argmax at its position
-    n_tokens: int  # number of continuation tokens scored
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """All choices of one item plus its per-item metrics.
-
-    ``metrics`` holds per-item values such as ``acc``, ``acc_norm``,
-    ``acc_bytes``, ``brier`` (and ``acc_mutual_info`` when requested), each
-    computed from ``choices`` exactly as lm-evaluation-harness does.
-    """
-
-    item_id: int
-    gold: int
-    choices: tuple[ChoiceResult, ...]
-    metrics: dict[str, float] = field(default_factory=dict)
+__all__ = ["ChoiceResult", "ItemResult"]

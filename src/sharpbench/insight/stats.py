@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from sharpbench.errors import InputError
+
 __all__ = [
     "InsightError",
     "adjust_pvalues",
@@ -18,7 +20,7 @@ __all__ = [
 ]
 
 
-class InsightError(ValueError):
+class InsightError(InputError, ValueError):
     """Input unfit for an insight analysis; the message says what to change."""
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from sharpbench.errors import InputError, SharpbenchError
+
 __all__ = ["IRTConvergenceError", "IRTConvergenceWarning", "IRTError"]
 
 
-class IRTError(ValueError):
+class IRTError(InputError, ValueError):
     """The data or the options are unfit for the requested IRT analysis."""
 
 
-class IRTConvergenceError(RuntimeError):
+class IRTConvergenceError(SharpbenchError, RuntimeError):
     """The estimator did not converge and ``strict=True`` was requested."""
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from typing import Any
@@ -26,7 +27,7 @@ from sharpbench.irt.priors import (
     with_asymptote_priors,
 )
 from sharpbench.irt.quadrature import make_quadrature, resolve_rule
-from sharpbench.irt.result import IRTFit
+from sharpbench.irt.result import IRTFit, as_matrix
 from sharpbench.matrix.core import ResponseMatrix
 
 __all__ = ["MODELS", "FourPL", "OnePL", "ThreePL", "TwoPL", "as_matrix", "check_fit_input"]
@@ -54,18 +55,6 @@ def _unpack(data: Any):
             raise IRTError("values contain +/-inf; use NaN for missing cells")
         return _ArrayMatrix(v)
     return as_matrix(data)
-
-
-def as_matrix(data: Any) -> ResponseMatrix:
-    """Accept a ResponseMatrix, a DataFrame (rows = respondents) or a 2-D array."""
-    if isinstance(data, ResponseMatrix):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return ResponseMatrix.from_frame(data)
-    arr = np.asarray(data, dtype=float)
-    if arr.ndim != 2:
-        raise IRTError(f"expected a 2-D respondents x items matrix, got shape {arr.shape}")
-    return ResponseMatrix(arr, tuple(f"r{i}" for i in range(arr.shape[0])), tuple(f"i{j}" for j in range(arr.shape[1])))
 
 
 def check_fit_input(m: ResponseMatrix, binarize: float | None = None) -> ResponseMatrix:
@@ -140,7 +129,7 @@ def _blas_controller():
     loaded library, ~15 ms; ``threadpool_limits`` would rescan on each fit)."""
     global _CONTROLLER
     if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # start-up time (scans the loaded BLAS libraries)
 
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER
@@ -148,8 +137,6 @@ def _blas_controller():
 
 def _busy() -> bool:
     """True when the 1-minute load average exceeds 3/4 of the CPUs (False where unknown)."""
-    import os
-
     try:
         return os.getloadavg()[0] > 0.75 * (os.cpu_count() or 1)
     except (AttributeError, OSError):

@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sharpbench.irt.ability import _coords, estimate_abilities
+from sharpbench.irt.data import Responses
+from sharpbench.irt.em import e_step
 from sharpbench.irt.errors import IRTError
 from sharpbench.irt.icc import log_probs
 from sharpbench.irt.information import (
@@ -18,8 +21,9 @@ from sharpbench.irt.information import (
     test_information,
 )
 from sharpbench.irt.quadrature import make_quadrature
+from sharpbench.matrix.core import ResponseMatrix
 
-__all__ = ["PARAMETERISATION", "IRTFit"]
+__all__ = ["PARAMETERISATION", "IRTFit", "as_matrix"]
 
 #: Stated in every output: the logit and how b relates to it.
 PARAMETERISATION = "slope-intercept: P = g + (u - g) / (1 + exp(-(a*theta + d))); b = -d/a, i.e. a*(theta - b)"
@@ -102,8 +106,6 @@ class IRTFit:
         return expected_score(theta, *self._params())
 
     def _aligned(self, matrix) -> np.ndarray:
-        from sharpbench.irt.models import as_matrix
-
         m = as_matrix(matrix)
         missing = [i for i in m.items if i not in self.items.index]
         if missing:
@@ -115,9 +117,6 @@ class IRTFit:
 
     def transform(self, matrix, method: str = "eap") -> pd.DataFrame:
         """Abilities of the respondents in ``matrix`` (items matched by id) under this fit."""
-        from sharpbench.irt.ability import estimate_abilities
-        from sharpbench.irt.models import as_matrix
-
         y = self._aligned(matrix)
         th, se = estimate_abilities(y, *self._params(), method=method)
         return pd.DataFrame({"theta": th, "se": se}, index=pd.Index(as_matrix(matrix).models, name="model"))
@@ -128,9 +127,6 @@ class IRTFit:
         Each respondent's ability is integrated over N(0, 1) (121-node grid),
         so respondents need not be those of the fit.
         """
-        from sharpbench.irt.ability import _coords
-        from sharpbench.irt.em import Responses, e_step
-
         y = self._aligned(matrix)
         n_cells = int((~np.isnan(y)).sum())
         if n_cells == 0:
@@ -208,3 +204,15 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     for rec in df.to_dict(orient="records"):
         out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
     return out
+
+
+def as_matrix(data: Any) -> ResponseMatrix:
+    """Accept a ResponseMatrix, a DataFrame (rows = respondents) or a 2-D array."""
+    if isinstance(data, ResponseMatrix):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ResponseMatrix.from_frame(data)
+    arr = np.asarray(data, dtype=float)
+    if arr.ndim != 2:
+        raise IRTError(f"expected a 2-D respondents x items matrix, got shape {arr.shape}")
+    return ResponseMatrix(arr, tuple(f"r{i}" for i in range(arr.shape[0])), tuple(f"i{j}" for j in range(arr.shape[1])))

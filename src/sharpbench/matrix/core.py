@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sharpbench.errors import InputError
+
 __all__ = ["ResponseMatrix", "MatrixError"]
 
 
-class MatrixError(ValueError):
+class MatrixError(InputError, ValueError):
     """A response matrix is malformed or unfit for the requested analysis."""
 
 

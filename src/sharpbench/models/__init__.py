@@ -1,18 +1,20 @@
 """Model loading: packaged short names, local checkpoints, GGUF files and hub ids.
 
-``load_model`` resolves what the user typed and hands it to a backend from
-``BACKENDS`` (``"hf"`` here; serving backends such as ``"llamacpp"`` or
-``"openai"`` register a factory with :func:`register_backend`).
+``load_model`` resolves what the user typed and hands it to a backend of
+:data:`REGISTRY`: each backend module (``hf``, ``llamacpp``, ``openai_api``)
+declares its :class:`BackendInfo` (load, identify, dtypes, ``-M`` keys) once
+as ``BACKEND``; third-party backends add theirs with :func:`register_backend`.
+The CLI's ``--backend``/``--dtype`` help is generated from the registry.
 """
 
 from __future__ import annotations
 
-import re
+import difflib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from sharpbench.models.base import Backend, TokenRequest
+from sharpbench.models import hf, llamacpp, openai_api
+from sharpbench.models.base import Backend, BackendInfo, TokenRequest
 from sharpbench.models.errors import (
     BackendError,
     ChecksumMismatchError,
@@ -24,9 +26,12 @@ from sharpbench.models.errors import (
     UnknownModelError,
 )
 from sharpbench.models.packaged import DEFAULT_MODEL, PACKAGED_MODELS
+from sharpbench.models.resolve import check_device, default_threads, resolve_source
 
 __all__ = [
     "BACKENDS",
+    "REGISTRY",
+    "BackendInfo",
     "DEFAULT_MODEL",
     "PACKAGED_MODELS",
     "Backend",
@@ -39,6 +44,7 @@ __all__ = [
     "UnknownBackendError",
     "UnknownModelArgError",
     "UnknownModelError",
+    "backend_info",
     "check_device",
     "check_model_args",
     "default_threads",
@@ -47,90 +53,17 @@ __all__ = [
     "resolve_source",
 ]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-
-
-def default_threads() -> int:
-    """CPU threads for a backend that computes in this process: the hf backend's rule.
-
-    torch (the hf backend) uses ``$OMP_NUM_THREADS`` when set, else its own
-    default (``torch.get_num_threads()``); llama.cpp would otherwise start one
-    thread per core and ignore ``$OMP_NUM_THREADS``, which beside one other busy
-    process made 10 PIQA items take 34x longer (issue #18).
-    """
-    import os
-
-    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    try:
-        import torch
-
-        return max(int(torch.get_num_threads()), 1)
-    except ImportError:
-        try:
-            return max(len(os.sched_getaffinity(0)), 1)
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
-
-
-def check_device(device: str | None, backend: str = "hf") -> None:
-    """Fail fast (before loading anything) when ``device`` cannot be used by the hf backend.
-
-    Raises
-    ------
-    DeviceUnavailableError
-        ``cuda`` asked for on a CPU-only build of torch or a machine without a CUDA GPU.
-    """
-    if backend != "hf" or not device or not device.lower().startswith("cuda"):
-        return
-    import torch
-
-    if torch.cuda.is_available():
-        return
-    why = ("this torch is a CPU-only build" if torch.version.cuda is None
-           else "torch sees no CUDA GPU on this machine")
-    raise DeviceUnavailableError(
-        f"--device {device}: {why} (torch {torch.__version__}); leave --device out to use the CPU, "
-        "or install a CUDA build of torch"
-    )
-
-
-def _backend_options(backend: str) -> set[str] | None:
-    """The ``-M`` keys a built-in backend takes, None for a registered third-party backend."""
-    import inspect
-
-    if backend == "hf":
-        from sharpbench.models.hf import HFBackend
-
-        cls, fixed, extra = HFBackend, {"model_id", "source", "dtype", "device"}, {"device_map", "peft"}
-    elif backend == "llamacpp":
-        from sharpbench.models.llamacpp import LlamaCppBackend
-
-        cls, fixed, extra = LlamaCppBackend, {"model_id", "path"}, {"batch_size", "max_length"}
-    elif backend == "openai":
-        from sharpbench.models.openai_api import OpenAIBackend
-
-        cls, fixed, extra = OpenAIBackend, {"model_id"}, {"batch_size"}
-    else:
-        return None
-    params = inspect.signature(cls.__init__).parameters
-    return {p for p in params if p != "self"} - fixed | extra
-
-
 def check_model_args(backend: str, kw: dict[str, Any]) -> None:
     """Raise :class:`UnknownModelArgError` for a ``-M`` key the backend does not take.
 
     The message names the closest valid key and lists them all (a typo would
     otherwise be a ``TypeError`` traceback from the backend's constructor).
+    A backend registered without ``options`` is not checked.
     """
-    import difflib
-
-    if BACKENDS.get(backend) is not BACKENDS_BUILTIN.get(backend):  # replaced or third-party backend
+    info = REGISTRY.get(backend)
+    if info is None or info.options is None:
         return
-    valid = _backend_options(backend)
-    if valid is None:
-        return
+    valid = info.options()
     unknown = [k for k in kw if k not in valid]
     if not unknown:
         return
@@ -142,74 +75,33 @@ def check_model_args(backend: str, kw: dict[str, Any]) -> None:
     )
 
 
-def _load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) -> Backend:
-    from sharpbench.models.hf import HFBackend
+#: Every backend kind by ``--backend`` name: how to load it, identify it ahead of loading, which dtypes
+#: it takes and which ``-M`` keys (each declared once, as ``BACKEND`` in its own module).
+REGISTRY: dict[str, BackendInfo] = {b.name: b for b in (hf.BACKEND, llamacpp.BACKEND, openai_api.BACKEND)}
 
-    check_device(device, "hf")
-    source, extra = resolve_source(name_or_path)
-    if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
-        from sharpbench.models.model_args import load_hf_model
-
-        extra = {"base_fingerprint" if k == "fingerprint" else k: v for k, v in extra.items()}
-        return load_hf_model(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
-    kw.pop("peft", None)
-    kw.pop("device_map", None)
-    return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
+#: The loader of each backend (``REGISTRY[name].load``), kept in step by :func:`register_backend`.
+BACKENDS: dict[str, Callable[..., Backend]] = {name: info.load for name, info in REGISTRY.items()}
 
 
-def _load_llamacpp(name_or_path: str, **kw: Any) -> Backend:
-    from sharpbench.models.llamacpp import load_llamacpp
-
-    return load_llamacpp(name_or_path, **kw)
-
-
-def _load_openai(name_or_path: str, **kw: Any) -> Backend:
-    from sharpbench.models.openai_api import load_openai
-
-    return load_openai(name_or_path, **kw)
+def register_backend(name: str, factory: Callable[..., Backend] | BackendInfo, **info: Any) -> None:
+    """Add a backend: a :class:`BackendInfo`, or ``factory(name_or_path, *, dtype, device, **kw) -> Backend``
+    plus any other :class:`BackendInfo` field as a keyword (``identify=``, ``dtypes=``, ``options=``...)."""
+    entry = factory if isinstance(factory, BackendInfo) else BackendInfo(name=name, load=factory, **info)
+    REGISTRY[name] = entry
+    BACKENDS[name] = entry.load
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"hf": _load_hf, "llamacpp": _load_llamacpp, "openai": _load_openai}
-BACKENDS_BUILTIN = dict(BACKENDS)  # -M keys are checked against these backends' signatures
-
-
-def register_backend(name: str, factory: Callable[..., Backend]) -> None:
-    """Add a backend: ``factory(name_or_path, *, dtype, device, **kw) -> Backend``."""
-    BACKENDS[name] = factory
-
-
-def resolve_source(name_or_path: str) -> tuple[str, dict[str, Any]]:
-    """Where the HF backend loads ``name_or_path`` from, plus extra backend kwargs.
-
-    Order: packaged short name (converted checkpoint, created on first use),
-    existing path (directory, or a ``.gguf`` file), hub id ``owner/name``.
+def backend_info(name: str) -> BackendInfo:
+    """The registry entry of backend ``name``.
 
     Raises
     ------
-    UnknownModelError
-        Neither of these; the message suggests close packaged names.
-    ModelPackageMissingError
-        A packaged model whose PyPI packages are not installed (names the pip command).
+    UnknownBackendError
+        No backend is registered under ``name`` (the message lists them).
     """
-    from sharpbench.models import packaged
-
-    key = name_or_path.strip()
-    if key.lower() in PACKAGED_MODELS:
-        path = packaged.ensure_checkpoint(key.lower())
-        fp = packaged.checkpoint_meta(key.lower()).get("fingerprint")
-        return str(path), ({"fingerprint": fp} if fp else {})
-    path = Path(key).expanduser()
-    if path.exists():
-        if path.is_file():
-            if path.suffix != ".gguf":
-                raise UnknownModelError(f"{key!r} is a file but not a .gguf; pass a checkpoint directory")
-            return str(path.parent), {"gguf_file": path.name}
-        return str(path), {}
-    if _HUB_ID.match(key) and not key.startswith((".", "/", "~")):
-        return key, {}
-    raise UnknownModelError(
-        f"{key!r} is not a packaged model, an existing path, or a hub id (owner/name).{packaged.suggest(key)}"
-    )
+    if name not in REGISTRY:
+        raise UnknownBackendError(f"unknown backend {name!r}; available: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
 
 
 def load_model(

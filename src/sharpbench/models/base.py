@@ -6,19 +6,14 @@ by implementing :class:`Backend` without touching the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from sharpbench.engine.results import ChoiceResult
+from sharpbench.results import ChoiceResult, TokenRequest
 
-
-@dataclass(frozen=True)
-class TokenRequest:
-    """Score ``continuation`` tokens after ``context`` tokens (both non-empty)."""
-
-    context: tuple[int, ...]
-    continuation: tuple[int, ...]
+__all__ = ["Backend", "BackendInfo", "ModelIdentity", "TokenRequest", "constructor_options"]
 
 
 @runtime_checkable
@@ -43,3 +38,63 @@ class Backend(Protocol):
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         """Score each request; the backend may share work between requests with a common context."""
         ...
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The store's view of a model: enough to build a run key."""
+
+    model_id: str
+    fingerprint: str
+    backend: str
+    dtype: str
+
+    @property
+    def name(self) -> str:
+        """The backend kind, under the attribute name a loaded backend uses."""
+        return self.backend
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Everything sharpbench knows about one backend kind, declared once beside the backend.
+
+    Attributes
+    ----------
+    name : str
+        The ``--backend`` value.
+    load : callable
+        ``load(name_or_path, *, dtype, device, **kw) -> Backend``.
+    identify : callable, optional
+        ``identify(name_or_path, *, dtype, **kw) -> ModelIdentity | None``: the
+        identity a loaded backend would report, without loading (``None``: only
+        loading can tell). Missing: the backend cannot tell ahead of time.
+    dtypes : tuple of str
+        The ``--dtype`` values the backend takes, the default first.
+    stored_dtype : str, optional
+        What the store records as the dtype when the backend computes in its
+        own types (``"gguf"``, ``"server"``); ``None``: the dtype asked for.
+    options : callable, optional
+        ``options() -> set[str]``: the ``-M`` keys the backend takes, checked
+        before loading; missing: not checked.
+    summary : str
+        One line for ``--help``.
+    """
+
+    name: str
+    load: Callable[..., Backend]
+    identify: Callable[..., ModelIdentity | None] | None = None
+    dtypes: tuple[str, ...] = ("float32",)
+    stored_dtype: str | None = None
+    options: Callable[[], set[str]] | None = None
+    summary: str = ""
+
+    def store_dtype(self, dtype: str) -> str:
+        """The dtype a run of this backend is stored under when ``dtype`` was asked for."""
+        return self.stored_dtype or dtype
+
+
+def constructor_options(cls: type, fixed: set[str], extra: set[str] = frozenset()) -> set[str]:
+    """The keyword arguments of ``cls.__init__`` less ``fixed`` (set by the loader) plus ``extra``."""
+    params = inspect.signature(cls.__init__).parameters
+    return {p for p in params if p != "self"} - fixed | set(extra)

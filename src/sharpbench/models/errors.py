@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sharpbench.errors import InputError, SharpbenchError
 
-class ModelError(RuntimeError):
+
+class ModelError(SharpbenchError, RuntimeError):
     """Base class of the model layer's errors."""
 
 
-class UnknownModelError(ModelError, ValueError):
+class UnknownModelError(ModelError, InputError, ValueError):
     """The name is neither a packaged model, an existing path, nor a hub id."""
 
 
@@ -19,11 +21,11 @@ class ChecksumMismatchError(ModelError):
     """An assembled or bundled weight file does not have the pinned sha256 digest."""
 
 
-class UnknownBackendError(ModelError, ValueError):
+class UnknownBackendError(ModelError, InputError, ValueError):
     """No backend is registered under the requested name."""
 
 
-class UnknownModelArgError(ModelError, ValueError):
+class UnknownModelArgError(ModelError, InputError, ValueError):
     """A ``--model-arg``/``-M`` key the backend does not take (the message lists the valid keys)."""
 
 

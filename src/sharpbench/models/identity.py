@@ -3,29 +3,19 @@
 A run in the store is keyed by the model's weight fingerprint, backend and
 dtype.  Knowing that key before loading lets the pipeline skip the load when
 everything asked for is already stored, and lets a fan-out driver plan which
-items still need scoring before it ships work to remote workers.
+items still need scoring before it ships work to remote workers.  Each
+backend says how it identifies a model (``BackendInfo.identify`` in
+:data:`sharpbench.models.REGISTRY`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from sharpbench.models import REGISTRY
+from sharpbench.models.base import ModelIdentity
 
-@dataclass(frozen=True)
-class ModelIdentity:
-    """The store's view of a model: enough to build a run key."""
-
-    model_id: str
-    fingerprint: str
-    backend: str
-    dtype: str
-
-    @property
-    def name(self) -> str:
-        """The backend kind, under the attribute name a loaded backend uses."""
-        return self.backend
+__all__ = ["ModelIdentity", "identify"]
 
 
 def identify(name_or_path: str, *, backend: str = "hf", dtype: str = "float32", **kw: Any) -> ModelIdentity | None:
@@ -36,7 +26,7 @@ def identify(name_or_path: str, *, backend: str = "hf", dtype: str = "float32", 
     name_or_path : str
         What the user typed (packaged short name, path, hub id, or a served model name).
     backend : str
-        ``"hf"``, ``"llamacpp"`` or ``"openai"``.
+        A key of :data:`sharpbench.models.REGISTRY` (``"hf"``, ``"llamacpp"``, ``"openai"``...).
     dtype : str
         As passed to :func:`sharpbench.models.load_model`.
     **kw
@@ -53,41 +43,10 @@ def identify(name_or_path: str, *, backend: str = "hf", dtype: str = "float32", 
     UnknownModelError, ModelPackageMissingError
         As :func:`sharpbench.models.load_model` would.
     """
+    info = REGISTRY.get(backend)
+    stored_dtype = info.store_dtype(dtype) if info is not None else dtype
     if kw.get("fingerprint"):
-        return ModelIdentity(name_or_path, str(kw["fingerprint"]), backend, _dtype(backend, dtype))
-    if backend == "hf":
-        return _hf_identity(name_or_path, dtype)
-    if backend == "llamacpp":
-        from sharpbench.models.fingerprint import weights_fingerprint
-        from sharpbench.models.llamacpp import resolve_gguf
-
-        path = resolve_gguf(name_or_path, filename=kw.get("filename"))
-        if path is None:
-            return None
-        return ModelIdentity(name_or_path, weights_fingerprint(path), backend, _dtype(backend, dtype))
-    if backend == "openai":
-        from sharpbench.models.openai_api import served_fingerprint
-
-        return ModelIdentity(name_or_path, served_fingerprint(name_or_path, kw.get("tokenizer")), backend,
-                             _dtype(backend, dtype))
-    return None
-
-
-def _dtype(backend: str, dtype: str) -> str:
-    # llama.cpp and servers compute in their own types; the store records that, not the CLI default.
-    return {"llamacpp": "gguf", "openai": "server"}.get(backend, dtype)
-
-
-def _hf_identity(name_or_path: str, dtype: str) -> ModelIdentity | None:
-    from sharpbench.models import resolve_source
-
-    source, extra = resolve_source(name_or_path)
-    if "fingerprint" in extra:
-        return ModelIdentity(name_or_path, str(extra["fingerprint"]), "hf", dtype)
-    path = Path(source)
-    if not path.exists():
-        return None  # hub id: the commit hash is known after download
-    from sharpbench.models.fingerprint import weights_fingerprint
-
-    target = path / extra["gguf_file"] if "gguf_file" in extra else path
-    return ModelIdentity(name_or_path, weights_fingerprint(target), "hf", dtype)
+        return ModelIdentity(name_or_path, str(kw["fingerprint"]), backend, stored_dtype)
+    if info is None or info.identify is None:
+        return None
+    return info.identify(name_or_path, dtype=dtype, **kw)

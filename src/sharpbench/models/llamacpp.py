@@ -21,18 +21,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sharpbench.engine.results import ChoiceResult
-from sharpbench.models.base import TokenRequest
+from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
 from sharpbench.models.errors import BackendError, UnknownModelError
+from sharpbench.models.fingerprint import weights_fingerprint
+import sharpbench.models.packaged as packaged
+from sharpbench.models.packaged import PACKAGED_MODELS
+from sharpbench.models.resolve import default_threads
+from sharpbench.results import ChoiceResult, TokenRequest
 
 _DEFAULT_N_CTX = 2048  # lm-eval's default window; the logits buffer is n_ctx x vocab floats
 
 
 def _require_llama_cpp() -> Any:
     try:
-        import llama_cpp
+        import llama_cpp  # optional dependency (the llamacpp extra)
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise BackendError(
             'the llamacpp backend needs llama-cpp-python: pip install "sharpbench[llamacpp]" '
@@ -53,9 +55,6 @@ def resolve_gguf(name_or_path: str, *, filename: str | None = None) -> Path | No
     UnknownModelError
         A path that is neither, or a directory without a unique GGUF.
     """
-    from sharpbench.models import packaged
-    from sharpbench.models.packaged import PACKAGED_MODELS
-
     key = name_or_path.strip()
     if key.lower() in PACKAGED_MODELS:
         return packaged.gguf_path(key.lower())
@@ -115,8 +114,6 @@ class LlamaCppBackend:
     ) -> None:
         llama_cpp = _require_llama_cpp()
         if n_threads is None:
-            from sharpbench.models import default_threads
-
             n_threads = default_threads()
         threads = int(n_threads)
         opts = dict(logits_all=True, n_batch=n_batch, n_ubatch=n_batch, n_threads=threads,
@@ -136,8 +133,6 @@ class LlamaCppBackend:
         if fingerprint is not None:
             self.fingerprint = fingerprint
         else:
-            from sharpbench.models.fingerprint import weights_fingerprint
-
             self.fingerprint = weights_fingerprint(path) if path is not None else f"{model_id}/{filename}"
         self._bos = int(self.llm.token_bos())
         self._eos = int(self.llm.token_eos())
@@ -200,6 +195,8 @@ class LlamaCppBackend:
         self._ctx_cached = ctx
 
     def _score_continuation(self, ctx: tuple[int, ...], cont: tuple[int, ...]) -> ChoiceResult:
+        import numpy as np  # start-up time: the backend registry (and so the CLI's help) imports this module
+
         llm = self.llm
         n_ctx = len(ctx)
         if n_ctx + len(cont) - 1 > llm.n_ctx():
@@ -228,7 +225,7 @@ def load_llamacpp(name_or_path: str, *, dtype: str = "float32", device: str | No
     ``dtype`` must stay at its default: llama.cpp computes in the file's own
     types.  ``device="cuda"`` offloads all layers (needs a CUDA build).
     """
-    if dtype not in ("float32", "gguf"):
+    if dtype not in BACKEND.dtypes:
         raise ValueError(
             f"--dtype {dtype} does not apply to the llamacpp backend: it computes in the GGUF file's "
             "own weight types (pick a GGUF of another type instead)"
@@ -240,3 +237,18 @@ def load_llamacpp(name_or_path: str, *, dtype: str = "float32", device: str | No
     kw.pop("batch_size", None)
     kw.pop("max_length", None) if kw.get("max_length") is None else kw.setdefault("n_ctx", kw.pop("max_length"))
     return LlamaCppBackend(name_or_path, path, filename=filename, **kw)
+
+
+def identify_llamacpp(name_or_path: str, *, dtype: str = "float32", **kw: Any) -> ModelIdentity | None:
+    """The identity :func:`load_llamacpp` would report (the GGUF's fingerprint); ``None`` for a hub repo."""
+    path = resolve_gguf(name_or_path, filename=kw.get("filename"))
+    if path is None:
+        return None
+    return ModelIdentity(name_or_path, weights_fingerprint(path), "llamacpp", BACKEND.store_dtype(dtype))
+
+
+BACKEND = BackendInfo(
+    name="llamacpp", load=load_llamacpp, identify=identify_llamacpp, dtypes=("float32", "gguf"), stored_dtype="gguf",
+    options=lambda: constructor_options(LlamaCppBackend, {"model_id", "path"}, {"batch_size", "max_length"}),
+    summary="llama-cpp-python on a GGUF file, in this process",
+)

@@ -38,10 +38,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sharpbench.engine.results import ChoiceResult
-from sharpbench.models.base import TokenRequest
+from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
 from sharpbench.models.errors import BackendError, ServerError, TokenAlignmentError
 from sharpbench.models.hf import LmEvalTokenization
+from sharpbench.models.resolve import resolve_source
+from sharpbench.results import ChoiceResult, TokenRequest
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PROBE = "The quick brown fox jumps over the lazy dog near the river bank. " * 3
@@ -107,7 +108,7 @@ class OpenAIBackend(LmEvalTokenization):
         tree_order: bool = True,
     ) -> None:
         try:
-            import httpx
+            import httpx  # optional dependency (the openai extra)
         except ImportError:
             raise BackendError(
                 'the openai backend needs httpx, which this install lacks: pip install "sharpbench[openai]"'
@@ -302,7 +303,7 @@ class OpenAIBackend(LmEvalTokenization):
 
     # ------------------------------------------------------------------ HTTP
     def _post(self, body: dict[str, Any], *, retry_status: bool = True) -> dict:
-        import httpx
+        import httpx  # optional dependency (the openai extra), checked in __init__
 
         payload = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0, **body}
         headers = {}
@@ -339,9 +340,7 @@ class OpenAIBackend(LmEvalTokenization):
 
 def _load_tokenizer(source: str) -> Any:
     """An HF tokenizer from a packaged model name, a checkpoint directory or a hub id."""
-    import transformers
-
-    from sharpbench.models import resolve_source
+    import transformers  # start-up time
 
     src, extra = resolve_source(source)
     kw = {"gguf_file": extra["gguf_file"]} if "gguf_file" in extra else {}
@@ -350,7 +349,20 @@ def _load_tokenizer(source: str) -> Any:
 
 def load_openai(name_or_path: str, *, dtype: str = "float32", device: str | None = None, **kw: Any) -> OpenAIBackend:
     """Factory registered as backend ``"openai"`` (``dtype``/``device`` belong to the server)."""
-    if dtype not in ("float32", "server"):
+    if dtype not in BACKEND.dtypes:
         raise ValueError(f"--dtype {dtype} does not apply to the openai backend: the server picks its dtype")
     kw.pop("batch_size", None)
     return OpenAIBackend(name_or_path, **kw)
+
+
+def identify_openai(name_or_path: str, *, dtype: str = "float32", **kw: Any) -> ModelIdentity:
+    """The identity :func:`load_openai` would report: the served name (the server owns the weights)."""
+    return ModelIdentity(name_or_path, served_fingerprint(name_or_path, kw.get("tokenizer")), "openai",
+                         BACKEND.store_dtype(dtype))
+
+
+BACKEND = BackendInfo(
+    name="openai", load=load_openai, identify=identify_openai, dtypes=("float32", "server"), stored_dtype="server",
+    options=lambda: constructor_options(OpenAIBackend, {"model_id"}, {"batch_size"}),
+    summary="an OpenAI-compatible completions server (-M base_url=...)",
+)

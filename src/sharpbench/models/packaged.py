@@ -31,6 +31,7 @@ from sharpbench.models.errors import (
     ModelPackageMissingError,
     UnknownModelError,
 )
+from sharpbench.models.fingerprint import weights_fingerprint
 
 DEFAULT_MODEL = "smollm2-135m"
 _META_FILE = "sharpbench_model.json"
@@ -241,8 +242,6 @@ def ensure_checkpoint(name: str, *, progress: bool = False) -> Path:
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         _convert(gguf, tmp)
-        from sharpbench.models.fingerprint import weights_fingerprint
-
         meta = {
             "name": spec.name,
             "gguf": spec.gguf_name,
@@ -263,7 +262,7 @@ def ensure_checkpoint(name: str, *, progress: bool = False) -> Path:
 
 def _convert(gguf: Path, out: Path) -> None:
     """Dequantize ``gguf`` with transformers and save a float32 safetensors checkpoint in ``out``."""
-    import torch
+    import torch  # start-up time: only a first use of a packaged model converts
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -11,10 +11,12 @@ import html
 import io
 from typing import Any
 
+from sharpbench.errors import InputError
+
 __all__ = ["ReportError", "figure_html", "new_figure"]
 
 
-class ReportError(RuntimeError):
+class ReportError(InputError, RuntimeError):
     """The report cannot be built; the message says what to do."""
 
 

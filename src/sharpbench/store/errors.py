@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sharpbench.errors import InputError, SharpbenchError
+
 __all__ = [
     "StoreError",
     "StoreLockedError",
@@ -11,7 +13,7 @@ __all__ = [
 ]
 
 
-class StoreError(RuntimeError):
+class StoreError(SharpbenchError, RuntimeError):
     """Base class of every store failure."""
 
 
@@ -27,5 +29,5 @@ class StoreVersionError(StoreError):
     """The store was written by a newer sharpbench (newer schema version)."""
 
 
-class StoreImportError(StoreError, ValueError):
+class StoreImportError(StoreError, InputError, ValueError):
     """An external result file (e.g. lm-eval ``--log_samples`` output) cannot be imported."""

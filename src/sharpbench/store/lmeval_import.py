@@ -22,7 +22,8 @@ import numpy as np
 
 from sharpbench.data.lmeval_samples import SAMPLES_GLOB, newest_per_key, sample_task
 from sharpbench.data.readers import iter_jsonl
-from sharpbench.engine.results import ChoiceResult, ItemResult
+from sharpbench.metrics import summarize
+from sharpbench.results import ChoiceResult, ItemResult
 from sharpbench.store.errors import StoreImportError
 from sharpbench.store.store import RunSpec, Store
 
@@ -71,8 +72,6 @@ def import_lmeval(
     """
     if not model_name:
         raise StoreImportError("--model-name must be a non-empty name for the imported model")
-    from sharpbench.engine.pipeline import summarize
-
     parsed = []  # read and check every file before writing anything
     for task, file in find_sample_files(path):
         info = _run_info(file.parent, task, model_name, num_fewshot)

@@ -18,8 +18,9 @@ from typing import Sequence
 
 import pandas as pd
 
-import sharpbench.store.locking as locking
+from sharpbench.metrics import summarize
 from sharpbench.store.errors import StoreError
+import sharpbench.store.locking as locking
 from sharpbench.store.schema import TABLES
 
 __all__ = ["merge_stores", "MergeSummary"]
@@ -160,7 +161,6 @@ def _recompute_metrics(st, run_ids: Sequence[str]) -> None:
     """Runs whose items came from several inputs: their metrics over the merged items."""
     import json
 
-    from sharpbench.engine.pipeline import summarize
     from sharpbench.store.rows import jsonable
 
     for run_id in run_ids:

@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from sharpbench.engine.results import ItemResult
+from sharpbench.results import ItemResult
 from sharpbench.store.errors import StoreCorruptError, StoreError, StoreLockedError
 from sharpbench.store.schema import METRIC_COLUMNS
 

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import duckdb
 import pandas as pd
 
-from sharpbench.engine.results import ChoiceResult, ItemResult
+from sharpbench.results import ChoiceResult, ItemResult
 from sharpbench.store.errors import (
     StoreCorruptError,
     StoreError,
