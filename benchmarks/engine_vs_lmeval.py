@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sharpbench.data.registry import get_task
     from sharpbench.engine.metrics import aggregate, item_metrics
-    from sharpbench.engine.prefix import distinct_tokens
+    from sharpbench.models.hf.prefix import distinct_tokens
     from sharpbench.engine.requests import encode_item
     from sharpbench.engine.runner import default_window, score_items
     from sharpbench.models import load_model, packaged

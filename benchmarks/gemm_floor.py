@@ -76,7 +76,7 @@ def record_gemms(run: Callable[[], Any]) -> list[Gemm]:
                 note(func, name, args)
             return func(*args, **(kwargs or {}))
 
-    from sharpbench.engine import fastpath
+    from sharpbench.models.hf import fastpath
 
     class _Mkl:  # torch.ops.mkl with _mkl_linear noted
         def __getattr__(self, attr):

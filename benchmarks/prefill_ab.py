@@ -8,7 +8,7 @@ each prompt's key/value cache and its next-token logits.
 
 * ``hf``: ``model(prompt, use_cache=True)``, one prompt at a time, which is
   what ``generate`` runs first for a batch of one;
-* ``tree``: :func:`sharpbench.engine.prefill.prefill`, ``--batch`` prompts per
+* ``tree``: :func:`sharpbench.models.hf.prefill.prefill`, ``--batch`` prompts per
   call with a prefix cache between calls, every shared prefix computed once.
 
 Prints CPU seconds per run (``process_time``), the speed-up, the tokens item
@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sharpbench.engine.prefill import prefill
-    from sharpbench.engine.prefix import PrefixKVCache, distinct_tokens
+    from sharpbench.models.hf.prefill import prefill
+    from sharpbench.models.hf.prefix import PrefixKVCache, distinct_tokens
     from sharpbench.models import load_model
 
     torch.set_num_threads(args.threads)

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from sharpbench.data.registry import get_task
-    from sharpbench.engine.prefix import distinct_tokens
+    from sharpbench.models.hf.prefix import distinct_tokens
     from sharpbench.engine.requests import encode_item
     from sharpbench.engine.runner import score_items
     from sharpbench.models import load_model

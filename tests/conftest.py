@@ -13,8 +13,28 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The packaged default model converted to an HF checkpoint (converted once per cache)."""
+    from sharpbench.models import packaged
+
+    try:
+        return packaged.ensure_checkpoint("smollm2-135m")
+    except packaged.ModelPackageMissingError as err:  # pragma: no cover - CI installs it
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_dir):
+    from sharpbench.models import load_model
+
+    return load_model(str(smollm2_dir), dtype="float32")
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ def test_records_linear_mm_addmm_in_order_with_their_flops():
 
 
 def test_records_the_packed_output_layer_and_restores_the_fast_path():
-    from sharpbench.engine import fastpath
+    from sharpbench.models.hf import fastpath
 
     if not fastpath._can_pack(torch.empty(8, 8)):
         pytest.skip("no MKL packed GEMM in this torch build")

@@ -78,9 +78,9 @@ def _all_modules():
         yield importlib.import_module(info.name)
 
 
-# engine/segattn.py's planner error is an internal invariant of the attention kernel (never shown to a
+# models/hf/segattn.py's planner error is an internal invariant of the attention kernel (never shown to a
 # user); the kernel moves into the hf backend's package and gets its base there.
-_NOT_YET = {"sharpbench.engine.segattn.AttentionPlanError"}
+_NOT_YET = {"sharpbench.models.hf.segattn.AttentionPlanError"}
 
 
 def test_every_sharpbench_error_derives_from_the_root():

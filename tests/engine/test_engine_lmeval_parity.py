@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint, mmlu_items, piqa_items
+from model_helpers import make_tiny_checkpoint, mmlu_items, piqa_items
 
 from sharpbench.engine.requests import TruncationWarning, encode_item
 from sharpbench.engine.runner import score_items

@@ -209,7 +209,7 @@ class Evaluator:
         return out
 
     def _score_task(self, batches: list[_Batch]) -> list[ItemResult]:
-        from sharpbench.engine.scoring import NonFiniteLogitsError
+        from sharpbench.models.hf.scoring import NonFiniteLogitsError
 
         out: list[ItemResult] = []
         for batch in batches:

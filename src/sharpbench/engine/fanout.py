@@ -112,7 +112,7 @@ def _prefix_order(items) -> list:
     """Items sorted by their prompt text, so that items sharing a prompt prefix land in the same shard.
 
     A shard is scored in one worker with one prefix cache (see
-    :mod:`sharpbench.engine.prefix`): few-shot items of a subject, or one
+    :mod:`sharpbench.models.hf.prefix`): few-shot items of a subject, or one
     question's prompt variants, then share their prefix's computation.
     """
     return sorted(items, key=lambda it: (min(r.context for r in it.requests), it.item_id))

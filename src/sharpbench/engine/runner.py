@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from sharpbench.engine.metrics import item_metrics
 from sharpbench.engine.requests import EncodedItem, TruncationWarning, encode_item
 from sharpbench.engine.results import ItemResult
-from sharpbench.engine.scoring import NonFiniteLogitsError
 from sharpbench.models.base import Backend
-from sharpbench.models.errors import ScoringError
+from sharpbench.models.errors import NonFiniteLogitsError, ScoringError
 
 log = logging.getLogger(__name__)
 

@@ -51,3 +51,11 @@ class ServerError(BackendError):
 
 class TokenAlignmentError(BackendError):
     """The server's tokens of a prompt do not match the local tokenization of the request."""
+
+
+class NonFiniteLogitsError(ScoringError):
+    """The model produced NaN or inf logits for some requests."""
+
+    def __init__(self, message: str, request_indices: list[int]) -> None:
+        super().__init__(message)
+        self.request_indices = request_indices

@@ -3,7 +3,7 @@
 Chain-of-thought prompts repeat the same few-shot exemplars before every
 question (``gsm8k_cot``: eight solved problems, ~800 tokens, before a
 ~60-token question).  :func:`prefill` lays a batch of prompts into the same
-prefix tree the loglikelihood scorer uses (:mod:`sharpbench.engine.treepack`,
+prefix tree the loglikelihood scorer uses (:mod:`sharpbench.models.hf.treepack`,
 one implementation for both), runs each shared prefix once, and returns, per
 prompt, the next-token logits after it and its full key/value states, ready
 to continue decoding from (:func:`to_dynamic_cache` hands them to
@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sharpbench.engine.fastpath import lean_body
-from sharpbench.engine.prefix import CacheEntry, PrefixKVCache
-from sharpbench.engine.segattn import plan_tree_attention, to_device
-from sharpbench.engine.treepack import plan_tree_passes
+from sharpbench.models.hf.fastpath import lean_body
+from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache
+from sharpbench.models.hf.segattn import plan_tree_attention, to_device
+from sharpbench.models.hf.treepack import plan_tree_passes
 from sharpbench.models.errors import ScoringError
 
 
@@ -60,7 +60,7 @@ def prefill(
     ----------
     model : transformers.PreTrainedModel
         A Llama-family model the lean forward supports (see
-        :func:`sharpbench.engine.scoring.supports_prefix_tree`).
+        :func:`sharpbench.models.hf.scoring.supports_prefix_tree`).
     prompts : sequence of token sequences
         Non-empty; repeats are computed once.
     cache : PrefixKVCache, optional

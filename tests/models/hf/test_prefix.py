@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from sharpbench.engine.prefix import (
+from sharpbench.models.hf.prefix import (
     CacheEntry,
     PrefixKVCache,
     build_tree,

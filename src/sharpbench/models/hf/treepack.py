@@ -1,7 +1,7 @@
 """Lay the prefix tree of a batch of requests out as attention segments (pure, no torch).
 
 Each tree node becomes one segment of flat tokens whose queries see the keys
-of all its ancestors (:func:`sharpbench.engine.segattn.plan_tree_attention`);
+of all its ancestors (:func:`sharpbench.models.hf.segattn.plan_tree_attention`);
 each continuation of a request becomes a segment below the node where its
 context ends.  A node's ancestors may come from a cached prefix (keys of an
 earlier call, placed before the batch's own keys), so a prefix shared by
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sharpbench.engine.prefix import PrefixNode, Tokens, build_tree
+from sharpbench.models.hf.prefix import PrefixNode, Tokens, build_tree
 
 # A cache lookup: path tokens -> (entry key or None, tokens reusable from it).
 Matcher = Callable[[Tokens], "tuple[Tokens | None, int]"]
@@ -35,7 +35,7 @@ class TreePass:
     tokens, positions : list of int
         Flat token ids and their position ids.
     segments : list of (prefix_keys, own_start, own_len)
-        As :func:`sharpbench.engine.segattn.plan_tree_attention` takes them.
+        As :func:`sharpbench.models.hf.segattn.plan_tree_attention` takes them.
     past : list of (entry key, length)
         Cached entries whose first ``length`` states are laid, in this order,
         before the flat tokens' keys (``n_past`` keys in all).

@@ -6,7 +6,7 @@ modules (RMSNorm in float32, rotary embeddings from the model's own
 
 * the linear layers, norms and MLP run on the real tokens only (a flat
   ``(T, hidden)`` tensor without padding); the attention runs segment by
-  segment (:mod:`sharpbench.engine.segattn`): the context causally, each
+  segment (:mod:`sharpbench.models.hf.segattn`): the context causally, each
   continuation against the context and itself, never against the other
   continuations of its row;
 * residual additions and the SiLU-gate product are done in place;
@@ -116,7 +116,7 @@ class LeanForward:
         """Last hidden states before the final norm: ``(T, d)``, or ``(len(keep), d)``.
 
         ``ids``/``pos`` are flat ``(T,)`` token / position ids and ``plan`` the
-        :class:`~sharpbench.engine.segattn.AttentionPlan` of their segments.
+        :class:`~sharpbench.models.hf.segattn.AttentionPlan` of their segments.
         With ``keep`` (a long tensor of token indices, repeats allowed) only
         those rows are returned, and the last layer runs its output
         projection and MLP on those rows only (its attention still reads
@@ -317,7 +317,7 @@ def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
     import torch
     import torch.nn.functional as F
 
-    from sharpbench.engine.segattn import segment_attention
+    from sharpbench.models.hf.segattn import segment_attention
 
     n_tok = ids.shape[0]
     x = base.embed_tokens(ids)  # (T, d), a fresh tensor: safe to update in place

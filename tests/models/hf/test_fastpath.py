@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint, piqa_items
+from model_helpers import make_tiny_checkpoint, piqa_items
 
-from sharpbench.engine.fastpath import lean_body
+from sharpbench.models.hf.fastpath import lean_body
 from sharpbench.engine.requests import encode_item
-from sharpbench.engine.scoring import _score_logits, score_requests
+from sharpbench.models.hf.scoring import _score_logits, score_requests
 from sharpbench.models import load_model
 
 
@@ -53,7 +53,7 @@ def test_widened_bf16_linear_rounds_like_native():
     import torch
     import torch.nn.functional as F
 
-    from sharpbench.engine.fastpath import _plain_linear, _widened_linear, pick_linear
+    from sharpbench.models.hf.fastpath import _plain_linear, _widened_linear, pick_linear
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 96, generator=g).bfloat16()
@@ -74,7 +74,7 @@ def test_packed_head_equals_linear_and_follows_weight_changes():
     import torch
     import torch.nn.functional as F
 
-    from sharpbench.engine import fastpath
+    from sharpbench.models.hf import fastpath
 
     w = torch.randn(1000, 48)
     if not fastpath._can_pack(w):
@@ -94,7 +94,7 @@ def test_score_logits_blocks_equal_one_log_softmax():
     """Rows scored in blocks through one reused buffer: bit-identical to a single log-softmax + argmax."""
     import torch
 
-    from sharpbench.engine import scoring
+    from sharpbench.models.hf import scoring
 
     g = torch.Generator().manual_seed(1)
     n = 2 * scoring._SOFTMAX_ROWS + 5  # two full blocks and a short one
@@ -112,7 +112,7 @@ def test_score_logits_blocks_equal_one_log_softmax():
 def test_cached_widened_linear_is_bit_identical_and_follows_updates():
     import torch
 
-    from sharpbench.engine.fastpath import _cached_widened_linear, _widened_linear
+    from sharpbench.models.hf.fastpath import _cached_widened_linear, _widened_linear
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(32, 64, generator=g).bfloat16()
@@ -127,7 +127,7 @@ def test_rope_bit_identical_to_transformers():
     import torch
     from transformers.models.llama.modeling_llama import rotate_half
 
-    from sharpbench.engine.fastpath import _rope
+    from sharpbench.models.hf.fastpath import _rope
 
     g = torch.Generator().manual_seed(2)
     q, k = torch.randn(7, 4, 16, generator=g), torch.randn(7, 2, 16, generator=g)
@@ -142,7 +142,7 @@ def test_lean_forward_refuses_wrapped_layers(tmp_path, smollm2_dir):
     """A hook or a non-Linear projection acts in its forward, which the lean path would skip: refused."""
     import torch
 
-    from sharpbench.engine.fastpath import lean_body
+    from sharpbench.models.hf.fastpath import lean_body
 
     model = load_model(str(make_tiny_checkpoint(tmp_path / "m", smollm2_dir))).model
     assert lean_body(model) is not None

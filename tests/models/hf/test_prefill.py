@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint
+from model_helpers import make_tiny_checkpoint
 
-from sharpbench.engine.prefill import prefill, to_dynamic_cache
-from sharpbench.engine.prefix import PrefixKVCache
+from sharpbench.models.hf.prefill import prefill, to_dynamic_cache
+from sharpbench.models.hf.prefix import PrefixKVCache
 from sharpbench.models import load_model
 from sharpbench.models.errors import ScoringError
 

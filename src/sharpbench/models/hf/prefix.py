@@ -12,7 +12,7 @@ node, computed once; each question continues from its parent node::
 
 This module is pure Python on token tuples (no torch): :func:`build_tree`
 builds the tree, :func:`distinct_tokens` counts the work it leaves.  The
-scorer (:mod:`sharpbench.engine.scoring`) lays a tree out as attention
+scorer (:mod:`sharpbench.models.hf.scoring`) lays a tree out as attention
 segments and keeps the key/value states of long prefixes between backend
 calls in a :class:`PrefixKVCache`.
 """

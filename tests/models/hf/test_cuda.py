@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint, piqa_items, random_packed_rows
+from model_helpers import make_tiny_checkpoint, piqa_items, random_packed_rows
 
 from sharpbench.engine.runner import score_items
-from sharpbench.engine.scoring import _score_logits
-from sharpbench.engine.segattn import plan_attention, segment_attention
+from sharpbench.models.hf.scoring import _score_logits
+from sharpbench.models.hf.segattn import plan_attention, segment_attention
 from sharpbench.models import load_model
 
 torch = pytest.importorskip("torch")

@@ -13,7 +13,7 @@ continuations scored after it.  Every token is the query of exactly one
 So a segment is ``(prefix, own)``: its queries are the ``own`` tokens, its
 keys ``prefix ++ own``, and query ``i`` sees key ``j`` iff ``j < len(prefix)``
 or ``j - len(prefix) <= i``.  This is exactly what the packed 4D mask of
-:mod:`sharpbench.engine.scoring` allows, but the scores of continuation
+:mod:`sharpbench.models.hf.scoring` allows, but the scores of continuation
 tokens against other continuations of the same row (always masked) and of
 tokens of other rows are never computed.
 

@@ -16,7 +16,7 @@ sorted by length first) and the output layer runs only at scored positions,
 where the log-softmax is taken in float32.
 
 Llama-family models (Llama, Qwen2, Mistral without sliding window) run
-through the lean forward of :mod:`sharpbench.engine.fastpath` (no padding in
+through the lean forward of :mod:`sharpbench.models.hf.fastpath` (no padding in
 the linear layers, in-place residuals, no transformers mask/cache machinery);
 other architectures (e.g. Gemma-3 with sliding windows and soft-capping) use
 the model's own forward with the same packed mask.
@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharpbench.engine.fastpath import lean_body
-from sharpbench.engine.prefix import CacheEntry, PrefixKVCache
-from sharpbench.engine.results import ChoiceResult
-from sharpbench.engine.segattn import plan_attention, plan_tree_attention, to_device
-from sharpbench.engine.treepack import plan_tree_passes
+from sharpbench.models.hf.fastpath import lean_body
+from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache
+from sharpbench.results import ChoiceResult
+from sharpbench.models.hf.segattn import plan_attention, plan_tree_attention, to_device
+from sharpbench.models.hf.treepack import plan_tree_passes
 from sharpbench.models.base import TokenRequest
-from sharpbench.models.errors import ScoringError
+from sharpbench.models.errors import NonFiniteLogitsError, ScoringError
 
 # Model types whose CausalLM head is ``lm_head(hidden)`` (+ optional final-logit soft-capping).
 _PLAIN_HEAD_TYPES = frozenset(
@@ -54,14 +54,6 @@ _PLAIN_HEAD_TYPES = frozenset(
 )
 _HEAD_ROWS = 128  # scored positions per output-layer chunk on a CPU (bounds the N x vocab buffer)
 _GPU_HEAD_BYTES = 256 << 20  # float32 logits per output-layer chunk on a GPU
-
-
-class NonFiniteLogitsError(ScoringError):
-    """The model produced NaN or inf logits for some requests."""
-
-    def __init__(self, message: str, request_indices: list[int]) -> None:
-        super().__init__(message)
-        self.request_indices = request_indices
 
 
 @dataclass
@@ -420,11 +412,11 @@ def score_requests(
     max_rows, max_tokens : int
         Bounds on the rows and padded tokens of one forward pass.
     fast : bool
-        Use the lean Llama-family forward (``engine.fastpath``) when the
+        Use the lean Llama-family forward (``models.hf.fastpath``) when the
         architecture supports it; ``False`` forces the model's own forward.
     prefix_tree : bool
         Lay the requests' contexts into a prefix tree and compute each
-        shared prefix once (:mod:`sharpbench.engine.treepack`); lean forward
+        shared prefix once (:mod:`sharpbench.models.hf.treepack`); lean forward
         only (ignored otherwise, see :func:`supports_prefix_tree`).
     cache : PrefixKVCache, optional
         With ``prefix_tree``: prefix states kept between calls (read for the

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import random_packed_rows
+from model_helpers import random_packed_rows
 
-from sharpbench.engine.segattn import (
+from sharpbench.models.hf.segattn import (
     AttentionPlanError,
     _partition,
     plan_attention,

@@ -8,9 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
 from sharpbench.models.fingerprint import weights_fingerprint
-from sharpbench.models.resolve import check_device, resolve_source
 from sharpbench.results import ChoiceResult, TokenRequest
 
 _DTYPES = ("float32", "bfloat16", "float16")
@@ -212,7 +210,7 @@ class HFBackend(LmEvalTokenization):
     @property
     def prefix_tree(self) -> bool:
         """Whether calls share prefixes through a prefix tree (cache on and the model supports it)."""
-        from sharpbench.engine.scoring import supports_prefix_tree
+        from sharpbench.models.hf.scoring import supports_prefix_tree
 
         if not self.prefix_cache:
             return False
@@ -239,7 +237,7 @@ class HFBackend(LmEvalTokenization):
 
         Weights edited between sessions are never scored against stale states.
         """
-        from sharpbench.engine.prefix import PrefixKVCache
+        from sharpbench.models.hf.prefix import PrefixKVCache
 
         if not self.prefix_tree or self._cache is not None:
             yield None
@@ -266,7 +264,7 @@ class HFBackend(LmEvalTokenization):
 
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         """Score requests; each shared prefix (a context, a few-shot prompt) is computed once."""
-        from sharpbench.engine.scoring import score_requests  # start-up time (torch); the kernels move here
+        from sharpbench.models.hf.scoring import score_requests  # start-up time (torch); the kernels move here
 
         return score_requests(
             self.model,
@@ -367,7 +365,7 @@ class InMemoryHFBackend(HFBackend):
         with lora_folded(self.model) as folded:
             if folded:  # every wrapped module is a LoRA linear layer: its weights now hold W + BA
                 return super().loglikelihood(requests)
-        from sharpbench.engine.scoring import score_requests
+        from sharpbench.models.hf.scoring import score_requests
 
         return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
                               device=self.device, fast=False)
@@ -455,36 +453,3 @@ def check_causal_lm(model: Any, tokenizer: Any) -> None:
             f"tokenizer mismatch: the tokenizer has {n_tok} tokens but the model embeds only {n_embed} "
             f"(is it the tokenizer of another model?)"
         )
-
-# ----------------------------------------------------------------- registry
-def load_hf(name_or_path: str, *, dtype: str, device: str | None, **kw: Any) -> HFBackend:
-    """Factory registered as backend ``"hf"``: resolve the name, check the device, load."""
-    check_device(device, "hf")
-    source, extra = resolve_source(name_or_path)
-    if kw.get("peft") or kw.get("device_map") is not None:  # --model-args peft= / device_map=
-        from sharpbench.models.model_args import load_hf_model
-
-        extra = {"base_fingerprint" if k == "fingerprint" else k: v for k, v in extra.items()}
-        return load_hf_model(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
-    kw.pop("peft", None)
-    kw.pop("device_map", None)
-    return HFBackend(name_or_path, source, dtype=dtype, device=device, **extra, **kw)
-
-
-def identify_hf(name_or_path: str, *, dtype: str = "float32", **kw: Any) -> ModelIdentity | None:
-    """The identity :func:`load_hf` would report; ``None`` for a hub id (its commit is known after download)."""
-    source, extra = resolve_source(name_or_path)
-    if "fingerprint" in extra:
-        return ModelIdentity(name_or_path, str(extra["fingerprint"]), "hf", dtype)
-    path = Path(source)
-    if not path.exists():
-        return None
-    target = path / extra["gguf_file"] if "gguf_file" in extra else path
-    return ModelIdentity(name_or_path, weights_fingerprint(target), "hf", dtype)
-
-
-BACKEND = BackendInfo(
-    name="hf", load=load_hf, identify=identify_hf, dtypes=("float32", "bfloat16", "float16"),
-    options=lambda: constructor_options(HFBackend, {"model_id", "source", "dtype", "device"}) | {"device_map", "peft"},
-    summary="transformers in this process",
-)

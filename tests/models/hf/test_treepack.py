@@ -6,11 +6,11 @@ import logging
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint
+from model_helpers import make_tiny_checkpoint
 
-from sharpbench.engine.prefix import PrefixKVCache, distinct_tokens
-from sharpbench.engine.scoring import score_requests
-from sharpbench.engine.treepack import plan_tree_passes
+from sharpbench.models.hf.prefix import PrefixKVCache, distinct_tokens
+from sharpbench.models.hf.scoring import score_requests
+from sharpbench.models.hf.treepack import plan_tree_passes
 from sharpbench.models import load_model
 from sharpbench.models.base import TokenRequest
 

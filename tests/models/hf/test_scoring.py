@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import make_tiny_checkpoint, piqa_items
+from model_helpers import make_tiny_checkpoint, piqa_items
 
 from sharpbench.engine.requests import encode_item
 from sharpbench.engine.runner import score_items
-from sharpbench.engine.scoring import pack_requests, score_requests
+from sharpbench.models.hf.scoring import pack_requests, score_requests
 from sharpbench.models import load_model
 from sharpbench.models.base import TokenRequest
 from sharpbench.models.errors import ScoringError
@@ -110,7 +110,7 @@ def test_nan_logits_error_names_item(tmp_path, smollm2_dir):
 
 
 def test_output_layer_chunks_small_on_cpu_and_sized_by_memory_on_gpus():
-    from sharpbench.engine import scoring
+    from sharpbench.models.hf import scoring
 
     assert scoring._head_rows("cpu", 49152) == scoring._HEAD_ROWS
     rows = scoring._head_rows("cuda", 49152)
