@@ -13,6 +13,7 @@ from sharpbench.engine.requests import EncodedItem, TruncationWarning, encode_it
 from sharpbench.engine.results import ItemResult
 from sharpbench.models.base import Backend
 from sharpbench.models.errors import NonFiniteLogitsError, ScoringError
+from sharpbench.models.hf.prefix import distinct_tokens
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ def tree_order(backend: Backend) -> bool:
     first, which keeps padding low.
     """
     return bool(getattr(backend, "tree_order", False))
+
+
+MIN_TREE_SAVING = 0.1
+
+
+def _shares_prefixes(encoded: list[EncodedItem]) -> bool:
+    """Whether the window's contexts share enough (a tenth of their tokens) for tree order to pay.
+
+    Otherwise (0-shot tasks) items go longest first, exactly as without a prefix cache.
+    """
+    ctx = list(dict.fromkeys(r.context for e in encoded for r in e.requests))
+    total = sum(len(c) for c in ctx)
+    return total > 0 and distinct_tokens(ctx) <= (1 - MIN_TREE_SAVING) * total
 
 
 def _session(backend: Backend):
@@ -96,7 +110,7 @@ def score_items(
             encoded = [encode_item(backend, item, unconditional=mutual_info) for item in chunk]
             n_trunc += sum(e.n_truncated for e in encoded)
             n_req += sum(len(e.requests) for e in encoded)
-            if by_tree:
+            if by_tree and _shares_prefixes(encoded):
                 ordered = sorted(encoded, key=lambda e: min(r.context for r in e.requests))
             else:
                 ordered = sorted(encoded, key=lambda e: -e.packed_length)

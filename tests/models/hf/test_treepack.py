@@ -197,3 +197,34 @@ def _encode(backend, item):
     from sharpbench.engine.requests import encode_item
 
     return encode_item(backend, item).requests
+
+
+def test_tree_only_where_it_saves_work():
+    """0-shot contexts sharing a few words take the plain path; few-shot ones and cached prefixes the tree."""
+    from sharpbench.models.hf.prefix import CacheEntry
+    from sharpbench.models.hf.scoring import worth_a_tree
+
+    rng = np.random.default_rng(5)
+    head = (11, 12, 13)  # "Question:" shared by every PIQA context
+    zero_shot = [head + tuple(int(t) for t in rng.integers(100, 3000, 30)) for _ in range(16)]
+    assert not worth_a_tree(zero_shot)
+    prefix = tuple(int(t) for t in rng.integers(100, 3000, 300))
+    few_shot = [prefix + tuple(int(t) for t in rng.integers(100, 3000, 40)) for _ in range(4)]
+    assert worth_a_tree(few_shot)
+    cache = PrefixKVCache(1 << 20)
+    assert not worth_a_tree(few_shot[:1], cache)  # one context alone shares nothing ...
+    cache.put(CacheEntry(prefix + (1,), [], [], 10))
+    assert worth_a_tree(few_shot[:1], cache)  # ... unless the cache holds its prefix
+
+
+def test_runner_keeps_longest_first_order_for_0_shot_windows():
+    from sharpbench.engine.requests import EncodedItem
+    from sharpbench.engine.runner import _shares_prefixes
+
+    def enc(ctx):
+        return EncodedItem(item=None, requests=(TokenRequest(ctx, (1,)),), n_truncated=0)
+
+    rng = np.random.default_rng(6)
+    assert not _shares_prefixes([enc((5, 6) + tuple(int(t) for t in rng.integers(10, 999, 20))) for _ in range(8)])
+    prefix = tuple(range(100, 400))
+    assert _shares_prefixes([enc(prefix + tuple(int(t) for t in rng.integers(10, 999, 20))) for _ in range(8)])

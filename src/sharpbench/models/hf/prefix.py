@@ -204,6 +204,15 @@ class PrefixKVCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def peek(self, tokens: Sequence[int]) -> tuple[CacheEntry | None, int]:
+        """:meth:`match` without marking the entry as used."""
+        best, best_len = None, 0
+        for entry in self._entries.values():
+            n = common_prefix_len(entry.tokens, tokens)
+            if n > best_len:
+                best, best_len = entry, n
+        return (None, 0) if best is None or best_len < self.min_reuse else (best, best_len)
+
     def match(self, tokens: Sequence[int]) -> tuple[CacheEntry | None, int]:
         """The entry sharing the longest prefix with ``tokens`` and that length (0 if none worth it)."""
         best, best_len = None, 0

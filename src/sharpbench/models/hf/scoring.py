@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.models.hf.fastpath import lean_body
-from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache
+from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache, build_tree
 from sharpbench.results import ChoiceResult
 from sharpbench.models.hf.segattn import plan_attention, plan_tree_attention, to_device
 from sharpbench.models.hf.treepack import plan_tree_passes
@@ -320,6 +320,29 @@ MIN_SHARED = 16  # shorter shared prefixes are recomputed per child (an extra se
 MIN_SAVE = 32  # shorter last contexts are not cached between calls
 
 
+MIN_TREE_SAVING = 0.1  # a tree saving less than this share of the context tokens is not worth its overhead
+
+
+def worth_a_tree(contexts: Sequence[Sequence[int]], cache: PrefixKVCache | None = None,
+                 min_shared: int = MIN_SHARED) -> bool:
+    """Whether the prefix tree saves enough work on ``contexts`` to beat the plain path.
+
+    True when the tree holds at least ``MIN_TREE_SAVING`` fewer tokens than
+    the distinct contexts, or when the cache holds a prefix of one of them
+    worth reusing.  0-shot tasks (PIQA: a few shared words at most) then run
+    exactly the plain path; few-shot prompts share hundreds of tokens.
+    """
+    uniq = list(dict.fromkeys(tuple(c) for c in contexts))
+    if not uniq:
+        return False
+    total = sum(len(c) for c in uniq)
+    if build_tree(uniq, min_shared=min_shared).subtree_tokens() <= (1 - MIN_TREE_SAVING) * total:
+        return True
+    if cache is not None and len(cache):
+        return any(cache.peek(c)[1] > 0 for c in uniq)
+    return False
+
+
 def supports_prefix_tree(model: Any) -> bool:
     """Whether ``model`` runs through the lean forward, the one that takes a prefix tree and cached states."""
     return _head_fn(model) is not None and lean_body(model) is not None
@@ -442,7 +465,7 @@ def score_requests(
     bad = torch.zeros(n_req, dtype=torch.long)
     parts = []  # per batch: device tensors, brought to the host after the last batch (no sync between)
     with torch.inference_mode():
-        if prefix_tree and lean is not None:
+        if prefix_tree and lean is not None and worth_a_tree([r.context for r in requests], cache, min_shared):
             parts = _tree_parts(lean, requests, device, max(1, max_rows), max(1, max_tokens), cache, min_shared)
         else:
             rows = sorted(pack_requests(requests), key=lambda r: -len(r.tokens))
