@@ -29,7 +29,7 @@ def _score(backend, items):
 
     list(score_items(backend, items[:2]))  # warm-up (thread pools, caches, first-request setup)
     t0 = time.perf_counter()
-    results = list(score_items(backend, items))
+    results = sorted(score_items(backend, items), key=lambda r: r.item_id)  # each backend's own order
     return results, time.perf_counter() - t0
 
 

@@ -13,7 +13,7 @@ from sharpbench.engine.requests import EncodedItem, TruncationWarning, encode_it
 from sharpbench.engine.results import ItemResult
 from sharpbench.models.base import Backend
 from sharpbench.models.errors import NonFiniteLogitsError, ScoringError
-from sharpbench.models.hf.prefix import distinct_tokens
+from sharpbench.models.hf.prefix import tree_saves_work
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +43,12 @@ def tree_order(backend: Backend) -> bool:
     return bool(getattr(backend, "tree_order", False))
 
 
-MIN_TREE_SAVING = 0.1
-
-
 def _shares_prefixes(encoded: list[EncodedItem]) -> bool:
-    """Whether the window's contexts share enough (a tenth of their tokens) for tree order to pay.
+    """Whether the window's contexts share enough for tree order to pay (the backend's own rule).
 
     Otherwise (0-shot tasks) items go longest first, exactly as without a prefix cache.
     """
-    ctx = list(dict.fromkeys(r.context for e in encoded for r in e.requests))
-    total = sum(len(c) for c in ctx)
-    return total > 0 and distinct_tokens(ctx) <= (1 - MIN_TREE_SAVING) * total
+    return tree_saves_work([r.context for e in encoded for r in e.requests])
 
 
 def _session(backend: Backend):

@@ -155,6 +155,19 @@ def _inline_short(root: PrefixNode, min_shared: int) -> None:
         stack.extend(node.children)
 
 
+MIN_SHARED = 16  # shorter shared prefixes are recomputed per child (an extra segment costs more)
+MIN_TREE_SAVING = 0.1  # a tree saving less than this share of the context tokens is not worth its overhead
+
+
+def tree_saves_work(contexts: Sequence[Sequence[int]], *, min_shared: int = MIN_SHARED,
+                    min_saving: float = MIN_TREE_SAVING) -> bool:
+    """Whether the prefix tree of the distinct ``contexts`` (shared runs of ``min_shared``+ tokens) holds at
+    least ``min_saving`` fewer tokens than the contexts: few-shot prompts do, 0-shot ones (PIQA) do not."""
+    uniq = list(dict.fromkeys(tuple(c) for c in contexts if len(c)))
+    total = sum(len(c) for c in uniq)
+    return total > 0 and build_tree(uniq, min_shared=min_shared).subtree_tokens() <= (1 - min_saving) * total
+
+
 def distinct_tokens(contexts: Sequence[Sequence[int]]) -> int:
     """Tokens of the prefix tree of the distinct ``contexts`` (the work a tree leaves)."""
     uniq = list(dict.fromkeys(tuple(c) for c in contexts if len(c)))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.models.hf.fastpath import lean_body
-from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache, build_tree
+from sharpbench.models.hf.prefix import MIN_SHARED, CacheEntry, PrefixKVCache, tree_saves_work
 from sharpbench.results import ChoiceResult
 from sharpbench.models.hf.segattn import plan_attention, plan_tree_attention, to_device
 from sharpbench.models.hf.treepack import plan_tree_passes
@@ -316,11 +316,7 @@ def _score_logits(logits, target):
     return logp, greedy
 
 
-MIN_SHARED = 16  # shorter shared prefixes are recomputed per child (an extra segment costs more)
 MIN_SAVE = 32  # shorter last contexts are not cached between calls
-
-
-MIN_TREE_SAVING = 0.1  # a tree saving less than this share of the context tokens is not worth its overhead
 
 
 def worth_a_tree(contexts: Sequence[Sequence[int]], cache: PrefixKVCache | None = None,
@@ -328,18 +324,15 @@ def worth_a_tree(contexts: Sequence[Sequence[int]], cache: PrefixKVCache | None 
     """Whether the prefix tree saves enough work on ``contexts`` to beat the plain path.
 
     True when the tree holds at least ``MIN_TREE_SAVING`` fewer tokens than
-    the distinct contexts, or when the cache holds a prefix of one of them
-    worth reusing.  0-shot tasks (PIQA: a few shared words at most) then run
-    exactly the plain path; few-shot prompts share hundreds of tokens.
+    the distinct contexts (:func:`~sharpbench.models.hf.prefix.tree_saves_work`),
+    or when the cache holds a prefix of one of them worth reusing.  0-shot
+    tasks (PIQA: a few shared words at most) then run exactly the plain path;
+    few-shot prompts share hundreds of tokens.
     """
-    uniq = list(dict.fromkeys(tuple(c) for c in contexts))
-    if not uniq:
-        return False
-    total = sum(len(c) for c in uniq)
-    if build_tree(uniq, min_shared=min_shared).subtree_tokens() <= (1 - MIN_TREE_SAVING) * total:
+    if tree_saves_work(contexts, min_shared=min_shared):
         return True
     if cache is not None and len(cache):
-        return any(cache.peek(c)[1] > 0 for c in uniq)
+        return any(cache.peek(c)[1] > 0 for c in dict.fromkeys(tuple(c) for c in contexts))
     return False
 
 
