@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sharpbench.models.hf.fastpath import lean_body
-from sharpbench.models.hf.prefix import CacheEntry, PrefixKVCache
-from sharpbench.models.hf.segattn import plan_tree_attention, to_device
+from sharpbench.models.hf.prefix import PrefixKVCache
+from sharpbench.models.hf.scoring import TreePassRunner
 from sharpbench.models.hf.treepack import plan_tree_passes
 from sharpbench.models.errors import ScoringError
 
@@ -89,49 +89,22 @@ def prefill(
             raise ScoringError(f"prompt {i} is empty")
         uniq.setdefault(tuple(int(t) for t in p), len(uniq))
     contexts = list(uniq)
-    entries: dict[tuple[int, ...], CacheEntry] = {}
-
-    def match(path):
-        if cache is None:
-            return None, 0
-        entry, n = cache.match(path)
-        if entry is None:
-            return None, 0
-        entries[entry.tokens] = entry
-        return entry.tokens, n
-
+    run = TreePassRunner(lean, device, cache)
     passes = plan_tree_passes(
         contexts, [(ci, (0,)) for ci in range(len(contexts))], max_tokens=max_tokens, max_rows=max_rows,
-        min_shared=min_shared, match=match, save_ends=True,
+        min_shared=min_shared, match=run.match, save_ends=True,
     )
     done: dict[tuple[int, ...], Prefilled] = {}
     with torch.inference_mode():
         for p in passes:
-            past = None
-            if p.past:
-                n_layers = len(entries[p.past[0][0]].keys)
-                past = [
-                    tuple(torch.cat([getattr(entries[e], kind)[layer][:n] for e, n in p.past]) for kind in ("keys", "values"))
-                    for layer in range(n_layers)
-                ]
-            plan = plan_tree_attention(p.segments, len(p.tokens), n_past=p.n_past, dtype=lean.dtype, device=device)
-            ids, pos, keep = (
-                to_device(torch.tensor(v, dtype=torch.long), device) for v in (p.tokens, p.positions, p.score_pos)
-            )
-            save = [to_device(torch.from_numpy(idx), device) for _, idx in p.save]
-            hidden, saved = lean.hidden_cached(ids, pos, plan, keep=keep, past=past, save=save)
-            logits = lean.logits(hidden) if p.score_pos else None
-            ends = {tuple(contexts[ci]): k for k, ci in enumerate(_scored_contexts(p))}
-            for (path, _), (ks, vs) in zip(p.save, saved):
-                entries[path] = CacheEntry(path, ks, vs, sum(t.numel() * t.element_size() for t in (*ks, *vs)))
-                if path in ends:
-                    done[path] = Prefilled(path, logits[ends[path]], ks, vs)
+            hidden = run.forward(p)
+            logits = run.lean.logits(hidden) if p.score_pos else None
+            row = {tuple(contexts[ci]): k for k, ci in enumerate(p.score_req)}  # one scored position per prompt
+            for path, _ in p.save:
+                if path in row:
+                    st = run.entries[path]
+                    done[path] = Prefilled(path, logits[row[path]], st.keys, st.values)
     return [done[tuple(int(t) for t in p)] for p in prompts]
-
-
-def _scored_contexts(p) -> list[int]:
-    """Context index of each scored position of a prefill pass (one dummy continuation token each)."""
-    return list(p.score_req)
 
 
 def to_dynamic_cache(model: Any, state: Prefilled, *, drop_last: int = 1):

@@ -228,15 +228,10 @@ class PrefixKVCache:
 
     def match(self, tokens: Sequence[int]) -> tuple[CacheEntry | None, int]:
         """The entry sharing the longest prefix with ``tokens`` and that length (0 if none worth it)."""
-        best, best_len = None, 0
-        for entry in self._entries.values():
-            n = common_prefix_len(entry.tokens, tokens)
-            if n > best_len:
-                best, best_len = entry, n
-        if best is None or best_len < self.min_reuse:
-            return None, 0
-        self._entries.move_to_end(best.tokens)
-        return best, best_len
+        best, n = self.peek(tokens)
+        if best is not None:
+            self._entries.move_to_end(best.tokens)
+        return best, n
 
     def fits(self, nbytes: int) -> bool:
         """Whether an entry of ``nbytes`` can be kept at all."""

@@ -356,52 +356,72 @@ def _tree_parts(lean, requests: Sequence[TokenRequest], device: str, max_rows: i
         if ci == len(contexts):
             contexts.append(tuple(req.context))
         reqs.append((ci, tuple(req.continuation)))
-    entries: dict[tuple[int, ...], CacheEntry] = {}  # cached states this call reads (held even if evicted)
-
-    def match(path):
-        if cache is None:
-            return None, 0
-        entry, n = cache.match(path)
-        if entry is None:
-            return None, 0
-        entries[entry.tokens] = entry
-        cache.hits += 1
-        cache.reused_tokens += n
-        return entry.tokens, n
-
+    run = TreePassRunner(lean, device, cache)
     passes = plan_tree_passes(
-        contexts, reqs, max_tokens=max_tokens, max_rows=max_rows, min_shared=min_shared, match=match,
+        contexts, reqs, max_tokens=max_tokens, max_rows=max_rows, min_shared=min_shared, match=run.match,
         save_last=MIN_SAVE if cache is not None else 0,
     )
     vocab = getattr(lean.model.config, "vocab_size", None)
     parts = []
     for p in passes:
+        hidden = run.forward(p)
+        if p.score_pos:  # a pass that only computes a shared prefix (saved by the runner) scores nothing
+            target = to_device(torch.tensor(p.score_tok, dtype=torch.long), device)
+            logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
+            parts.append((logp, greedy, p.score_req))
+    return parts
+
+
+class TreePassRunner:
+    """Runs the passes of one prefix-tree layout through the lean forward, reading and saving cached states.
+
+    ``match`` is the cache lookup :func:`~sharpbench.models.hf.treepack.plan_tree_passes` takes; the
+    entries it hands out, and those the passes save, are held for the whole call (even if the
+    cache evicts them meanwhile).  Used by loglikelihood scoring and by generation prefill.
+    """
+
+    def __init__(self, lean, device: str, cache: PrefixKVCache | None) -> None:
+        self.lean, self.device, self.cache = lean, device, cache
+        self.entries: dict[tuple[int, ...], CacheEntry] = {}
+
+    def match(self, path):
+        if self.cache is None:
+            return None, 0
+        entry, n = self.cache.match(path)
+        if entry is None:
+            return None, 0
+        self.entries[entry.tokens] = entry
+        self.cache.hits += 1
+        self.cache.reused_tokens += n
+        return entry.tokens, n
+
+    def forward(self, p):
+        """Hidden states at ``p.score_pos``; the states ``p.save`` names are kept (and cached)."""
+        import torch
+
         past = None
         if p.past:
-            n_layers = len(entries[p.past[0][0]].keys)
+            n_layers = len(self.entries[p.past[0][0]].keys)
             past = [
                 tuple(
-                    torch.cat([getattr(entries[e], kind)[layer][:n] for e, n in p.past])
+                    torch.cat([getattr(self.entries[e], kind)[layer][:n] for e, n in p.past])
                     for kind in ("keys", "values")
                 )
                 for layer in range(n_layers)
             ]
-        plan = plan_tree_attention(p.segments, len(p.tokens), n_past=p.n_past, dtype=lean.dtype, device=device)
-        ids, pos, keep, target = (
-            to_device(torch.tensor(v, dtype=torch.long), device)
-            for v in (p.tokens, p.positions, p.score_pos, p.score_tok)
+        plan = plan_tree_attention(p.segments, len(p.tokens), n_past=p.n_past, dtype=self.lean.dtype,
+                                   device=self.device)
+        ids, pos, keep = (
+            to_device(torch.tensor(v, dtype=torch.long), self.device) for v in (p.tokens, p.positions, p.score_pos)
         )
-        save = [to_device(torch.from_numpy(idx), device) for _, idx in p.save]
-        hidden, saved = lean.hidden_cached(ids, pos, plan, keep=keep, past=past, save=save)
+        save = [to_device(torch.from_numpy(idx), self.device) for _, idx in p.save]
+        hidden, saved = self.lean.hidden_cached(ids, pos, plan, keep=keep, past=past, save=save)
         for (path, _), (ks, vs) in zip(p.save, saved):
             entry = CacheEntry(path, ks, vs, sum(t.numel() * t.element_size() for t in (*ks, *vs)))
-            entries[path] = entry
-            if cache is not None:
-                cache.put(entry)
-        if p.score_pos:  # a pass that only computes a shared prefix (saved above) scores nothing
-            logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
-            parts.append((logp, greedy, p.score_req))
-    return parts
+            self.entries[path] = entry
+            if self.cache is not None:
+                self.cache.put(entry)
+        return hidden
 
 
 def score_requests(
