@@ -228,3 +228,18 @@ def test_runner_keeps_longest_first_order_for_0_shot_windows():
     assert not _shares_prefixes([enc((5, 6) + tuple(int(t) for t in rng.integers(10, 999, 20))) for _ in range(8)])
     prefix = tuple(range(100, 400))
     assert _shares_prefixes([enc(prefix + tuple(int(t) for t in rng.integers(10, 999, 20))) for _ in range(8)])
+
+
+def test_a_wholly_cached_top_node_with_too_many_children_scores_from_the_cache(tiny):
+    """Many contexts below a prefix the cache already holds, more than one pass takes: no empty pass."""
+    rng = np.random.default_rng(7)
+    prefix = tuple(int(t) for t in rng.integers(10, 3000, 40))
+    reqs = [TokenRequest(prefix + tuple(int(t) for t in rng.integers(10, 3000, 5)), (int(rng.integers(10, 3000)),))
+            for _ in range(12)]
+    cache = PrefixKVCache(64 << 20)
+    first = score_requests(tiny.model, reqs[:2], prefix_tree=True, cache=cache)  # caches a path through the prefix
+    assert len(cache) == 1
+    rest = score_requests(tiny.model, reqs[2:], prefix_tree=True, cache=cache, max_rows=3)
+    plain = score_requests(tiny.model, reqs, prefix_tree=False)
+    assert cache.hits > 0
+    assert _max_diff(first + rest, plain) <= 1e-4

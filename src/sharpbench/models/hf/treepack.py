@@ -160,6 +160,10 @@ def plan_tree_passes(
             passes.append(_lay_out(current, lay))
             current, cur_tok, cur_ctx = [], 0, 0
         if (tok > max_tokens or ctx > max_rows) and unit.node.children:
+            if unit.entry is not None and unit.reuse >= unit.node.end and not unit.node.ends:
+                # the top node is wholly cached: its children continue from the same cached entry
+                queue[:0] = [_Unit(c, unit.path + c.tokens, unit.entry, unit.node.end) for c in unit.node.children]
+                continue
             # too big for one pass: run the top node alone, save its states, queue its children
             top = _Unit(PrefixNode(unit.node.depth, unit.node.tokens, [], unit.node.ends), unit.path,
                         unit.entry, unit.reuse)
