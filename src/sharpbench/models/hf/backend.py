@@ -182,13 +182,7 @@ class HFBackend(LmEvalTokenization):
         self.model.to(self.device)
         self._max_length = max_length
         self.add_bos_token = bool(add_bos_token)
-        self.prefix_cache = bool(prefix_cache)
-        if prefix_cache_mb is not None and int(prefix_cache_mb) < 0:
-            raise ValueError(f"prefix_cache_mb must be >= 0, got {prefix_cache_mb}")
-        self.prefix_cache_mb = None if prefix_cache_mb is None else int(prefix_cache_mb)
-        self._cache = None
-        self._tree_ok: bool | None = None
-        self._noted: set[str] = set()
+        self._init_prefix_cache(prefix_cache, prefix_cache_mb)
         if fingerprint is not None:
             self.fingerprint = fingerprint
         elif is_local:
@@ -206,6 +200,16 @@ class HFBackend(LmEvalTokenization):
         return resolve_max_length(self.model.config, self.tokenizer)
 
     # --- scoring -------------------------------------------------------------------------
+
+    def _init_prefix_cache(self, prefix_cache: bool, prefix_cache_mb: int | None) -> None:
+        """Prefix-cache settings and per-backend state (no session open, architecture not yet checked)."""
+        if prefix_cache_mb is not None and int(prefix_cache_mb) < 0:
+            raise ValueError(f"prefix_cache_mb must be >= 0, got {prefix_cache_mb}")
+        self.prefix_cache = bool(prefix_cache)
+        self.prefix_cache_mb = None if prefix_cache_mb is None else int(prefix_cache_mb)
+        self._cache = None
+        self._tree_ok: bool | None = None
+        self._noted: set[str] = set()
 
     @property
     def prefix_tree(self) -> bool:
@@ -342,8 +346,7 @@ class HFBackend(LmEvalTokenization):
         self._max_length = max_length
         self.add_bos_token = bool(add_bos_token)
         # prefix tree per call; no cache between calls unless a session is opened (weights may change between)
-        self.prefix_cache, self.prefix_cache_mb = True, None
-        self._cache, self._tree_ok, self._noted = None, None, set()
+        self._init_prefix_cache(True, None)
         config = getattr(model, "config", None)
         self.model_id = model_id or str(getattr(config, "_name_or_path", "") or type(model).__name__)
         self.fingerprint = fingerprint or f"in-memory:{self.model_id}"

@@ -335,13 +335,12 @@ def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
         k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
         v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        pk, pv = past[i] if past is not None else (None, None)
-        if save:  # cached states: gathered from the past and this batch's keys/values
-            all_k, all_v = (k, v) if pk is None else (torch.cat((pk, k)), torch.cat((pv, v)))
-            for (sk, sv), idx in zip(saved, save):
-                sk.append(all_k.index_select(0, idx))
-                sv.append(all_v.index_select(0, idx))
-        o = segment_attention(q, k, v, plan, attn.scaling, pk, pv)
+        if past is not None:  # cached states first: the plan's key indices below plan.n_past point there
+            k, v = torch.cat((past[i][0], k)), torch.cat((past[i][1], v))
+        for (sk, sv), idx in zip(saved, save):
+            sk.append(k.index_select(0, idx))
+            sv.append(v.index_select(0, idx))
+        o = segment_attention(q, k, v, plan, attn.scaling)
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))

@@ -276,29 +276,23 @@ def plan_tree_attention(
     return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets), n_past=n_past)
 
 
-def segment_attention(q, k, v, plan: AttentionPlan, scale: float, past_k=None, past_v=None):
-    """Attention output ``(T, heads * head_dim)`` of flat ``q (T, H, d)``, ``k, v (T, H_kv, d)``.
+def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
+    """Attention output ``(T, heads * head_dim)`` of flat ``q (T, H, d)``, ``k, v (plan.n_past + T, H_kv, d)``.
 
     Each bucket gathers its head-major grids, runs the attention with its
     mask and scatters the real query rows back; padding query rows land in a
-    spare last token row.  ``past_k``/``past_v`` ``(plan.n_past, H_kv, d)``
-    are cached keys/values placed before the batch's own (prefix cache).
+    spare last token row.  The first ``plan.n_past`` keys/values are cached
+    states placed before the batch's own (prefix cache).
     """
     import torch.nn.functional as F
 
     n_tok, n_heads, hd = q.shape
     n_kv = k.shape[1]
-    if k.shape != v.shape or k.shape[0] != n_tok or n_tok != plan.n_tok or n_heads % n_kv:
+    if k.shape != v.shape or k.shape[0] != plan.n_past + n_tok or n_tok != plan.n_tok or n_heads % n_kv:
         raise AttentionPlanError(
             f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} do not fit a plan of {plan.n_tok} tokens"
+            f" after {plan.n_past} cached keys"
         )
-    n_past = 0 if past_k is None else past_k.shape[0]
-    if n_past != plan.n_past:
-        raise AttentionPlanError(f"the plan expects {plan.n_past} cached keys, got {n_past}")
-    if n_past:
-        import torch
-
-        k, v = torch.cat((past_k, k)), torch.cat((past_v, v))
     out = q.new_empty((n_tok + 1) * n_heads, hd)
     q_rows = q.reshape(n_tok * n_heads, hd)
     k_rows, v_rows = k.reshape(-1, hd), v.reshape(-1, hd)
