@@ -51,6 +51,8 @@ class Item:
     choices: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    kind = "multiple_choice"  # the request kind (class attribute, not a field)
+
     def __post_init__(self) -> None:
         if not self.requests:
             raise ValueError(f"item {self.item_id}: empty choice list")
@@ -99,3 +101,64 @@ def check_text(task_name: str, items: list[Item]) -> None:
                         f"{text[exc.start]!r} at character {exc.start} (not valid Unicode, e.g. a JSON "
                         "\\ud800 escape without its pair); fix the data file"
                     ) from None
+
+
+@dataclass(frozen=True)
+class GenItem:
+    """One generative question (request kind ``generate_until``).
+
+    Attributes
+    ----------
+    item_id : int
+        Index of the document in its split (lm-eval's ``doc_id``).
+    prompt : str
+        The full prompt: description, few-shot examples and the question,
+        rendered through the chat template when one was asked for.
+    target : str
+        The reference answer (lm-eval's ``doc_to_target``), compared with the
+        extracted answer by ``scoring``.
+    scoring : sharpbench.answers.AnswerScoring
+        Filter pipelines and metric (shared by the items of a task).
+    until : tuple of str
+        Stop sequences.
+    max_gen_toks : int
+    do_sample, temperature, top_p, top_k : sampling settings (greedy by default)
+    repeats : int
+        Samples per item (lm-eval's ``repeats``; self-consistency).
+    messages : tuple of (role, content) or None
+        The chat messages ``prompt`` was rendered from (chat endpoints take these).
+    metadata : dict
+    """
+
+    item_id: int
+    prompt: str
+    target: str
+    scoring: Any
+    until: tuple[str, ...] = ()
+    max_gen_toks: int = 256
+    do_sample: bool = False
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repeats: int = 1
+    messages: tuple[tuple[str, str], ...] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    kind = "generate_until"
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError(f"item {self.item_id}: repeats must be >= 1, got {self.repeats}")
+        if self.max_gen_toks < 1:
+            raise ValueError(f"item {self.item_id}: max_gen_toks must be >= 1, got {self.max_gen_toks}")
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Fingerprint of what the item is generated and scored on (prompt, target, settings, scoring)."""
+        blob = json.dumps(
+            [self.prompt, self.target, list(self.until), self.max_gen_toks, self.do_sample, self.temperature,
+             self.top_p, self.top_k, self.repeats, getattr(self.scoring, "key", repr(self.scoring)),
+             [list(m) for m in self.messages] if self.messages else None],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

@@ -11,9 +11,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from sharpbench.results import ChoiceResult, TokenRequest
+from sharpbench.models.errors import CapabilityError
+from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
-__all__ = ["Backend", "BackendInfo", "ModelIdentity", "TokenRequest", "constructor_options"]
+__all__ = [
+    "Backend", "BackendInfo", "Generation", "GenerationRequest", "ModelIdentity", "TokenRequest",
+    "constructor_options", "require",
+]
+
+# What each request kind needs from a backend: the method it calls.
+CAPABILITIES: dict[str, str] = {
+    "multiple_choice": "loglikelihood",
+    "generate_until": "generate",
+    "loglikelihood_rolling": "loglikelihood_rolling",
+}
 
 
 @runtime_checkable
@@ -38,6 +49,29 @@ class Backend(Protocol):
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         """Score each request; the backend may share work between requests with a common context."""
         ...
+
+    # Optional capabilities (checked with :func:`require`, not part of the runtime protocol check):
+    #   generate(requests: Sequence[GenerationRequest], progress=None) -> list[Generation]
+    #       in request order; ``progress(n_new_tokens)`` may be called as tokens are produced.
+    #   loglikelihood_rolling(requests: Sequence[tuple[int, ...]]) -> list[float]
+
+
+def require(backend: object, kind: str) -> None:
+    """Raise :class:`CapabilityError` unless ``backend`` can serve requests of ``kind``.
+
+    ``kind`` is a request kind (``"multiple_choice"``, ``"generate_until"``,
+    ``"loglikelihood_rolling"``); the message names the backend and what it lacks.
+    """
+    method = CAPABILITIES.get(kind)
+    if method is None:
+        raise ValueError(f"unknown request kind {kind!r}; known: {', '.join(CAPABILITIES)}")
+    if not callable(getattr(backend, method, None)):
+        name = getattr(backend, "name", type(backend).__name__)
+        model = getattr(backend, "model_id", "")
+        raise CapabilityError(
+            f"the {name} backend{f' ({model})' if model else ''} cannot run {kind} tasks: it has no "
+            f"{method}(); use a backend that has (hf{', llamacpp, openai' if kind == 'generate_until' else ''})"
+        )
 
 
 @dataclass(frozen=True)

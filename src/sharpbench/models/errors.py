@@ -37,6 +37,10 @@ class ScoringError(ModelError):
     """The model produced unusable output (NaN/inf logits) or got an unscorable request."""
 
 
+class CapabilityError(ModelError, InputError, ValueError):
+    """The backend cannot serve a request kind (e.g. generation on a backend without ``generate``)."""
+
+
 class BackendError(ModelError):
     """A backend could not load or serve the model (missing library, server failure)."""
 
