@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sharpbench.models.fingerprint import weights_fingerprint
-from sharpbench.results import ChoiceResult, TokenRequest
+from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
 _DTYPES = ("float32", "bfloat16", "float16")
 _DEFAULT_MAX_LENGTH = 2048  # lm-eval 0.4.13 models/utils.py DEFAULT_MAX_LENGTH
@@ -278,6 +278,30 @@ class HFBackend(LmEvalTokenization):
             device=self.device,
             prefix_tree=self.prefix_tree,
             cache=self._cache,
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest], progress=None, *,
+                 batch_size: int | None = None) -> list[Generation]:
+        """Generate for every request (lm-eval's ``generate_until`` rules); results in request order."""
+        out: list[Generation | None] = [None] * len(requests)
+        for i, gen, _ in self.generate_iter(requests, progress=progress, batch_size=batch_size):
+            out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
+        """Yield ``(request index, Generation, seconds)`` as each request finishes (continuous batching).
+
+        ``batch_size`` sequences decode together (default 32). Llama-family
+        models with the prefix cache on prefill through the prefix tree and
+        decode in the lean scheduler; others (or ``prefix_cache=False``) use
+        transformers' ``generate`` on length-sorted batches.
+        """
+        from sharpbench.models.hf.generate import generate_iter  # start-up time (torch)
+
+        yield from generate_iter(
+            self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length,
+            device=self.device, n_slots=batch_size or 32, max_tokens=self.max_batch_tokens,
+            max_rows=self.batch_size, cache=self._cache, lean_ok=self.prefix_tree, progress=progress,
         )
 
     def num_parameters(self, *, non_embedding: bool = False) -> int:

@@ -1,0 +1,151 @@
+"""One decoding step for many sequences at once, each attending to its own key/value slot.
+
+The generation scheduler (:mod:`sharpbench.models.hf.generate`) keeps the
+key/value states of the sequences being decoded in one buffer per layer
+(keys ``(slots, kv_heads, head_dim, capacity)``, values ``(slots, kv_heads, capacity, head_dim)``), with the active sequences in the
+first rows (a finished sequence's row is refilled by a waiting prompt or by
+the last active row, so the active rows stay a prefix and need no gather).
+:func:`decode_step` feeds one new token per active sequence through the
+lean forward's own arithmetic (:mod:`sharpbench.models.hf.fastpath`: the
+same norms, rotary embedding and projections as transformers' modules),
+writes its key and value into the sequence's row at its position, and
+attends over that row up to the longest active sequence, masking each
+row's unused tail.  The projections and MLP run on the active rows only:
+no compute on finished sequences or padding tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sharpbench.models.hf.fastpath import LeanForward, _rope, rms_norm
+
+
+class SlotCache:
+    """Key/value buffers of ``n_slots`` sequences of up to ``capacity`` positions each.
+
+    Parameters
+    ----------
+    lean : LeanForward
+        The model whose layers the buffers serve.
+    n_slots, capacity : int
+        Rows and positions per row.
+    device : str
+    """
+
+    def __init__(self, lean: LeanForward, n_slots: int, capacity: int, device: Any) -> None:
+        import torch
+
+        layers = lean.base.layers
+        attn = layers[0].self_attn
+        n_kv = attn.k_proj.weight.shape[0] // attn.head_dim
+        # keys transposed (positions last), values not: both products then read the buffers in place
+        self.keys = [torch.zeros((n_slots, n_kv, attn.head_dim, capacity), dtype=lean.dtype, device=device)
+                     for _ in layers]
+        self.values = [torch.zeros((n_slots, n_kv, capacity, attn.head_dim), dtype=lean.dtype, device=device)
+                       for _ in layers]
+        self.lengths = [0] * n_slots
+        self.n_slots, self.capacity = n_slots, capacity
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
+
+    def load(self, slot: int, keys: list[Any], values: list[Any]) -> None:
+        """Put a prefilled sequence's states (per layer ``(n, kv_heads, head_dim)``) into ``slot``."""
+        n = keys[0].shape[0]
+        if n > self.capacity:
+            raise ValueError(f"{n} positions do not fit a slot of {self.capacity}")
+        for layer, (k, v) in enumerate(zip(keys, values)):
+            self.keys[layer][slot, :, :, :n] = k.permute(1, 2, 0)
+            self.values[layer][slot, :, :n] = v.transpose(0, 1)
+        self.lengths[slot] = n
+
+    def move(self, src: int, dst: int) -> None:
+        """Copy row ``src`` into row ``dst`` (compacting the active rows)."""
+        n = self.lengths[src]
+        for buf in self.keys:
+            buf[dst, :, :, :n] = buf[src, :, :, :n]
+        for buf in self.values:
+            buf[dst, :, :n] = buf[src, :, :n]
+        self.lengths[dst] = n
+
+
+def decode_step(lean: LeanForward, cache: SlotCache, ids: Any, n_active: int) -> Any:
+    """Next-token logits of the first ``n_active`` slots after feeding one token each.
+
+    Parameters
+    ----------
+    lean : LeanForward
+    cache : SlotCache
+        Row ``b < n_active`` holds ``cache.lengths[b]`` positions; the new
+        token of row ``b`` goes to position ``cache.lengths[b]`` (which is
+        then incremented).
+    ids : long tensor (n_active,)
+        The tokens to feed.
+
+    Returns
+    -------
+    tensor (n_active, vocab)
+        float32 logits.
+    """
+    import torch
+
+    if ids.shape != (n_active,):
+        raise ValueError(f"ids must have shape ({n_active},), got {tuple(ids.shape)}")
+    base, linear = lean.base, lean.linear
+    lengths = cache.lengths[:n_active]
+    if max(lengths) >= cache.capacity:
+        raise ValueError(f"a sequence would exceed its slot of {cache.capacity} positions")
+    device = ids.device
+    pos = torch.tensor(lengths, dtype=torch.long, device=device)
+    span = max(lengths) + 1
+    rows = torch.arange(n_active, device=device)
+    unused = torch.arange(span, device=device)[None, :] > pos[:, None]  # (B, span): past a row's own end
+    neg = torch.zeros(unused.shape, dtype=torch.float32, device=device).masked_fill_(unused, float("-inf"))
+    neg = neg[:, None, None, :]  # (B, 1, 1, span), added to the scores
+    x = base.embed_tokens(ids)  # (B, d)
+    cos, sin = base.rotary_emb(x, pos[None])
+    cos, sin = cos[0, :, None, :], sin[0, :, None, :]
+    half = sin.shape[-1] // 2
+    sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+    for i, layer in enumerate(base.layers):
+        attn, mlp = layer.self_attn, layer.mlp
+        hd = attn.head_dim
+        h = rms_norm(x, layer.input_layernorm)
+        q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_active, -1, hd)
+        k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_active, -1, hd)
+        v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_active, -1, hd)
+        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+        kb, vb = cache.keys[i], cache.values[i]
+        kb[rows, :, :, pos] = k
+        vb[rows, :, pos] = v
+        o = _attend(q, kb[:n_active, :, :, :span], vb[:n_active, :, :span], neg, attn.scaling)
+        x.add_(linear(o.reshape(n_active, -1), attn.o_proj.weight, attn.o_proj.bias))
+        h = rms_norm(x, layer.post_attention_layernorm)
+        g = torch.nn.functional.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
+        g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
+        x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
+    for b in range(n_active):
+        cache.lengths[b] += 1
+    return lean.logits(x)
+
+
+def _attend(q, kt, v, neg, scale: float):
+    """Attention of one query per row over that row's keys: ``q (B, H, hd)``, ``kt (B, KV, hd, L)``, ``v (B, KV, L, hd)``.
+
+    Returns ``(B, H*hd)``.
+
+    Grouped-query heads share their key/value head without copying it
+    (queries viewed as ``(B, KV, H/KV, hd)``); scores and softmax in float32.
+    Two batched matrix products: for one query per row they beat
+    ``scaled_dot_product_attention`` with a mask several times on CPU.
+    """
+    import torch
+
+    n, h, hd = q.shape
+    kv = kt.shape[1]
+    qg = q.view(n, kv, h // kv, hd)
+    scores = torch.matmul(qg, kt).float().mul_(scale).add_(neg)
+    p = scores.softmax(-1).to(v.dtype)
+    return torch.matmul(p, v).reshape(n, h * hd)
