@@ -14,7 +14,6 @@ import hashlib
 import types
 import warnings
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -265,7 +264,7 @@ def lm_env(tmp_path_factory):
         gsm_yaml.replace("task: gsm8k_cot\n", "task: gsm8k_cot_prefix\n")
         .replace("doc_to_text: 'Q: {{question}}\n\n  A:'", "doc_to_text: 'Q: {{question}}'")
         .replace("tag:\n- chain_of_thought\n", "")
-        + 'gen_prefix: "A:"\n'
+        + 'gen_prefix: "A:"\ndescription: "Solve the problems."\n'
     )
     arc_yaml = (LM_TASKS / "arc" / "arc_easy.yaml").read_text().replace("tag:\n  - ai2_arc\n", "")
     for name, prefix in (("arc_easy_prefix", "Answer:"), ("arc_easy_prefix_space", "Answer: ")):
@@ -362,13 +361,19 @@ def test_gsm8k_cot_prompts_identical_to_lmeval(lm_task, chat_tok, setup, shots):
 @pytest.mark.parametrize("shots", [0, 8])
 @pytest.mark.parametrize("setup", SETUPS, ids=_ids(SETUPS))
 def test_gen_prefix_generation_identical_to_lmeval(lm_task, qwen_tok, setup, shots):
-    """A gen prefix ends the prompt inside the assistant turn (continue_final_message)."""
+    """A gen prefix ends the prompt inside the assistant turn (continue_final_message); a description
+    joins the system prompt (or is the system message alone)."""
     task = lm_task("gsm8k_cot_prefix", shots)
     expected = _lm_contexts(task, qwen_tok, setup)
     fewshot = _gsm_shots(task, "Q: {}")[:shots]
     for doc, exp in zip(task.eval_docs, expected, strict=True):
-        prompt = build_prompt(f"Q: {doc['question']}", fewshot, setup=setup, tokenizer=qwen_tok, gen_prefix="A:")
+        prompt = build_prompt(
+            f"Q: {doc['question']}", fewshot, setup=setup, tokenizer=qwen_tok, gen_prefix="A:",
+            description="Solve the problems.",
+        )  # fmt: skip
         assert prompt.text == exp[0][0]
+        system = (setup.system_prompt + "\n\n" if setup.system_prompt else "") + "Solve the problems."
+        assert prompt.messages[0] == ("system", system)
         assert not prompt.add_generation_prompt and prompt.text.endswith("assistant\nA:")
 
 

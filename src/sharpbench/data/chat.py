@@ -212,12 +212,11 @@ def _qa_turns(
     if not isinstance(question, str):
         raise TypeError(f"the question must be text, not {type(question).__name__}")
     has_answer = answer is not None and answer != ""
-    if has_answer and not gen_prefix:
-        delim = target_delimiter
-    elif gen_prefix and _requires_delimiter(question, gen_prefix):
-        delim = target_delimiter
-    else:
-        delim = ""
+    # the target delimiter follows the question before an answer, or before a gen prefix that needs one
+    needs = (has_answer and not gen_prefix) or bool(
+        gen_prefix and _requires_delimiter(question, gen_prefix)
+    )
+    delim = target_delimiter if needs else ""
     turns = [Turn("user", question, delim)]
     if has_answer:
         assert answer is not None
