@@ -118,6 +118,9 @@ class TaskSpec:
 class Task:
     """A multiple-choice benchmark with a fixed number of few-shot examples.
 
+    ``kind`` is the request kind of its items (``"multiple_choice"``;
+    :class:`sharpbench.data.gen.GenTask` is ``"generate_until"``).
+
     Parameters
     ----------
     spec : TaskSpec
@@ -128,6 +131,8 @@ class Task:
     fewshot_seed : int
         Seed of lm-eval's default sampler (``--fewshot_random_seed``, 1234).
     """
+
+    kind = "multiple_choice"
 
     def __init__(
         self,

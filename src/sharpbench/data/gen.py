@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.data.base import DEFAULT_FEWSHOT_SEED, Doc, Task, TaskSpec
+from sharpbench.data.chat import ChatSetup, Prompt, build_prompt, chat_template_hash
 from sharpbench.data.errors import DataFileError, MissingDataError, TaskError
 from sharpbench.data.task import GenItem
 
@@ -34,7 +35,7 @@ def _no_choices(doc: Doc) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GenTaskSpec(TaskSpec):
     """A generative task: everything of :class:`TaskSpec` that applies, plus generation and scoring.
 
@@ -84,10 +85,8 @@ class GenOptions:
         Samples per item (default: the task's).
     seed : int
         Base seed of sampled runs (each item and sample derives its own).
-    chat : object, optional
-        A rendered chat setup (:class:`sharpbench.data.chat.ChatRenderer`-like:
-        ``render(description, shots, question, gen_prefix) -> (prompt, messages)``
-        and ``key`` for the run hash); ``None``: plain prompts.
+    chat : PromptStyle, optional
+        Chat template / system prompt and the tokenizer that renders them; ``None``: plain prompts.
     """
 
     gen_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -101,6 +100,38 @@ class GenOptions:
             raise TaskError(f"unknown generation setting(s) {', '.join(bad)}; known: {', '.join(GEN_KWARGS)}")
         if self.repeats is not None and self.repeats < 1:
             raise TaskError(f"repeats must be >= 1, got {self.repeats}")
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How prompts are addressed to one model: a :class:`~sharpbench.data.chat.ChatSetup` and the tokenizer rendering it.
+
+    Attributes
+    ----------
+    setup : ChatSetup
+    tokenizer : transformers tokenizer, optional
+        Needed when ``setup.apply_chat_template``.
+    model : str
+        The model's name, for error messages.
+    """
+
+    setup: ChatSetup = field(default_factory=ChatSetup)
+    tokenizer: Any = None
+    model: str = "this model"
+
+    def __post_init__(self) -> None:
+        if self.setup.apply_chat_template:
+            chat_template_hash(self.tokenizer, self.model)  # no template: fail now, naming the model
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """What the style adds to the run key (empty for plain prompts)."""
+        sha = chat_template_hash(self.tokenizer, self.model) if self.setup.apply_chat_template else None
+        return self.setup.key_fields(sha)
+
+    def build(self, question: str, shots: Sequence[tuple[str, str]], **kw: Any) -> Prompt:
+        """The prompt of one document (:func:`sharpbench.data.chat.build_prompt`)."""
+        return build_prompt(question, shots, setup=self.setup, tokenizer=self.tokenizer, model=self.model, **kw)
 
 
 def sample_seed(base: int, item_id: int, sample: int) -> int:
@@ -173,7 +204,7 @@ class GenTask(Task):
             "scoring": self.spec.scoring.key,
             "gen_prefix": self.spec.gen_prefix,
             "fewshot_samples": self.spec.fewshot_samples is not None,
-            "chat": getattr(chat, "key", None),
+            "chat": chat.key if chat is not None else {},
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -203,26 +234,19 @@ class GenTask(Task):
         try:
             shots = [self._shot(fs) for fs in self._sample(rnd, self.fewshot_docs(), doc)] if self.num_fewshot else []
             question = str(s.doc_to_text(doc))
-            if self.options.chat is not None:
-                prompt, messages = self.options.chat.render(s, shots, question)
-            else:
-                parts = [s.description]
-                for q, a in shots:
-                    parts += [q, s.target_delimiter, a, s.fewshot_delimiter]
-                parts.append(question)
-                if s.gen_prefix:
-                    parts.append(s.target_delimiter + s.gen_prefix)
-                prompt, messages = "".join(parts), None
+            style = self.options.chat or PromptStyle()
+            prompt = style.build(question, shots, description=s.description, target_delimiter=s.target_delimiter,
+                                 fewshot_delimiter=s.fewshot_delimiter, gen_prefix=s.gen_prefix or None)
             target = s.doc_to_target(doc)
             if isinstance(target, list):
                 target = target[0]
             st = self.settings()
             meta = dict(s.doc_metadata(doc)) if s.doc_metadata else {}
             return GenItem(
-                item_id=index, prompt=prompt, target=str(target), scoring=s.scoring, until=tuple(st["until"]),
+                item_id=index, prompt=prompt.text, target=str(target), scoring=s.scoring, until=tuple(st["until"]),
                 max_gen_toks=int(st["max_gen_toks"]), do_sample=bool(st["do_sample"]),
                 temperature=float(st["temperature"]), top_p=float(st["top_p"]), top_k=int(st["top_k"]),
-                repeats=int(st["repeats"]), messages=messages, metadata=meta,
+                repeats=int(st["repeats"]), messages=prompt.messages, metadata=meta, seed=self.options.seed,
             )
         except (MissingDataError, DataFileError):
             raise

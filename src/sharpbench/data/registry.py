@@ -8,6 +8,7 @@ from pathlib import Path
 from sharpbench.data.base import Task
 from sharpbench.data.builtin import BUILTIN_GROUPS, BUILTIN_SPECS, GroupInfo
 from sharpbench.data.errors import TaskError, UnknownTaskError
+from sharpbench.data.gen import make_task
 from sharpbench.data.filetask import file_task_spec, is_task_file, read_task_file
 from sharpbench.data.subset import is_subset_config, subset_task_from_config
 
@@ -82,7 +83,7 @@ def get_task(name: str, num_fewshot: int | None = None) -> Task:
                 f"name one of them, or expand the group with resolve_tasks({name!r})"
             )
         raise _unknown(name)
-    return Task(factory(), num_fewshot=num_fewshot)
+    return make_task(factory(), num_fewshot=num_fewshot)
 
 
 def resolve_tasks(names: str | list[str], num_fewshot: int | None = None) -> list[Task]:

@@ -125,6 +125,8 @@ class GenItem:
     do_sample, temperature, top_p, top_k : sampling settings (greedy by default)
     repeats : int
         Samples per item (lm-eval's ``repeats``; self-consistency).
+    seed : int
+        Base seed of sampled generation (each sample derives its own from it, the item id and its index).
     messages : tuple of (role, content) or None
         The chat messages ``prompt`` was rendered from (chat endpoints take these).
     metadata : dict
@@ -143,6 +145,7 @@ class GenItem:
     repeats: int = 1
     messages: tuple[tuple[str, str], ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    seed: int = 1234
 
     kind = "generate_until"
 
@@ -158,7 +161,7 @@ class GenItem:
         blob = json.dumps(
             [self.prompt, self.target, list(self.until), self.max_gen_toks, self.do_sample, self.temperature,
              self.top_p, self.top_k, self.repeats, getattr(self.scoring, "key", repr(self.scoring)),
-             [list(m) for m in self.messages] if self.messages else None],
+             [list(m) for m in self.messages] if self.messages else None, self.seed if self.do_sample else None],
             ensure_ascii=False,
         )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

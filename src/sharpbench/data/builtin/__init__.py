@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sharpbench.data.base import TaskSpec
-from sharpbench.data.builtin import agieval, common, mmlu, mmlu_pro
+from sharpbench.data.builtin import agieval, common, gen_tasks, mmlu, mmlu_pro
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _with_version(name: str, factory: Callable[[], TaskSpec]) -> Callable[[], Ta
 
 BUILTIN_SPECS: dict[str, Callable[[], TaskSpec]] = {
     name: _with_version(name, factory)
-    for name, factory in {**common.SPECS, **mmlu.SPECS, **agieval.SPECS, **mmlu_pro.SPECS}.items()
+    for name, factory in {**common.SPECS, **mmlu.SPECS, **agieval.SPECS, **mmlu_pro.SPECS, **gen_tasks.SPECS}.items()
 }
 
 BUILTIN_GROUPS: dict[str, GroupInfo] = {
@@ -66,5 +66,13 @@ BUILTIN_GROUPS: dict[str, GroupInfo] = {
         mmlu_pro.GROUP_BY_CATEGORY,
         tuple(n for n in mmlu_pro.SPECS if n != "mmlu_pro"),
         description="MMLU-Pro split into its 14 categories",
+    ),
+    "mmlu_gen": GroupInfo(
+        "mmlu_gen", gen_tasks.GROUPS["mmlu_gen"], metric="exact_match,get_response",
+        description="57 MMLU subjects, generative: the answer letter only (lm-eval's mmlu_generative)",
+    ),
+    "agieval_en_cot": GroupInfo(
+        "agieval_en_cot", gen_tasks.GROUPS["agieval_en_cot"], metric="exact_match,custom-extract",
+        description="7 AGIEval English subsets, zero-shot chain of thought, 'the answer is (X)'",
     ),
 }

