@@ -51,13 +51,13 @@ __all__ = [
 #: lm-eval's ``RegexFilter`` fallback: the answer of a sample the regex did not match.
 FALLBACK = "[invalid]"
 
-def _compile(pattern: str, function: str) -> re.Pattern[str]:
+def _compile(pattern: str, function: str, option: str = "regex_pattern") -> re.Pattern[str]:
     if not isinstance(pattern, str):
-        raise AnswerSpecError(f"filter {function!r}: regex_pattern must be a string, not {pattern!r}")
+        raise AnswerSpecError(f"filter {function!r}: {option} must be a string, not {pattern!r}")
     try:
         return re.compile(pattern)
     except re.error as err:
-        raise AnswerSpecError(f"filter {function!r}: bad regex_pattern {pattern!r}: {err}") from None
+        raise AnswerSpecError(f"filter {function!r}: bad {option} '{pattern}': {err}") from None
 
 
 def _pick(regex: re.Pattern[str], text: str, group_select: int) -> str | None:
@@ -169,7 +169,7 @@ class MultiChoiceRegex(Step):
         if self.regexes_to_ignore is not None:
             object.__setattr__(self, "regexes_to_ignore", tuple(self.regexes_to_ignore))
             for pattern in self.regexes_to_ignore:
-                _compile(pattern, self.function)
+                _compile(pattern, self.function, "regexes_to_ignore")
 
     def _fold(self, text: str) -> str:
         for pattern in self.regexes_to_ignore or ():
