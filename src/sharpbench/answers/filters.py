@@ -51,6 +51,7 @@ __all__ = [
 #: lm-eval's ``RegexFilter`` fallback: the answer of a sample the regex did not match.
 FALLBACK = "[invalid]"
 
+
 def _compile(pattern: str, function: str, option: str = "regex_pattern") -> re.Pattern[str]:
     if not isinstance(pattern, str):
         raise AnswerSpecError(f"filter {function!r}: {option} must be a string, not {pattern!r}")
@@ -135,7 +136,11 @@ class Regex(Step):
         # lm-eval strips a match but not the fallback, except when every group of a tuple match was
         # empty: then the fallback goes through the same ``.strip()`` as a match.
         matches = self._regex.findall(text)
-        if matches and -len(matches) <= self.group_select < len(matches) and isinstance(matches[self.group_select], tuple):
+        if (
+            matches
+            and -len(matches) <= self.group_select < len(matches)
+            and isinstance(matches[self.group_select], tuple)
+        ):
             return self.fallback.strip()
         return self.fallback
 
@@ -309,7 +314,8 @@ def _step_from_config(config: Mapping[str, Any], pipeline: str) -> Step:
         known = [f for f in STEPS[function].__dataclass_fields__ if not f.startswith("_")]
         bad = sorted(set(kwargs) - set(known))
         raise AnswerSpecError(
-            f"filter {function!r} in pipeline {pipeline!r}: unknown option(s) {', '.join(bad)} (known: {', '.join(known) or 'none'})"
+            f"filter {function!r} in pipeline {pipeline!r}: unknown option(s) {', '.join(bad)}"
+            f" (known: {', '.join(known) or 'none'})"
         ) from None
 
 
@@ -338,7 +344,9 @@ class FilterPipeline:
                 raise AnswerSpecError(f"filter pipeline {self.name!r}: step {i} is not a filter step: {step!r}")
             if isinstance(step, TakeFirst) and i != len(self.steps) - 1:
                 after = self.steps[i + 1].function
-                raise AnswerSpecError(f"filter pipeline {self.name!r}: {after!r} follows 'take_first', which must come last")
+                raise AnswerSpecError(
+                    f"filter pipeline {self.name!r}: {after!r} follows 'take_first', which must come last"
+                )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FilterPipeline:

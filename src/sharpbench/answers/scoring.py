@@ -111,7 +111,7 @@ class MetricSpec:
 
     @classmethod
     def from_lmeval_config(cls, metric_list: Sequence[Mapping[str, Any]] | None) -> MetricSpec:
-        """The metric of an lm-eval ``generate_until`` task's ``metric_list`` (None: lm-eval's default ``exact_match``)."""
+        """The metric of a ``generate_until`` task's ``metric_list`` (None: lm-eval's default, ``exact_match``)."""
         if metric_list is None:
             return cls()
         entries = list(metric_list)
@@ -124,11 +124,15 @@ class MetricSpec:
         if entry["metric"] != "exact_match":
             raise AnswerSpecError(f"unknown answer metric {entry['metric']!r} in metric_list (known: exact_match)")
         if entry.get("aggregation", "mean") != "mean":
-            raise AnswerSpecError(f"exact_match: only the 'mean' aggregation is supported, got {entry['aggregation']!r}")
+            raise AnswerSpecError(
+                f"exact_match: only the 'mean' aggregation is supported, got {entry['aggregation']!r}"
+            )
         options = {k: v for k, v in entry.items() if k not in _LMEVAL_METRIC_KEYS}
         unknown = sorted(set(options) - set(_EXACT_MATCH_OPTIONS))
         if unknown:
-            raise AnswerSpecError(f"exact_match: unknown option(s) {', '.join(unknown)} (known: {', '.join(_EXACT_MATCH_OPTIONS)})")
+            raise AnswerSpecError(
+                f"exact_match: unknown option(s) {', '.join(unknown)} (known: {', '.join(_EXACT_MATCH_OPTIONS)})"
+            )
         return cls("exact_match", **options)
 
 
@@ -241,7 +245,9 @@ class AnswerScoring:
         """Every ``"<metric>,<filter>"`` key :meth:`score` gives, filters in order."""
         return tuple(f"{m},{p.name}" for p in self.filters for m in self.metric.names)
 
-    def unextracted(self, samples: Sequence[str], *, choices: Sequence[str] | None = None) -> dict[str, tuple[bool, ...]]:
+    def unextracted(
+        self, samples: Sequence[str], *, choices: Sequence[str] | None = None
+    ) -> dict[str, tuple[bool, ...]]:
         """filter -> per sample, True where no answer could be extracted (see :class:`ScoredAnswers`)."""
         return {p.name: tuple(not self._extract(p, s, choices)[1] for s in samples) for p in self.filters}
 
@@ -269,23 +275,25 @@ class AnswerScoring:
         primary = self.metric.names[0]
         answers, metrics, extracted, correct, unextracted, sample_metrics = {}, {}, {}, {}, {}, {}
         for pipeline in self.filters:
-            cache: dict[str, dict[str, float]] = {}
-
-            def compute(filtered: str) -> dict[str, float]:
-                if filtered not in cache:
-                    cache[filtered] = self.metric.compute(filtered, gold)
-                return cache[filtered]
-
+            name = pipeline.name
+            cache: dict[str, dict[str, float]] = {}  # filtered answer -> metric values (repeats agree often)
             item = pipeline.apply(samples, choices=choices)
-            answers[pipeline.name] = self.metric.answer_of(item)[0]
-            for name, value in compute(item).items():
-                metrics[f"{name},{pipeline.name}"] = value
-            per_sample = [pipeline.extract(s, choices=choices) for s in samples]
+            answers[name] = self.metric.answer_of(item)[0]
+            for metric, value in self._compute(item, gold, cache).items():
+                metrics[f"{metric},{name}"] = value
+            per_sample = [pipeline.extract(sample, choices=choices) for sample in samples]
             read = [self.metric.answer_of(filtered) for filtered, _ in per_sample]
-            values = [compute(filtered) for filtered, _ in per_sample]
-            extracted[pipeline.name] = tuple(answer for answer, _ in read)
-            unextracted[pipeline.name] = tuple(not (m and found) for (_, m), (_, found) in zip(per_sample, read))
-            correct[pipeline.name] = tuple(v[primary] == 1.0 for v in values)
-            for name in self.metric.names:
-                sample_metrics[f"{name},{pipeline.name}"] = tuple(v[name] for v in values)
+            values = [self._compute(filtered, gold, cache) for filtered, _ in per_sample]
+            extracted[name] = tuple(answer for answer, _ in read)
+            unextracted[name] = tuple(
+                not (matched and found) for (_, matched), (_, found) in zip(per_sample, read, strict=True)
+            )
+            correct[name] = tuple(v[primary] == 1.0 for v in values)
+            for metric in self.metric.names:
+                sample_metrics[f"{metric},{name}"] = tuple(v[metric] for v in values)
         return ScoredAnswers(answers, metrics, extracted, correct, unextracted, sample_metrics)
+
+    def _compute(self, filtered: str, gold: str, cache: dict[str, dict[str, float]]) -> dict[str, float]:
+        if filtered not in cache:
+            cache[filtered] = self.metric.compute(filtered, gold)
+        return cache[filtered]

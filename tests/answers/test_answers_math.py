@@ -68,7 +68,7 @@ def test_is_equiv_uses_sympy_like_lmeval(lm, math500):
     ]
     # and neighbouring MATH-500 answers: different, mostly parseable expressions
     golds = [ours.gold_answer(doc["solution"]) for doc in math500[:120]]
-    pairs += list(zip(golds, golds[1:]))
+    pairs += list(zip(golds, golds[1:], strict=False))
     for x1, x2 in pairs:
         assert ours.is_equiv(x1, x2) == lm.is_equiv(x1, x2), (x1, x2)
     assert ours.is_equiv("\\frac{1}{2}", "0.5") and not ours.is_equiv("(1,2)", "(2,1)")
@@ -114,7 +114,10 @@ def test_minerva_scores_match_lmeval_process_results(lm, math500):
     cases += [(docs[0], g) for g in GENERATIONS]
     totals = {"exact_match": 0.0, "math_verify": 0.0}
     for doc, generation in cases:
-        lm_doc = {"solution": doc["solution"], "answer": lm.normalize_final_answer(lm.remove_boxed(lm.last_boxed_only_string(doc["solution"])))}
+        lm_doc = {
+            "solution": doc["solution"],
+            "answer": lm.normalize_final_answer(lm.remove_boxed(lm.last_boxed_only_string(doc["solution"]))),
+        }
         expected = {k: float(v) for k, v in lm.process_results(lm_doc, [generation]).items()}
         got = ours.minerva_scores(generation, doc["solution"])
         assert got == expected, (generation, doc["solution"][-200:])

@@ -68,12 +68,14 @@ def _config(name: str, *steps: dict) -> dict:
 @pytest.mark.parametrize("pattern", [STRICT, FLEXIBLE, MMLU_PRO, SELF_CONSISTENCY, r"(\d+)|(x)|()", r"(a)?(b)?"])
 @pytest.mark.parametrize("group_select", [0, -1])
 def test_regex_take_first_matches_lmeval(pattern, group_select):
-    config = _config("f", {"function": "regex", "regex_pattern": pattern, "group_select": group_select}, {"function": "take_first"})
+    config = _config(
+        "f", {"function": "regex", "regex_pattern": pattern, "group_select": group_select}, {"function": "take_first"}
+    )
     ours = FilterPipeline.from_config(config)
     theirs = _lmeval_pipeline(config, [[t] for t in TEXTS])
     assert [ours.apply([t]) for t in TEXTS] == theirs
     # one sample alone: the same answer, and "matched" is exactly "not the fallback"
-    for text, expected in zip(TEXTS, theirs):
+    for text, expected in zip(TEXTS, theirs, strict=True):
         answer, matched = ours.extract(text)
         assert answer == expected
         if not matched:
@@ -82,7 +84,11 @@ def test_regex_take_first_matches_lmeval(pattern, group_select):
 
 def test_flexible_extract_takes_the_last_number():
     pipe = FilterPipeline.from_config(
-        _config("flexible-extract", {"function": "regex", "regex_pattern": FLEXIBLE, "group_select": -1}, {"function": "take_first"})
+        _config(
+            "flexible-extract",
+            {"function": "regex", "regex_pattern": FLEXIBLE, "group_select": -1},
+            {"function": "take_first"},
+        )
     )
     assert pipe.apply(["She pays $1,200 then 3 more, so -7"]) == "-7"
     assert pipe.apply(["The answer is $18.00."]) == "$18.00."
@@ -99,12 +105,16 @@ def test_regex_on_random_text_matches_lmeval(texts):
 
 def test_fallback_strip_follows_lmeval_for_empty_tuple_matches():
     # a match whose groups are all empty gives the *stripped* fallback; no match gives it as is
-    config = _config("f", {"function": "regex", "regex_pattern": r"(a)?(b)?", "fallback": " none "}, {"function": "take_first"})
+    config = _config(
+        "f", {"function": "regex", "regex_pattern": r"(a)?(b)?", "fallback": " none "}, {"function": "take_first"}
+    )
     ours = FilterPipeline.from_config(config)
     for text in ["xyz", "ab", ""]:
         assert ours.apply([text]) == _lmeval_pipeline(config, [[text]])[0]
     assert ours.apply(["xyz"]) == "none"
-    config = _config("g", {"function": "regex", "regex_pattern": r"(\d+)", "fallback": " none "}, {"function": "take_first"})
+    config = _config(
+        "g", {"function": "regex", "regex_pattern": r"(\d+)", "fallback": " none "}, {"function": "take_first"}
+    )
     assert FilterPipeline.from_config(config).apply(["xyz"]) == " none " == _lmeval_pipeline(config, [["xyz"]])[0]
 
 
@@ -120,8 +130,17 @@ REPEATS = [
     "steps",
     [
         [{"function": "take_first"}],
-        [{"function": "regex", "regex_pattern": SELF_CONSISTENCY}, {"function": "majority_vote"}, {"function": "take_first"}],
-        [{"function": "take_first_k", "k": 3}, {"function": "regex", "regex_pattern": SELF_CONSISTENCY}, {"function": "majority_vote"}, {"function": "take_first"}],
+        [
+            {"function": "regex", "regex_pattern": SELF_CONSISTENCY},
+            {"function": "majority_vote"},
+            {"function": "take_first"},
+        ],
+        [
+            {"function": "take_first_k", "k": 3},
+            {"function": "regex", "regex_pattern": SELF_CONSISTENCY},
+            {"function": "majority_vote"},
+            {"function": "take_first"},
+        ],
         [{"function": "majority_vote"}, {"function": "take_first"}],
         [{"function": "lowercase"}, {"function": "remove_whitespace"}, {"function": "take_first"}],
         [{"function": "uppercase"}, {"function": "majority_vote"}],
@@ -134,14 +153,18 @@ def test_pipelines_over_repeats_match_lmeval(steps):
     ours = FilterPipeline.from_config(config)
     theirs = _lmeval_pipeline(config, REPEATS)
     got = [ours.apply(r) for r in REPEATS]
-    assert [list(g) if isinstance(g, tuple) else g for g in got] == [list(t) if not isinstance(t, str) else t for t in theirs]
+    assert [list(g) if isinstance(g, tuple) else g for g in got] == [
+        list(t) if not isinstance(t, str) else t for t in theirs
+    ]
 
 
 def test_case_and_whitespace_filters_match_lmeval():
     texts = ["  Hello World \n", "İstanbul ß ΣΑΣ", "\tA\t", ""]
     for function in ["lowercase", "uppercase", "remove_whitespace"]:
         config = _config(function, {"function": function}, {"function": "take_first"})
-        assert [FilterPipeline.from_config(config).apply([t]) for t in texts] == _lmeval_pipeline(config, [[t] for t in texts])
+        assert [FilterPipeline.from_config(config).apply([t]) for t in texts] == _lmeval_pipeline(
+            config, [[t] for t in texts]
+        )
 
 
 def test_multi_choice_regex_matches_lmeval():
@@ -155,9 +178,16 @@ def test_multi_choice_regex_matches_lmeval():
         "the answer: D",
         "Guilty",
     ]
-    for options in [{}, {"ignore_case": True}, {"ignore_case": True, "ignore_punctuation": True}, {"regexes_to_ignore": ["!"]}]:
+    for options in [
+        {},
+        {"ignore_case": True},
+        {"ignore_case": True, "ignore_punctuation": True},
+        {"regexes_to_ignore": ["!"]},
+    ]:
         config = _config(
-            "mc", {"function": "multi_choice_regex", "regex_pattern": r"answer is \(?([A-D])\)?", **options}, {"function": "take_first"}
+            "mc",
+            {"function": "multi_choice_regex", "regex_pattern": r"answer is \(?([A-D])\)?", **options},
+            {"function": "take_first"},
         )
         ours = FilterPipeline.from_config(config)
         theirs = _lmeval_pipeline(config, [[t] for t in texts], docs=[{"choices": choices} for _ in texts])
@@ -215,6 +245,8 @@ def test_take_first_k_needs_k_samples_and_out_of_range_group_is_unextracted():
         pipe.apply(["a", "b"])
     assert pipe.extract("a") == ("a", True)  # one sample alone: take_first_k leaves it as it is
     # lm-eval raises IndexError for a group_select beyond the matches; sharpbench counts it unextracted
-    pipe = FilterPipeline.from_config(_config("y", {"function": "regex", "regex_pattern": r"\d", "group_select": 2}, {"function": "take_first"}))
+    pipe = FilterPipeline.from_config(
+        _config("y", {"function": "regex", "regex_pattern": r"\d", "group_select": 2}, {"function": "take_first"})
+    )
     assert pipe.extract("1 2") == ("[invalid]", False)
     assert pipe.extract("1 2 3") == ("3", True)
