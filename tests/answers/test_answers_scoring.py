@@ -209,6 +209,8 @@ def test_key_is_stable_and_distinguishes_specs():
         ({"metric_list": [{"metric": "exact_match", "ignore_kase": True}]}, "unknown option.*ignore_kase"),
         ({"metric_list": [{"metric": "exact_match", "regexes_to_ignore": ["("]}]}, "bad regex"),
         ({"metric_list": [{"metric": "exact_match", "aggregation": "median"}]}, "mean"),
+        ({"metric_list": [{"metric": "exact_match", "ignore_case": "yes"}]}, "ignore_case must be true or false"),
+        ({"metric_list": [{"metric": "exact_match", "regexes_to_ignore": ","}]}, "list of regexes"),
         ({"metric_list": [{"metric": "exact_match"}, {"metric": "exact_match"}]}, "one answer metric"),
         ({"metric_list": [{"aggregation": "mean"}]}, "'metric' key"),
         ({"filter_list": [{"name": "x", "filter": [{"function": "nope"}]}]}, "unknown filter function 'nope'"),

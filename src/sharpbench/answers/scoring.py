@@ -54,6 +54,9 @@ class MetricSpec:
     def __post_init__(self) -> None:
         if self.name not in METRICS:
             raise AnswerSpecError(f"unknown answer metric {self.name!r} (known: {', '.join(METRICS)})")
+        for option in ("ignore_case", "ignore_punctuation", "ignore_numbers"):
+            if not isinstance(getattr(self, option), bool):
+                raise AnswerSpecError(f"exact_match: {option} must be true or false, not {getattr(self, option)!r}")
         if self.regexes_to_ignore is not None:
             if isinstance(self.regexes_to_ignore, str):
                 raise AnswerSpecError("regexes_to_ignore must be a list of regexes, not one string")
