@@ -150,9 +150,23 @@ class Task:
         self.spec = spec
         self.num_fewshot = n
         self.fewshot_seed = int(fewshot_seed)
+        self.style: Any = None  # a sharpbench.data.chat.PromptStyle: chat template / system prompt
         self._docs: list[Doc] | None = None
         self._fewshot_docs: list[Doc] | None = None
         self._items: list[Item] = []
+
+    def with_style(self, style: Any) -> Task:
+        """The same task addressed through ``style`` (a :class:`~sharpbench.data.chat.PromptStyle`).
+
+        A plain style (no chat template, no system prompt) leaves prompts and
+        the template hash exactly as without one.
+        """
+        import copy
+
+        new = copy.copy(self)
+        new.style = None if style is None or style.is_plain else style
+        new._items = []
+        return new
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -218,6 +232,8 @@ class Task:
             "multiple_input": s.multiple_input,
             "extra": s.extra_hash,
         }
+        if self.style is not None:  # plain prompts keep the hash they always had
+            payload["chat"] = self.style.key
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -254,8 +270,8 @@ class Task:
         return self._fewshot_docs
 
     # ------------------------------------------------------------------ prompts
-    def _answer_text(self, doc: Doc) -> tuple[str, str]:
-        """(question, answer) of a few-shot example, as lm-eval's ``build_qa_turn``."""
+    def _qa(self, doc: Doc) -> tuple[str, str | None]:
+        """(question, answer text) of a few-shot example (``None``: no answer), as lm-eval's ``build_qa_turn``."""
         s = self.spec
         q = s.doc_to_text(doc)
         choices = s.doc_to_choice(doc)
@@ -264,7 +280,7 @@ class Task:
             q = choices[q]
             choices = None
         if a is None or (isinstance(a, str) and a == ""):
-            return q, ""
+            return q, None
         if choices and isinstance(a, int):
             text = choices[a]
         elif isinstance(a, list):
@@ -275,6 +291,14 @@ class Task:
             raise TaskError(
                 f"task {self.name}: few-shot answer {text!r} is not a string"
             )
+        return q, text
+
+    def _answer_text(self, doc: Doc) -> tuple[str, str]:
+        """(question + target delimiter, answer + few-shot delimiter) of a few-shot example, plain prompts."""
+        q, text = self._qa(doc)
+        if text is None:
+            return q, ""
+        s = self.spec
         return q + s.target_delimiter, text + s.fewshot_delimiter
 
     def _sample(
@@ -322,6 +346,8 @@ class Task:
         """Build the :class:`Item` of one document (``index`` = lm-eval's ``doc_id``)."""
         s = self.spec
         try:
+            if self.style is not None:
+                return self._build_styled(index, doc, rnd)
             prefix = self._prefix(rnd, doc)
             choices = [str(c) for c in s.doc_to_choice(doc)]
             target = s.doc_to_target(doc)
@@ -348,6 +374,27 @@ class Task:
             raise
         except (ValueError, KeyError, IndexError, TypeError) as exc:  # TaskError too
             raise TaskError(f"task {self.name}, document {index}: {exc}") from exc
+
+    def _build_styled(self, index: int, doc: Doc, rnd: random.Random | None) -> Item:
+        """An item whose prompts go through the chat template / system prompt (lm-eval's chat requests)."""
+        s = self.spec
+        shots = []
+        if self.num_fewshot > 0:
+            assert rnd is not None
+            shots = [self._qa(fs) for fs in self._sample(rnd, self.fewshot_docs(), doc)]  # the plain path's draws
+        choices = [str(c) for c in s.doc_to_choice(doc)]
+        target = s.doc_to_target(doc)
+        kw = dict(description=s.description, target_delimiter=s.target_delimiter,
+                  fewshot_delimiter=s.fewshot_delimiter)
+        if s.multiple_input:
+            gold = s.doc_to_text(doc)
+            pairs = self.style.input_requests(choices, target, shots, **kw)
+        else:
+            pairs = self.style.choice_requests(str(s.doc_to_text(doc)), choices, shots, **kw)
+            gold = _gold_index(target, choices)
+        meta = dict(s.doc_metadata(doc)) if s.doc_metadata else {}
+        return Item(item_id=index, requests=tuple(Request(c, x) for c, x in pairs), gold=gold,
+                    choices=tuple(choices), metadata=meta)
 
     def items(self, limit: int | None = None) -> list[Item]:
         """The first ``limit`` items (all when ``None``), as lm-eval's ``--limit N``.

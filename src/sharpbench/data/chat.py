@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.errors import InputError
@@ -54,6 +54,7 @@ __all__ = [
     "ChatTemplateError",
     "ChatTemplateWarning",
     "Prompt",
+    "PromptStyle",
     "Shot",
     "Turn",
     "build_prompt",
@@ -599,3 +600,51 @@ def multiple_input_requests(
         ctx = _render(turns, setup, tokenizer, gen_prefix, model, template_kwargs).text
         out.append((ctx, f"{delim}{continuation}"))
     return out
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How prompts are addressed to one model: a :class:`~sharpbench.data.chat.ChatSetup` and the tokenizer rendering it.
+
+    Attributes
+    ----------
+    setup : ChatSetup
+    tokenizer : transformers tokenizer, optional
+        Needed when ``setup.apply_chat_template``.
+    model : str
+        The model's name, for error messages.
+    """
+
+    setup: ChatSetup = field(default_factory=ChatSetup)
+    tokenizer: Any = None
+    model: str = "this model"
+
+    def __post_init__(self) -> None:
+        if self.setup.apply_chat_template:
+            chat_template_hash(self.tokenizer, self.model)  # no template: fail now, naming the model
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """What the style adds to the run key (empty for plain prompts)."""
+        sha = chat_template_hash(self.tokenizer, self.model) if self.setup.apply_chat_template else None
+        return self.setup.key_fields(sha)
+
+    @property
+    def is_plain(self) -> bool:
+        return self.setup.is_plain
+
+    def build(self, question: str, shots: Sequence[Shot], **kw: Any) -> Prompt:
+        """The prompt of one document (:func:`build_prompt`)."""
+        return build_prompt(question, shots, setup=self.setup, tokenizer=self.tokenizer, model=self.model, **kw)
+
+    def choice_requests(self, question: str, choices: Sequence[str], shots: Sequence[Shot],
+                        **kw: Any) -> list[tuple[str, str]]:
+        """``(context, continuation)`` per choice (:func:`multiple_choice_requests`)."""
+        return multiple_choice_requests(question, choices, shots, setup=self.setup, tokenizer=self.tokenizer,
+                                        model=self.model, **kw)
+
+    def input_requests(self, options: Sequence[str], continuation: str, shots: Sequence[Shot],
+                       **kw: Any) -> list[tuple[str, str]]:
+        """``(context, continuation)`` per option of a multiple-input task (:func:`multiple_input_requests`)."""
+        return multiple_input_requests(options, continuation, shots, setup=self.setup, tokenizer=self.tokenizer,
+                                       model=self.model, **kw)

@@ -9,7 +9,7 @@ extract and check the answer (:class:`sharpbench.answers.AnswerScoring`).
 Prompt assembly follows ``ConfigurableTask.fewshot_context`` for generation
 without a chat template: description + each few-shot example rendered as
 ``doc_to_text + target_delimiter + doc_to_target + fewshot_delimiter`` +
-``doc_to_text(doc)``; with a chat template (:class:`GenOptions.chat`) the
+``doc_to_text(doc)``; with a chat template (:meth:`Task.with_style`) the
 messages are built and rendered by :mod:`sharpbench.data.chat`.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.data.base import DEFAULT_FEWSHOT_SEED, Doc, Task, TaskSpec
-from sharpbench.data.chat import ChatSetup, Prompt, build_prompt, chat_template_hash
+from sharpbench.data.chat import PromptStyle
 from sharpbench.data.errors import DataFileError, MissingDataError, TaskError
 from sharpbench.data.task import GenItem
 
@@ -75,7 +75,7 @@ class GenTaskSpec(TaskSpec):
 
 @dataclass(frozen=True)
 class GenOptions:
-    """Per-run settings of generative tasks (the CLI's ``--gen-kwargs``, ``--repeats``, ``--seed`` and chat flags).
+    """Per-run settings of generative tasks (the CLI's ``--gen-kwargs``, ``--repeats`` and ``--seed``).
 
     Attributes
     ----------
@@ -85,14 +85,11 @@ class GenOptions:
         Samples per item (default: the task's).
     seed : int
         Base seed of sampled runs (each item and sample derives its own).
-    chat : PromptStyle, optional
-        Chat template / system prompt and the tokenizer that renders them; ``None``: plain prompts.
     """
 
     gen_kwargs: Mapping[str, Any] = field(default_factory=dict)
     repeats: int | None = None
     seed: int = DEFAULT_FEWSHOT_SEED
-    chat: Any = None
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.gen_kwargs) - set(GEN_KWARGS))
@@ -100,38 +97,6 @@ class GenOptions:
             raise TaskError(f"unknown generation setting(s) {', '.join(bad)}; known: {', '.join(GEN_KWARGS)}")
         if self.repeats is not None and self.repeats < 1:
             raise TaskError(f"repeats must be >= 1, got {self.repeats}")
-
-
-@dataclass(frozen=True)
-class PromptStyle:
-    """How prompts are addressed to one model: a :class:`~sharpbench.data.chat.ChatSetup` and the tokenizer rendering it.
-
-    Attributes
-    ----------
-    setup : ChatSetup
-    tokenizer : transformers tokenizer, optional
-        Needed when ``setup.apply_chat_template``.
-    model : str
-        The model's name, for error messages.
-    """
-
-    setup: ChatSetup = field(default_factory=ChatSetup)
-    tokenizer: Any = None
-    model: str = "this model"
-
-    def __post_init__(self) -> None:
-        if self.setup.apply_chat_template:
-            chat_template_hash(self.tokenizer, self.model)  # no template: fail now, naming the model
-
-    @property
-    def key(self) -> dict[str, Any]:
-        """What the style adds to the run key (empty for plain prompts)."""
-        sha = chat_template_hash(self.tokenizer, self.model) if self.setup.apply_chat_template else None
-        return self.setup.key_fields(sha)
-
-    def build(self, question: str, shots: Sequence[tuple[str, str]], **kw: Any) -> Prompt:
-        """The prompt of one document (:func:`sharpbench.data.chat.build_prompt`)."""
-        return build_prompt(question, shots, setup=self.setup, tokenizer=self.tokenizer, model=self.model, **kw)
 
 
 def sample_seed(base: int, item_id: int, sample: int) -> int:
@@ -173,7 +138,9 @@ class GenTask(Task):
 
     def with_options(self, options: GenOptions) -> GenTask:
         """The same task with other run options (a new object; built items are not shared)."""
-        return GenTask(self.spec, self.num_fewshot, self.fewshot_seed, options)
+        new = GenTask(self.spec, self.num_fewshot, self.fewshot_seed, options)
+        new.style = self.style
+        return new
 
     # ------------------------------------------------------------------ settings
     def settings(self) -> dict[str, Any]:
@@ -195,7 +162,6 @@ class GenTask(Task):
     @property
     def template_hash(self) -> str:
         """sha256 of the prompt definition, the generation settings, the scoring and the chat setup."""
-        chat = self.options.chat
         payload = {
             "base": super().template_hash,
             "kind": self.kind,
@@ -204,7 +170,6 @@ class GenTask(Task):
             "scoring": self.spec.scoring.key,
             "gen_prefix": self.spec.gen_prefix,
             "fewshot_samples": self.spec.fewshot_samples is not None,
-            "chat": chat.key if chat is not None else {},
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -234,7 +199,7 @@ class GenTask(Task):
         try:
             shots = [self._shot(fs) for fs in self._sample(rnd, self.fewshot_docs(), doc)] if self.num_fewshot else []
             question = str(s.doc_to_text(doc))
-            style = self.options.chat or PromptStyle()
+            style = self.style or PromptStyle()
             prompt = style.build(question, shots, description=s.description, target_delimiter=s.target_delimiter,
                                  fewshot_delimiter=s.fewshot_delimiter, gen_prefix=s.gen_prefix or None)
             target = s.doc_to_target(doc)

@@ -79,7 +79,7 @@ class Item:
         blob = json.dumps([requests, list(self.choices), int(self.gold)], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
-def check_text(task_name: str, items: list[Item]) -> None:
+def check_text(task_name: str, items: list) -> None:
     """Raise :class:`~sharpbench.data.errors.DataFileError` if a prompt is not valid Unicode.
 
     A lone surrogate (e.g. a JSON ``"\\ud800"`` escape without its pair) cannot be
@@ -89,18 +89,22 @@ def check_text(task_name: str, items: list[Item]) -> None:
     from sharpbench.data.errors import DataFileError
 
     for it in items:
-        for j, r in enumerate(it.requests):
-            for part, text in (("context", r.context), ("continuation", r.continuation)):
-                if text.isascii():
-                    continue
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise DataFileError(
-                        f"task {task_name}: item {it.item_id}, choice {j}: the {part} holds a lone surrogate "
-                        f"{text[exc.start]!r} at character {exc.start} (not valid Unicode, e.g. a JSON "
-                        "\\ud800 escape without its pair); fix the data file"
-                    ) from None
+        if getattr(it, "kind", "multiple_choice") == "generate_until":
+            parts = [("prompt", "prompt", it.prompt)]
+        else:
+            parts = [(f"choice {j}", part, text) for j, r in enumerate(it.requests)
+                     for part, text in (("context", r.context), ("continuation", r.continuation))]
+        for where, part, text in parts:
+            if text.isascii():
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DataFileError(
+                    f"task {task_name}: item {it.item_id}, {where}: the {part} holds a lone surrogate "
+                    f"{text[exc.start]!r} at character {exc.start} (not valid Unicode, e.g. a JSON "
+                    "\\ud800 escape without its pair); fix the data file"
+                ) from None
 
 
 @dataclass(frozen=True)

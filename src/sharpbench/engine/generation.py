@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from sharpbench.answers.filters import FALLBACK
+from sharpbench.answers.math import INVALID_ANSWER
 from sharpbench.data.gen import sample_seed
 from sharpbench.data.task import GenItem
 from sharpbench.models.base import require
@@ -60,14 +62,14 @@ class GenStats:
             self.n_tokens += s.generation.n_tokens
             self.stop_reasons[s.generation.stop_reason] = self.stop_reasons.get(s.generation.stop_reason, 0) + 1
             for name, answer in s.extracted.items():
-                if answer == INVALID:
+                if answer in INVALID:
                     self.unextracted[name] = self.unextracted.get(name, 0) + 1
                     ex = self.examples.setdefault(name, [])
                     if len(ex) < 3:
                         ex.append((res.item_id, s.generation.text))
 
 
-INVALID = "[invalid]"  # lm-eval's regex filter fallback
+INVALID = (FALLBACK, INVALID_ANSWER)  # lm-eval's regex fallback, minerva's "no final answer"
 
 
 def sample_requests(item: GenItem) -> list[GenerationRequest]:
@@ -90,8 +92,12 @@ def score_item(item: GenItem, generations: Sequence, seconds: Sequence[float]) -
         generations, seconds = list(generations) * item.repeats, [seconds[0] / item.repeats] * item.repeats
     scored = item.scoring.score([g.text for g in generations], item.target)
     samples = tuple(
-        GenSample(index=k, generation=g, extracted=dict(per.extracted), correct=dict(per.correct), seconds=sec)
-        for k, (g, per, sec) in enumerate(zip(generations, scored.samples, seconds))
+        GenSample(
+            index=k, generation=g, seconds=sec,
+            extracted={f: per[k] for f, per in scored.extracted.items()},
+            correct={f: float(per[k]) for f, per in scored.correct.items()},
+        )
+        for k, (g, sec) in enumerate(zip(generations, seconds))
     )
     return GenItemResult(item_id=item.item_id, gold=item.target, samples=samples, metrics=dict(scored.metrics))
 

