@@ -22,7 +22,10 @@ def test_list_json_has_every_task_with_counts():
         and rows["mmlu_anatomy"]["metrics"] == "acc"
     )
     assert rows["arc_easy"]["metrics"] == "acc,acc_norm"
-    assert len(rows) == 90
+    assert rows["arc_easy"]["kind"] == "multiple_choice"
+    assert rows["gsm8k_cot"]["kind"] == "generate_until" and rows["gsm8k_cot"]["n_docs"] == 1319
+    assert rows["gsm8k_cot"]["metrics"] == "exact_match,strict-match,exact_match,flexible-extract"
+    assert len(rows) == 90 + 69  # multiple choice + generative
 
 
 def test_list_group_table_and_groups():

@@ -33,6 +33,7 @@ def _task_row(task: Any) -> dict[str, Any]:
     return {
         "name": task.name,
         "group": task.group or "",
+        "kind": task.kind,
         "n_docs": n_docs,
         "split": task.split,
         "source": task.source,
