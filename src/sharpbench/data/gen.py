@@ -165,7 +165,8 @@ class GenTask(Task):
         payload = {
             "base": super().template_hash,
             "kind": self.kind,
-            "settings": self.settings(),
+            # repeats stay out: a run with more samples extends the same run (samples are stored one by one)
+            "settings": {k: v for k, v in self.settings().items() if k != "repeats"},
             "seed": self.options.seed if self.settings()["do_sample"] else None,
             "scoring": self.spec.scoring.key,
             "gen_prefix": self.spec.gen_prefix,

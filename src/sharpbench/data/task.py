@@ -161,10 +161,13 @@ class GenItem:
 
     @cached_property
     def content_hash(self) -> str:
-        """Fingerprint of what the item is generated and scored on (prompt, target, settings, scoring)."""
+        """Fingerprint of what the item is generated and scored on (prompt, target, settings, scoring).
+
+        ``repeats`` is not part of it: more samples extend the stored ones.
+        """
         blob = json.dumps(
             [self.prompt, self.target, list(self.until), self.max_gen_toks, self.do_sample, self.temperature,
-             self.top_p, self.top_k, self.repeats, getattr(self.scoring, "key", repr(self.scoring)),
+             self.top_p, self.top_k, getattr(self.scoring, "key", repr(self.scoring)),
              [list(m) for m in self.messages] if self.messages else None, self.seed if self.do_sample else None],
             ensure_ascii=False,
         )

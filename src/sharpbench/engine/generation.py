@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sharpbench.answers.filters import FALLBACK
@@ -72,34 +72,48 @@ class GenStats:
 INVALID = (FALLBACK, INVALID_ANSWER)  # lm-eval's regex fallback, minerva's "no final answer"
 
 
-def sample_requests(item: GenItem) -> list[GenerationRequest]:
-    """One request per sample; greedy items with repeats get one (the samples would be identical)."""
-    sampled = item.do_sample and item.temperature > 0
-    n = item.repeats if sampled else 1
-    return [
-        GenerationRequest(
-            prompt=item.prompt, until=item.until, max_gen_toks=item.max_gen_toks, do_sample=sampled,
-            temperature=item.temperature if sampled else 0.0, top_p=item.top_p, top_k=item.top_k,
-            seed=sample_seed(item.seed, item.item_id, k) if sampled else None, messages=item.messages,
-        )
-        for k in range(n)
-    ]
+def _sampled(item: GenItem) -> bool:
+    return bool(item.do_sample and item.temperature > 0)
 
 
-def score_item(item: GenItem, generations: Sequence, seconds: Sequence[float]) -> GenItemResult:
-    """Extract and check the answers of one item's samples (``generations`` in sample order)."""
-    if len(generations) == 1 and item.repeats > 1:  # greedy: the same text for every sample
-        generations, seconds = list(generations) * item.repeats, [seconds[0] / item.repeats] * item.repeats
-    scored = item.scoring.score([g.text for g in generations], item.target)
-    samples = tuple(
+def sample_request(item: GenItem, index: int) -> GenerationRequest:
+    """The request of sample ``index`` of ``item`` (its seed derives from the item's seed, id and index)."""
+    sampled = _sampled(item)
+    return GenerationRequest(
+        prompt=item.prompt, until=item.until, max_gen_toks=item.max_gen_toks, do_sample=sampled,
+        temperature=item.temperature if sampled else 0.0, top_p=item.top_p, top_k=item.top_k,
+        seed=sample_seed(item.seed, item.item_id, index) if sampled else None, messages=item.messages,
+    )
+
+
+def needed_samples(item: GenItem, have: Sequence[GenSample] = ()) -> list[int]:
+    """Sample indices to generate: those not in ``have``; greedy items need one sample at most (all are equal)."""
+    if not _sampled(item):
+        return [] if have else [0]
+    stored = {s.index for s in have}
+    return [k for k in range(item.repeats) if k not in stored]
+
+
+def score_item(item: GenItem, samples: Mapping[int, tuple]) -> GenItemResult:
+    """Extract and check the answers of one item's samples.
+
+    ``samples`` maps sample index -> ``(Generation, seconds)``; a greedy item's
+    one generation stands for every sample (``repeats`` copies).
+    """
+    if not _sampled(item):
+        gen, sec = next(iter(samples.values()))
+        samples = {k: (gen, sec / item.repeats) for k in range(item.repeats)}
+    order = [samples[k] for k in range(item.repeats)]
+    scored = item.scoring.score([g.text for g, _ in order], item.target)
+    out = tuple(
         GenSample(
             index=k, generation=g, seconds=sec,
             extracted={f: per[k] for f, per in scored.extracted.items()},
             correct={f: float(per[k]) for f, per in scored.correct.items()},
         )
-        for k, (g, sec) in enumerate(zip(generations, seconds))
+        for k, (g, sec) in enumerate(order)
     )
-    return GenItemResult(item_id=item.item_id, gold=item.target, samples=samples, metrics=dict(scored.metrics))
+    return GenItemResult(item_id=item.item_id, gold=item.target, samples=out, metrics=dict(scored.metrics))
 
 
 def generate_items(
@@ -111,6 +125,7 @@ def generate_items(
     tokens: Callable[[int], None] | None = None,
     stats: GenStats | None = None,
     window: int | None = None,
+    have: Mapping[int, Sequence[GenSample]] | None = None,
 ) -> Iterator[GenItemResult]:
     """Generate every sample of ``items`` and yield a :class:`GenItemResult` per item as it completes.
 
@@ -128,6 +143,9 @@ def generate_items(
         Filled with counts as items finish.
     window : int, optional
         Requests per call for backends without ``generate_iter`` (default ``4 * batch_size``).
+    have : mapping, optional
+        Stored samples per item id: only the missing ones are generated, the
+        item is scored over all of them.
 
     Raises
     ------
@@ -141,31 +159,41 @@ def generate_items(
                "sample with --gen-kwargs do_sample=true,temperature=0.7 for self-consistency")
         log.warning(msg)
         warnings.warn(msg, GreedyRepeatsWarning, stacklevel=2)
+    have = have or {}
     reqs: list[GenerationRequest] = []
     owner: list[tuple[int, int]] = []
+    got: list[dict[int, tuple]] = []
+    need: list[int] = []
     for n, it in enumerate(items):
-        for k, r in enumerate(sample_requests(it)):
-            reqs.append(r)
+        stored = list(have.get(it.item_id, ()))
+        got.append({s.index: (s.generation, s.seconds) for s in stored})
+        todo = needed_samples(it, stored)
+        need.append(len(got[n]) + len(todo))
+        for k in todo:
+            reqs.append(sample_request(it, k))
             owner.append((n, k))
-    need = [0] * len(items)
-    for n, _ in owner:
-        need[n] += 1
-    got: list[dict[int, tuple]] = [{} for _ in items]
     done = 0
+
+    def finish(n: int) -> GenItemResult:
+        nonlocal done
+        res = score_item(items[n], got[n])
+        if stats is not None:
+            stats.add(res)
+        done += 1
+        if progress is not None:
+            progress(done)
+        return res
+
+    for n in range(len(items)):  # everything already stored: only re-scored
+        if len(got[n]) == need[n]:
+            yield finish(n)
     for i, gen, sec in _stream(backend, reqs, batch_size, tokens, window or 4 * batch_size):
         n, k = owner[i]
         got[n][k] = (gen, sec)
+        if stats is not None:
+            stats.seconds += sec
         if len(got[n]) == need[n]:
-            pairs = [got[n][j] for j in range(need[n])]
-            res = score_item(items[n], [p[0] for p in pairs], [p[1] for p in pairs])
-            got[n] = {}
-            if stats is not None:
-                stats.add(res)
-                stats.seconds += sum(p[1] for p in pairs)
-            done += 1
-            if progress is not None:
-                progress(done)
-            yield res
+            yield finish(n)
 
 
 def _stream(backend, reqs, batch_size, tokens, window) -> Iterator[tuple[int, object, float]]:

@@ -123,6 +123,9 @@ class TaskReport:
     n_changed: int = 0  # stored items whose data changed since (recomputed, part of n_computed)
     changed_ids: list[int] = field(default_factory=list)
     n_unverified: int = 0  # stored items without a content hash (older sharpbench; recomputed)
+    kind: str = "multiple_choice"  # the request kind of the task's items
+    # generative tasks: samples, tokens, stop reasons, unextracted answers per filter (with examples)
+    generation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,6 +232,11 @@ def run_eval(
     on_plan: Callable[[int, int], None] | None = None,
     chunk_size: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
+    gen_kwargs: Mapping[str, Any] | None = None,
+    repeats: int | None = None,
+    seed: int | None = None,
+    chat: Any = None,
+    tokens: Callable[[int], None] | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on ``tasks``, storing every item; reuse what the store already has.
 
@@ -250,6 +258,17 @@ def run_eval(
     chunk_size : int, optional
         Items per store transaction (default ``batch_size``: the engine yields
         a batch at a time, so an interrupted run loses at most one batch).
+    gen_kwargs : mapping, optional
+        Generative tasks: overrides of ``max_gen_toks``, ``do_sample``,
+        ``temperature``, ``top_p``, ``top_k``, ``until`` (lm-eval's ``--gen_kwargs``).
+    repeats : int, optional
+        Generative tasks: samples per item (stored one by one: more repeats extend a run).
+    seed : int, optional
+        Base seed of sampled generation (default 1234).
+    chat : sharpbench.data.chat.ChatSetup, optional
+        Chat template / system prompt / few-shot as multi-turn, for every task.
+    tokens : callable, optional
+        ``tokens(n)`` with newly generated token counts (generative tasks).
 
     Raises
     ------
@@ -263,15 +282,20 @@ def run_eval(
         check_model_args(backend, dict(model_kwargs or {}))
         check_device(device, backend)
     task_list = resolve_task_list(tasks, num_fewshot)
+    task_list = _with_gen_options(task_list, gen_kwargs, repeats, seed)
     ids_by_task = _ids_by_task(item_ids, task_list)
     own_store = not isinstance(store, Store)
     # shared: the file is opened only to read the plan and to commit each chunk, so `results`,
     # `report` and other evals take turns with this one (scoring runs outside the lock)
     st = Store(store, shared=True) if own_store else store  # before loading the model: a bad store fails fast
     try:
+        loaded = None
+        if chat is not None and not chat.is_plain:  # prompts depend on the model's chat template
+            loaded = _load(model, dtype=dtype, device=device, backend=backend, model_kwargs=model_kwargs)
+            task_list = [t.with_style(prompt_style(loaded, chat)) for t in task_list]
         items_by_task = {t.name: select_items(t, limit, ids_by_task.get(t.name)) for t in task_list}
         # Everything already stored? Then the model's identity (known without loading it) is enough.
-        lm = _identity(model, dtype=dtype, backend=backend, model_kwargs=model_kwargs)
+        lm = loaded or _identity(model, dtype=dtype, backend=backend, model_kwargs=model_kwargs)
         plans = plan_tasks(lm, st, task_list, items_by_task, limit) if lm is not None else None
         if plans is None or any(p.todo for p in plans):
             lm = _load(model, dtype=dtype, device=device, backend=backend, model_kwargs=model_kwargs)
@@ -286,7 +310,7 @@ def run_eval(
             n_trunc = _count_truncated(lm, todo)
             store_scores(lm, st, spec, todo, batch_size=batch_size,
                          chunk_size=chunk_size or max(batch_size, 1), progress=progress,
-                         limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT)
+                         limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT, tokens=tokens)
             ids = [it.item_id for it in items]
             results = st.item_results(spec.run_id, ids)
             reports.append(
@@ -296,6 +320,7 @@ def run_eval(
                     metrics=summarize(results, task_metric_names(task, results)),
                     group=spec.task_group, version=spec.task_version, n_truncated=n_trunc,
                     n_changed=len(changed), changed_ids=changed, n_unverified=len(unverified),
+                    kind=task.kind, generation=_generation_stats(st, spec.run_id, task, ids),
                 )
             )
         report = EvalReport(
@@ -364,7 +389,7 @@ def evaluate_items(
 # ------------------------------------------------------------ plan API
 def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_size: int = 16,
                  chunk_size: int | None = None, progress: ProgressFn | None = None,
-                 limit: Any = KEEP_LIMIT) -> None:
+                 limit: Any = KEEP_LIMIT, tokens: Callable[[int], None] | None = None) -> None:
     """Score ``todo`` with the loaded backend ``lm`` and store whole items in chunks; finish the run record.
 
     Parameters
@@ -375,12 +400,16 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
         The first-N limit recorded on the run; :data:`KEEP_LIMIT` keeps the
         recorded one (items chosen by id).
 
+    tokens : callable, optional
+        ``tokens(n)`` with newly generated token counts (generative items).
+
     Raises
     ------
     EvalInterrupted
         On Ctrl-C, after storing every whole item scored so far.
     """
     chunk_size = chunk_size or max(batch_size, 1)
+    generative = bool(todo) and getattr(todo[0], "kind", "multiple_choice") == "generate_until"
     if not todo:
         if st.get_run(spec.run_id) is not None:
             finish_run(st, spec, "complete", limit)
@@ -388,6 +417,16 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
     from sharpbench.engine.requests import TruncationWarning
     from sharpbench.engine.runner import score_items
 
+    if generative:
+        from sharpbench.engine.generation import generate_items
+
+        gen_items = {it.item_id: it for it in todo}
+        have = st.stored_samples(spec.run_id, todo)  # samples of earlier runs are kept, only new ones computed
+        stream = generate_items(lm, todo, batch_size=batch_size, tokens=tokens, have=have)
+        write_kw: dict[str, Any] = {"gen_items": gen_items}
+    else:
+        stream = score_items(lm, todo, batch_size=batch_size)
+        write_kw = {}
     meta = {it.item_id: dict(it.metadata) for it in todo if it.metadata}
     hashes = {it.item_id: it.content_hash for it in todo}
     wanted = {it.item_id for it in todo}
@@ -400,7 +439,7 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
             buffer = [r for r in buffer if have.get(r.item_id) != hashes[r.item_id]]
         if buffer:
             # overwrite: an item in todo may be stored with content that has changed since
-            st.write_items(spec, buffer, meta, content_hashes=hashes, overwrite=True)
+            st.write_items(spec, buffer, meta, content_hashes=hashes, overwrite=True, **write_kw)
             if progress is not None:
                 progress(len(buffer), spec.task)
             buffer = []
@@ -409,7 +448,7 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
         with warnings.catch_warnings():
             # The runner warns per request; run_eval reports truncated *items* once.
             warnings.simplefilter("ignore", TruncationWarning)
-            for res in score_items(lm, todo, batch_size=batch_size):
+            for res in stream:
                 if res.item_id not in wanted:
                     raise RuntimeError(f"engine returned item {res.item_id} that was not asked for")
                 wanted.discard(res.item_id)
@@ -482,8 +521,11 @@ def pending_items(st: Store, run_id: str, items: Sequence[Any]) -> tuple[list[An
     An item is reused only when the store holds it with the same
     :attr:`~sharpbench.data.task.Item.content_hash`: the run key hashes the
     task's configuration, this hashes each item's actual requests and gold.
+    A generative item is also to compute while it lacks samples (a run with
+    more ``repeats`` computes only the new ones).
     """
     stored = st.stored_item_hashes(run_id)
+    missing = _missing_samples(st, run_id, items)
     todo, changed, unverified = [], [], []
     for it in items:
         if it.item_id not in stored:
@@ -491,6 +533,8 @@ def pending_items(st: Store, run_id: str, items: Sequence[Any]) -> tuple[list[An
             continue
         have = stored[it.item_id]
         if have == it.content_hash:
+            if missing.get(it.item_id):
+                todo.append(it)
             continue
         todo.append(it)
         (unverified if have is None else changed).append(it.item_id)
@@ -573,12 +617,18 @@ def run_spec(lm, task, limit: int | None = None, n_items: int | None = None) -> 
     if n_total is None and limit is None and n_items is not None:
         n_total = n_items
     version = getattr(task, "version", None)
+    kind = getattr(task, "kind", "multiple_choice")
+    extra: dict[str, Any] = {"kind": kind}
+    if kind == "generate_until":
+        names = list(task.metric_names)
+        extra["primary_metric"] = names[0] if names else None
+        extra["run_config"] = _run_config(task)
     return RunSpec(
         model_id=str(lm.model_id), fingerprint=str(lm.fingerprint), backend=str(lm.name),
         dtype=str(lm.dtype), task=task.name, num_fewshot=int(task.num_fewshot or 0),
         template_hash=str(task.template_hash), task_group=getattr(task, "group", None),
         task_version=None if version is None else str(version),
-        n_total=None if n_total is None else int(n_total),
+        n_total=None if n_total is None else int(n_total), **extra,
     )
 
 
@@ -589,6 +639,11 @@ def _count_truncated(lm, items) -> int:
         return 0
     n = 0
     for it in items:
+        if getattr(it, "kind", "multiple_choice") == "generate_until":
+            room = max_len - it.max_gen_toks
+            if len(it.prompt.encode("utf-8")) + 4 > room and len(lm.tok_encode(it.prompt)) > room:
+                n += 1
+            continue
         # A token covers at least one byte (byte-level BPE / byte fallback), plus a few specials:
         # only requests longer than the window in bytes need tokenizing.
         long = [r for r in it.requests
@@ -614,3 +669,52 @@ def task_metric_names(task, results: Sequence[ItemResult]) -> list[str]:
 
 def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+# ------------------------------------------------------------ generative tasks
+def _with_gen_options(task_list: Sequence[Any], gen_kwargs, repeats, seed) -> list[Any]:
+    """Apply ``--gen-kwargs``/``--repeats``/``--seed`` to the generative tasks of the list."""
+    if not gen_kwargs and repeats is None and seed is None:
+        return list(task_list)
+    from sharpbench.data.base import DEFAULT_FEWSHOT_SEED
+    from sharpbench.data.gen import GenOptions, with_gen_options
+
+    if not any(getattr(t, "kind", "") == "generate_until" for t in task_list):
+        raise ValueError("--gen-kwargs / --repeats / --seed apply to generative tasks; none was given")
+    opts = GenOptions(dict(gen_kwargs or {}), repeats, DEFAULT_FEWSHOT_SEED if seed is None else int(seed))
+    return with_gen_options(task_list, opts)
+
+
+def prompt_style(lm: Any, chat: Any) -> Any:
+    """The :class:`~sharpbench.data.chat.PromptStyle` of a loaded backend for a chat setup."""
+    from sharpbench.data.chat import ChatTemplateError, PromptStyle
+
+    tokenizer = getattr(lm, "tokenizer", None) if chat.apply_chat_template else None
+    if chat.apply_chat_template and tokenizer is None:
+        raise ChatTemplateError(
+            f"the {lm.name} backend ({lm.model_id}) has no local tokenizer to render a chat template with; "
+            "give it one (openai: -M tokenizer=PATH) or drop --apply-chat-template"
+        )
+    return PromptStyle(chat, tokenizer, model=str(lm.model_id))
+
+
+def _run_config(task: Any) -> dict[str, Any]:
+    """What a generative run was run with (stored with the run; the run key holds its hash)."""
+    settings = dict(task.settings())
+    out: dict[str, Any] = {"gen_kwargs": {k: v for k, v in settings.items() if k != "repeats"},
+                           "repeats": settings["repeats"], "seed": task.options.seed}
+    style = getattr(task, "style", None)
+    if style is not None:
+        out.update(style.key)
+    return out
+
+
+def _missing_samples(st: Store, run_id: str, items: Sequence[Any]) -> dict[int, list[int]]:
+    gen = [it for it in items if getattr(it, "kind", "multiple_choice") == "generate_until"]
+    return st.missing_samples(run_id, gen) if gen else {}
+
+
+def _generation_stats(st: Store, run_id: str, task: Any, ids: Sequence[int]) -> dict[str, Any]:
+    if getattr(task, "kind", "multiple_choice") != "generate_until":
+        return {}
+    return dict(st.generation_stats(run_id))
