@@ -39,6 +39,7 @@ from sharpbench.store.errors import (
     StoreCorruptError,
     StoreError,
     StoreLockedError,
+    StoreLookupError,
     StoreVersionError,
 )
 import sharpbench.store.locking as locking
@@ -381,6 +382,67 @@ class Store:
         row["metrics"] = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else {}
         row["run_config"] = json.loads(row["run_config"]) if isinstance(row.get("run_config"), str) else None
         return {k: (None if isna(v) else v) for k, v in row.items()}
+
+    @_in_session
+    def find_run(self, ref: str) -> dict[str, Any]:
+        """The run whose id is ``ref`` or starts with it (``results`` shows 10 characters), as :meth:`get_run`.
+
+        Raises
+        ------
+        StoreLookupError
+            No run id starts with ``ref``, or several do.
+        """
+        ref = str(ref).strip()
+        if not ref:
+            raise StoreLookupError("name a run: its id (or the first characters `sharpbench results` shows)")
+        exact = self.get_run(ref)
+        if exact is not None:
+            return exact
+        rows = self._con.execute(
+            "SELECT run_id, model_id, task FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id", [ref]
+        ).fetchall()
+        if not rows:
+            raise StoreLookupError(f"no run {ref!r} in {self.path}; `sharpbench results` lists the stored runs")
+        if len(rows) > 1:
+            shown = ", ".join(f"{r} ({m} on {t})" for r, m, t in rows[:4]) + (" ..." if len(rows) > 4 else "")
+            raise StoreLookupError(f"run {ref!r} is ambiguous in {self.path}: {shown}; give more characters")
+        return self.get_run(rows[0][0])
+
+    @_in_session
+    def generation_stats(self, run_id: str, examples: int = 3) -> dict[str, Any]:
+        """What a generative run's samples look like: counts by stop reason, tokens, unextracted answers.
+
+        Returns ``n_samples``, ``stop_reasons`` (reason -> count), ``mean_tokens``,
+        ``max_tokens``, ``seconds`` (sum) and ``unextracted``: filter -> (number
+        of samples whose extracted answer is lm-eval's ``[invalid]``, up to
+        ``examples`` item ids of such samples).
+        """
+        con = self._con
+        n, mean_tok, max_tok, secs = con.execute(
+            "SELECT count(*), avg(n_tokens), max(n_tokens), sum(seconds) FROM generations WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        reasons = dict(con.execute(
+            "SELECT stop_reason, count(*) FROM generations WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            [run_id],
+        ).fetchall())
+        unextracted: dict[str, tuple[int, list[int]]] = {}
+        for iid, extracted in con.execute(
+            "SELECT item_id, extracted FROM generations WHERE run_id = ? ORDER BY item_id, sample", [run_id]
+        ).fetchall():
+            for name, value in (json.loads(extracted) if extracted else {}).items():
+                count, ids = unextracted.get(name, (0, []))
+                if value == "[invalid]":
+                    count += 1
+                    if len(ids) < examples and int(iid) not in ids:
+                        ids.append(int(iid))
+                unextracted[name] = (count, ids)
+        return {
+            "n_samples": int(n), "stop_reasons": {str(k): int(v) for k, v in reasons.items()},
+            "mean_tokens": None if mean_tok is None else float(mean_tok),
+            "max_tokens": None if max_tok is None else int(max_tok),
+            "seconds": None if secs is None else float(secs), "unextracted": unextracted,
+        }
 
     @_in_session
     def runs(
