@@ -330,7 +330,7 @@ def test_shared_store_keeps_the_store_api(tmp_path):
         assert st.connection.execute("SELECT model_id FROM runs").fetchall() == [("y",)]
         assert st.get_run(run_id)["n_items"] == 4  # nested calls share the turn
     assert st.response_matrix().shape == (1, 4)
-    assert len(st.export(tmp_path / "exp")) == 4
+    assert len(st.export(tmp_path / "exp")) == 5  # runs, items, choices, generations, artifacts
     # between turns another process may open the file
     out = subprocess.run([sys.executable, "-c", f"import duckdb; print(duckdb.connect({str(path)!r}, "
                           "read_only=True).execute('SELECT count(*) FROM items').fetchone()[0])"],

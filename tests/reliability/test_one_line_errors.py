@@ -253,7 +253,7 @@ def test_export_onto_an_existing_file_needs_force(tmp_path):
     a_file.write_text("keep me")
     res = _cli("results", "export", "--store", store, "-o", a_file)
     assert _one_error_line(res) == (f"error: {a_file} is a file; -o names the folder to write runs.parquet, "
-                                    "items.parquet, choices.parquet, artifacts.parquet into")
+                                    "items.parquet, choices.parquet, generations.parquet, artifacts.parquet into")
     assert a_file.read_text() == "keep me"
 
     out = tmp_path / "out"
@@ -261,7 +261,7 @@ def test_export_onto_an_existing_file_needs_force(tmp_path):
     before = (out / "runs.parquet").stat().st_mtime_ns
     res = _cli("results", "export", "--store", store, "-o", out)
     assert _one_error_line(res) == (f"error: {out} already holds runs.parquet, items.parquet, choices.parquet, "
-                                    "artifacts.parquet; pass --force to overwrite")
+                                    "generations.parquet, artifacts.parquet; pass --force to overwrite")
     assert res.exit_code == 2 and (out / "runs.parquet").stat().st_mtime_ns == before
     res = _cli("results", "export", "--store", store, "-o", out, "--force")
     assert res.exit_code == 0, res.output

@@ -181,7 +181,7 @@ def test_export(store, tmp_path, fmt):
     spec = _spec()
     store.write_items(spec, _results(range(5), 3))
     paths = store.export(tmp_path / "exp", format=fmt)
-    assert sorted(p.name for p in paths) == sorted(f"{t}.{fmt}" for t in ("runs", "items", "choices", "artifacts"))
+    assert sorted(p.name for p in paths) == sorted(f"{t}.{fmt}" for t in ("runs", "items", "choices", "generations", "artifacts"))
     read = pd.read_parquet if fmt == "parquet" else pd.read_csv
     choices = read(tmp_path / "exp" / f"choices.{fmt}")
     assert len(choices) == 15

@@ -1,4 +1,5 @@
-"""CLI commands ``sharpbench results``: list stored runs, export the store, import lm-eval samples."""
+"""CLI commands ``sharpbench results``: list and show stored runs, export the store or a response matrix,
+import lm-eval samples, merge stores."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sharpbench.cli.common import App, fail
 from sharpbench.errors import EXIT_INPUT
 
 results_app = App(
-    help="Stored runs: list them, export the store, import lm-eval --log_samples output.",
+    help="Stored runs: list and show them, export the store or a matrix, import lm-eval --log_samples output.",
     no_args_is_help=False,
 )
 
@@ -69,6 +70,9 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
 
     acc, acc_se = pair("acc")
     accn, accn_se = pair("acc_norm")
+    kind = run.get("kind") if not _na(run.get("kind")) else "multiple_choice"
+    primary = run.get("primary_metric") if not _na(run.get("primary_metric")) else "acc"
+    score, score_se = pair(primary)
     # finished_at is NaT (not None) for a run still being written: show when it started
     when = run.get("finished_at") if not _na(run.get("finished_at")) else run.get("created_at")
     return {
@@ -78,6 +82,7 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
         "acc": acc, "acc_stderr": acc_se, "acc_norm": accn, "acc_norm_stderr": accn_se,
         "status": shown_status(run), "source": run.get("source"),
         "when": None if _na(when) else str(when)[:19],
+        "kind": kind, "metric": primary, "score": score, "score_stderr": score_se,
     }
 
 
@@ -100,16 +105,21 @@ def _table(rows: list[dict[str, Any]], store: Path) -> Table:
     from rich.markup import escape
 
     table = Table(title=escape(f"runs in {store}"))
+    # Generative runs have no acc: a store holding any shows each run's primary metric too.
+    mixed = any(r["kind"] != "multiple_choice" for r in rows)
+    cols = ["model", "task", "n-shot", "dtype", "items", "acc", "acc_norm"]
+    cols += ["kind", "metric", "score"] if mixed else []
     # Model and task names are what a reader looks for: never cut them with an ellipsis (a narrow
     # terminal folds them onto more lines instead).
-    for col in ("model", "task", "n-shot", "dtype", "items", "acc", "acc_norm", "status", "when", "run"):
+    for col in (*cols, "status", "when", "run"):
         table.add_column(col, justify="right" if col in ("n-shot", "items") else "left",
-                         overflow="fold" if col in ("model", "task") else "ellipsis")
+                         overflow="fold" if col in ("model", "task", "kind", "metric", "score") else "ellipsis")
     for r in rows:
         items = f"{r['n_items']}/{r['n_total']}" if r["n_total"] else str(r["n_items"])
+        extra = [r["kind"], escape(r["metric"]), _pm(r["score"], r["score_stderr"])] if mixed else []
         table.add_row(
             escape(r["model"]), escape(r["task"]), str(r["num_fewshot"]), r["dtype"], items,
-            _pm(r["acc"], r["acc_stderr"]), _pm(r["acc_norm"], r["acc_norm_stderr"]),
+            _pm(r["acc"], r["acc_stderr"]), _pm(r["acc_norm"], r["acc_norm_stderr"]), *extra,
             r["status"], r["when"] or "", r["run_id"][:10],
         )
     return table
@@ -188,3 +198,64 @@ def results_merge(
         f"({summary.n_duplicates} stored in more than one input, kept once), {summary.n_artifacts} artifacts"
     )
     typer.echo(f"wrote {out}")
+
+
+@results_app.command("show")
+def results_show(
+    run: str = typer.Argument(..., help="Run id, or its first characters as `sharpbench results` shows them."),
+    item: Optional[int] = typer.Option(None, "--item", "-i", min=0,
+                                       help="Show this item in full: prompt, every sample's generation, "
+                                            "extracted answer and verdict per filter (or the choices' logliks)."),
+    store: Path = _STORE_OPT,
+    fmt: str = typer.Option("text", "--format", "-f", help="text | json."),
+) -> None:
+    """A stored run: kind, setup, metrics per filter, sample statistics; or one item with ``--item N``."""
+    from sharpbench.cli.results_view import item_detail, item_text, run_summary, summary_text
+    from sharpbench.store import Store
+
+    if fmt not in ("text", "json"):
+        raise fail(ValueError(f"unknown format {fmt!r}; choose text or json"), EXIT_INPUT)
+    with Store(store, read_only=True, shared=True) as st, st.session():
+        row = st.find_run(run)
+        data = run_summary(st, row) if item is None else item_detail(st, row, item)
+    if fmt == "json":
+        typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    else:
+        typer.echo(summary_text(data) if item is None else item_text(data))
+
+
+_MATRIX_FORMATS = ("parquet", "csv", "long")
+
+
+@results_app.command("matrix")
+def results_matrix(
+    out: Path = typer.Option(..., "--output", "-o", help="File to write (.parquet: normalised long; else CSV)."),
+    store: Path = _STORE_OPT,
+    metric: Optional[str] = typer.Option(
+        None, "--metric",
+        help="Per-item metric of the cells: acc, acc_norm, ... or 'exact_match,<filter>' for generative runs "
+             "(default: each run's primary metric: acc, or the first filter's exact_match).",
+    ),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
+    task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
+    run: Optional[List[str]] = typer.Option(None, "--run", help="Only these run ids (repeatable)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="parquet | csv (wide) | long (default: by suffix)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+) -> None:
+    """Write the models x items response matrix of stored runs, for `irt fit`, `distill`, `adaptive`, ..."""
+    from sharpbench.matrix.io import write_matrix
+    from sharpbench.store import Store
+
+    kind = fmt or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
+    if kind not in _MATRIX_FORMATS:
+        raise fail(f"unknown --format {kind!r}; use {', '.join(_MATRIX_FORMATS)}", EXIT_INPUT)
+    if out.is_dir():
+        raise fail(f"{out} is a folder; -o names the file to write", EXIT_INPUT)
+    if out.exists() and not force:
+        raise fail(f"{out} exists; pass --force to overwrite it", EXIT_INPUT)
+    with Store(store, read_only=True, shared=True) as st, st.session():
+        run_ids = [st.find_run(r)["run_id"] for r in run] if run else None
+        m = st.response_matrix(runs=run_ids, tasks=task or None, models=model or None, metric=metric)
+    write_matrix(m, out, kind)
+    cells = metric or "each run's primary metric"
+    typer.echo(f"wrote {out} ({kind}): {m!r}, cells: {cells}")

@@ -10,6 +10,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreVersionError",
     "StoreImportError",
+    "StoreLookupError",
 ]
 
 
@@ -31,3 +32,7 @@ class StoreVersionError(StoreError):
 
 class StoreImportError(StoreError, InputError, ValueError):
     """An external result file (e.g. lm-eval ``--log_samples`` output) cannot be imported."""
+
+
+class StoreLookupError(StoreError, InputError, LookupError):
+    """A run or item named on the command line is not in the store (or the name is ambiguous)."""

@@ -1,7 +1,7 @@
 """Merge several result stores into a new one (``sharpbench results merge A B -o C``).
 
 Runs are matched by run key, items by (run key, item id). An item stored in
-several inputs is kept once, with its choices from the same input; if two
+several inputs is kept once, with its choices (or generated samples) from the same input; if two
 inputs scored it on different content (their ``content_hash`` differ) the
 merge is refused, naming the run, the item and both files. An item with a hash
 wins over the same item stored without one (an older sharpbench). Artifacts
@@ -68,6 +68,7 @@ def merge_stores(sources: Sequence[str | Path], out: str | Path, *, force: bool 
     runs = pd.concat([t["runs"].assign(_src=i) for i, t in enumerate(tables)], ignore_index=True)
     items = pd.concat([t["items"].assign(_src=i) for i, t in enumerate(tables)], ignore_index=True)
     choices = pd.concat([t["choices"].assign(_src=i) for i, t in enumerate(tables)], ignore_index=True)
+    gens = pd.concat([t["generations"].assign(_src=i) for i, t in enumerate(tables)], ignore_index=True)
     arts = pd.concat([t["artifacts"] for t in tables], ignore_index=True)
     if "content_hash" not in items:
         items["content_hash"] = None
@@ -94,6 +95,7 @@ def merge_stores(sources: Sequence[str | Path], out: str | Path, *, force: bool 
     items = items.sort_values(["run_id", "item_id", "_has_hash", "_src"], ascending=[True, True, False, True])
     kept = items.drop_duplicates(["run_id", "item_id"], keep="first")
     choices = choices.merge(kept[["run_id", "item_id", "_src"]], on=["run_id", "item_id", "_src"], how="inner")
+    gens = gens.merge(kept[["run_id", "item_id", "_src"]], on=["run_id", "item_id", "_src"], how="inner")
 
     # ---- runs: one row per run key
     n_by_run = kept.groupby("run_id").size()
@@ -133,7 +135,8 @@ def merge_stores(sources: Sequence[str | Path], out: str | Path, *, force: bool 
         with Store(tmp) as st:
             con = st.connection
             with st.transaction():
-                for table, df in (("runs", runs_out), ("items", kept), ("choices", choices), ("artifacts", arts)):
+                for table, df in (("runs", runs_out), ("items", kept), ("choices", choices),
+                                  ("generations", gens), ("artifacts", arts)):
                     have = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
                     cols = [c for c in have if c in df.columns]
                     frame = df[cols]

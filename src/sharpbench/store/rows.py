@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from sharpbench.results import ItemResult
+from sharpbench.results import GenItemResult, ItemResult
 from sharpbench.store.errors import StoreCorruptError, StoreError, StoreLockedError
 from sharpbench.store.schema import METRIC_COLUMNS
 
@@ -90,28 +90,47 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 def chunk_tables(
     run_id: str,
-    results: Sequence[ItemResult],
+    results: Sequence[ItemResult | GenItemResult],
     metadata: Mapping[int, Mapping[str, Any]],
     content_hashes: Mapping[int, str] | None = None,
-) -> tuple[pa.Table, pa.Table]:
+    gen_items: Mapping[int, Any] | None = None,
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Arrow tables of the ``items``, ``choices`` and ``generations`` rows of one chunk of results.
+
+    ``gen_items`` maps item id -> the :class:`~sharpbench.data.task.GenItem` a
+    :class:`GenItemResult` was generated from: its prompt is stored and its
+    :func:`~sharpbench.store.generations.sample_hash` marks the samples (none given: NULL, never reused).
+    """
+    from sharpbench.store.generations import GEN_COLUMNS, clean_text, generation_rows, sample_hash
+
     content_hashes = content_hashes or {}
+    gen_items = gen_items or {}
     items: dict[str, list[Any]] = {k: [] for k in ("run_id", "item_id", "gold", "n_choices")}
     for m in METRIC_COLUMNS:
         items[m] = []
-    items["extra_metrics"], items["metadata"], items["content_hash"] = [], [], []
+    for k in ("extra_metrics", "metadata", "content_hash", "gold_text", "prompt"):
+        items[k] = []
     choices: dict[str, list[Any]] = {
         k: [] for k in ("run_id", "item_id", "choice", "loglik", "is_greedy", "n_tokens")
     }
+    gens: dict[str, list[Any]] = {k: [] for k in GEN_COLUMNS}
     for res in results:
-        if not isinstance(res, ItemResult):
-            raise TypeError(f"expected ItemResult, got {type(res).__name__}")
-        if not res.choices:
+        generative = isinstance(res, GenItemResult)
+        if not generative and not isinstance(res, ItemResult):
+            raise TypeError(f"expected ItemResult or GenItemResult, got {type(res).__name__}")
+        if not generative and not res.choices:
             raise ValueError(f"item {res.item_id}: no choice results to store")
         iid = int(res.item_id)
+        if generative:
+            src = gen_items.get(iid)
+            generation_rows(run_id, res, None if src is None else sample_hash(src), gens)
         items["run_id"].append(run_id)
         items["item_id"].append(iid)
-        items["gold"].append(int(res.gold))
-        items["n_choices"].append(len(res.choices))
+        items["gold"].append(-1 if generative else int(res.gold))
+        items["n_choices"].append(0 if generative else len(res.choices))
+        items["gold_text"].append(clean_text(res.gold) if generative else None)
+        src = gen_items.get(iid) if generative else None
+        items["prompt"].append(clean_text(src.prompt) if src is not None else None)
         extra = {}
         for name, value in res.metrics.items():
             v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
@@ -126,6 +145,8 @@ def chunk_tables(
         meta = metadata.get(iid)
         items["metadata"].append(json.dumps(jsonable(dict(meta))) if meta else None)
         items["content_hash"].append(content_hashes.get(iid))
+        if generative:
+            continue
         for c, ch in enumerate(res.choices):
             if not math.isfinite(ch.loglik) and not ch.loglik == -math.inf:
                 raise ValueError(f"item {iid} choice {c}: loglik is {ch.loglik}")
@@ -137,11 +158,15 @@ def chunk_tables(
             choices["n_tokens"].append(None if ch.n_tokens is None or ch.n_tokens < 0 else int(ch.n_tokens))
     types = {"run_id": pa.string(), "item_id": pa.int32(), "gold": pa.int32(), "n_choices": pa.int32(),
              "extra_metrics": pa.string(), "metadata": pa.string(), "content_hash": pa.string(),
+             "gold_text": pa.string(), "prompt": pa.string(),
              "choice": pa.int32(),
-             "loglik": pa.float64(), "is_greedy": pa.bool_(), "n_tokens": pa.int32()}
+             "loglik": pa.float64(), "is_greedy": pa.bool_(), "n_tokens": pa.int32(),
+             "sample": pa.int32(), "text": pa.string(), "stop_reason": pa.string(), "extracted": pa.string(),
+             "correct": pa.string(), "seconds": pa.float64()}
     items_tbl = pa.table({k: pa.array(v, type=types.get(k, pa.float64())) for k, v in items.items()})
     choices_tbl = pa.table({k: pa.array(v, type=types[k]) for k, v in choices.items()})
-    return items_tbl, choices_tbl
+    gens_tbl = pa.table({k: pa.array(v, type=types[k]) for k, v in gens.items()})
+    return items_tbl, choices_tbl, gens_tbl
 
 
 def sql_filters(

@@ -26,7 +26,7 @@ import hashlib
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -34,11 +34,12 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import duckdb
 import pandas as pd
 
-from sharpbench.results import ChoiceResult, ItemResult
+from sharpbench.results import ChoiceResult, GenItemResult, GenSample, ItemResult
 from sharpbench.store.errors import (
     StoreCorruptError,
     StoreError,
     StoreLockedError,
+    StoreLookupError,
     StoreVersionError,
 )
 import sharpbench.store.locking as locking
@@ -51,7 +52,7 @@ from sharpbench.store.rows import (
     sql_filters,
     truncated_message,
 )
-from sharpbench.store.schema import DDL, METRIC_COLUMNS, SCHEMA_VERSION
+from sharpbench.store.schema import DDL, KINDS, METRIC_COLUMNS, RUN_TABLES, SCHEMA_VERSION, v1_read_views
 
 __all__ = ["Store", "RunSpec", "run_key", "DEFAULT_STORE", "shown_status"]
 
@@ -73,7 +74,16 @@ def run_key(
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything that describes a run except its results."""
+    """Everything that describes a run except its results.
+
+    ``kind`` (``multiple_choice``, ``generate_until``, ``loglikelihood_rolling``;
+    None: taken from the first results written, ``generate_until`` for
+    :class:`~sharpbench.results.GenItemResult`), ``primary_metric`` (None:
+    ``acc`` for multiple choice, the first metric of the first generative
+    result written) and ``run_config`` (JSON-able dict: gen_kwargs, chat
+    template hash, system prompt, repeats, ...) describe the run without
+    entering its key.
+    """
 
     model_id: str
     fingerprint: str
@@ -86,6 +96,13 @@ class RunSpec:
     task_version: str | None = None
     n_total: int | None = None
     source: str = "sharpbench"
+    kind: str | None = None
+    primary_metric: str | None = None
+    run_config: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"run kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
 
     @property
     def run_id(self) -> str:
@@ -192,6 +209,8 @@ class Store:
             if not self._schema_checked:
                 self._init_schema()
                 self._schema_checked = True
+            if self.read_only:
+                self._legacy_views()
         except duckdb.IOException as exc:  # the file is shorter than its own block index says
             self._con.close()
             self._con = None
@@ -289,6 +308,16 @@ class Store:
             )
             self._mark_dead_runs()
 
+    def _legacy_views(self) -> None:
+        """A file older than this schema, opened read-only: read it through version-2 views."""
+        con = self._con
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.Error:
+            return
+        if row is not None and int(row[0]) < SCHEMA_VERSION:
+            v1_read_views(con, con.execute("SELECT current_database()").fetchone()[0])
+
     def _mark_dead_runs(self) -> None:
         """Runs still marked 'running' whose writer is gone become 'interrupted'."""
         con = self._con
@@ -351,7 +380,69 @@ class Store:
             return None
         row = df.iloc[0].to_dict()
         row["metrics"] = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else {}
+        row["run_config"] = json.loads(row["run_config"]) if isinstance(row.get("run_config"), str) else None
         return {k: (None if isna(v) else v) for k, v in row.items()}
+
+    @_in_session
+    def find_run(self, ref: str) -> dict[str, Any]:
+        """The run whose id is ``ref`` or starts with it (``results`` shows 10 characters), as :meth:`get_run`.
+
+        Raises
+        ------
+        StoreLookupError
+            No run id starts with ``ref``, or several do.
+        """
+        ref = str(ref).strip()
+        if not ref:
+            raise StoreLookupError("name a run: its id (or the first characters `sharpbench results` shows)")
+        exact = self.get_run(ref)
+        if exact is not None:
+            return exact
+        rows = self._con.execute(
+            "SELECT run_id, model_id, task FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id", [ref]
+        ).fetchall()
+        if not rows:
+            raise StoreLookupError(f"no run {ref!r} in {self.path}; `sharpbench results` lists the stored runs")
+        if len(rows) > 1:
+            shown = ", ".join(f"{r} ({m} on {t})" for r, m, t in rows[:4]) + (" ..." if len(rows) > 4 else "")
+            raise StoreLookupError(f"run {ref!r} is ambiguous in {self.path}: {shown}; give more characters")
+        return self.get_run(rows[0][0])
+
+    @_in_session
+    def generation_stats(self, run_id: str, examples: int = 3) -> dict[str, Any]:
+        """What a generative run's samples look like: counts by stop reason, tokens, unextracted answers.
+
+        Returns ``n_samples``, ``stop_reasons`` (reason -> count), ``mean_tokens``,
+        ``max_tokens``, ``seconds`` (sum) and ``unextracted``: filter -> (number
+        of samples whose extracted answer is lm-eval's ``[invalid]``, up to
+        ``examples`` item ids of such samples).
+        """
+        con = self._con
+        n, mean_tok, max_tok, secs = con.execute(
+            "SELECT count(*), avg(n_tokens), max(n_tokens), sum(seconds) FROM generations WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        reasons = dict(con.execute(
+            "SELECT stop_reason, count(*) FROM generations WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            [run_id],
+        ).fetchall())
+        unextracted: dict[str, tuple[int, list[int]]] = {}
+        for iid, extracted in con.execute(
+            "SELECT item_id, extracted FROM generations WHERE run_id = ? ORDER BY item_id, sample", [run_id]
+        ).fetchall():
+            for name, value in (json.loads(extracted) if extracted else {}).items():
+                count, ids = unextracted.get(name, (0, []))
+                if value == "[invalid]":
+                    count += 1
+                    if len(ids) < examples and int(iid) not in ids:
+                        ids.append(int(iid))
+                unextracted[name] = (count, ids)
+        return {
+            "n_samples": int(n), "stop_reasons": {str(k): int(v) for k, v in reasons.items()},
+            "mean_tokens": None if mean_tok is None else float(mean_tok),
+            "max_tokens": None if max_tok is None else int(max_tok),
+            "seconds": None if secs is None else float(secs), "unextracted": unextracted,
+        }
 
     @_in_session
     def runs(
@@ -367,6 +458,7 @@ class Store:
             f"SELECT * FROM runs {where} ORDER BY created_at DESC, task", params
         ).df()
         df["metrics"] = [json.loads(m) if isinstance(m, str) else {} for m in df["metrics"]]
+        df["run_config"] = [json.loads(m) if isinstance(m, str) else None for m in df["run_config"]]
         return df
 
     @_in_session
@@ -390,12 +482,13 @@ class Store:
     def write_items(
         self,
         spec: RunSpec,
-        results: Sequence[ItemResult],
+        results: Sequence[ItemResult | GenItemResult],
         metadata: Mapping[int, Mapping[str, Any]] | None = None,
         *,
         replace: bool = False,
         content_hashes: Mapping[int, str] | None = None,
         overwrite: bool = False,
+        gen_items: Mapping[int, Any] | None = None,
     ) -> int:
         """Store whole items of one run in ONE transaction; returns the number written.
 
@@ -403,33 +496,63 @@ class Store:
         nothing of the chunk is kept. ``replace=True`` first drops everything
         the run had (same transaction: on failure the old run stays intact).
         ``overwrite=True`` first drops only the stored rows of these items (an
-        item recomputed because its data changed). ``content_hashes`` maps item
-        id -> :attr:`~sharpbench.data.task.Item.content_hash`.
+        item recomputed because its data changed, or a generative item given
+        again with more samples). ``content_hashes`` maps item id ->
+        :attr:`~sharpbench.data.task.Item.content_hash` (or
+        :attr:`~sharpbench.data.task.GenItem.content_hash`).
+
+        A :class:`~sharpbench.results.GenItemResult` is written whole: its
+        items row and one ``generations`` row per sample it carries (to add
+        samples to a stored item, pass it again with the stored samples plus
+        the new ones, ``overwrite=True``). ``gen_items`` maps item id -> the
+        :class:`~sharpbench.data.task.GenItem` it was generated from: its
+        prompt is stored for ``results show`` and its
+        :func:`~sharpbench.store.generations.sample_hash` marks the samples for
+        :meth:`missing_samples` (without it the samples are never reused).
+        Generative and multiple-choice results cannot share a run.
         """
         self._check_writable()
         if not results:
             return 0
         metadata = metadata or {}
         run_id = spec.run_id
-        items_tbl, choices_tbl = chunk_tables(run_id, results, metadata, content_hashes)
+        gen_flags = {isinstance(r, GenItemResult) for r in results}
+        if len(gen_flags) > 1:
+            raise StoreError(f"run {run_id}: one chunk mixes generative and multiple-choice results")
+        generative = gen_flags.pop()
+        items_tbl, choices_tbl, gens_tbl = chunk_tables(run_id, results, metadata, content_hashes, gen_items)
         self._con.register("_sb_items", items_tbl)
         self._con.register("_sb_choices", choices_tbl)
+        self._con.register("_sb_gens", gens_tbl)
         try:
             with self.transaction():
                 if replace:
-                    for table in ("choices", "items", "runs"):
+                    for table in RUN_TABLES:
                         self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
                 elif overwrite:
-                    for table in ("choices", "items"):
+                    for table in RUN_TABLES[:-1]:
                         self._con.execute(
                             f"DELETE FROM {table} WHERE run_id = ? AND item_id IN (SELECT item_id FROM _sb_items)",
                             [run_id],
                         )
-                self._ensure_run(spec)
+                self._ensure_run(spec, results[0])
+                kind = self._con.execute("SELECT kind FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+                if generative != (kind == "generate_until"):
+                    raise StoreError(
+                        f"run {run_id} ({spec.task}) is a {kind} run; it cannot hold "
+                        f"{'generative' if generative else 'multiple-choice'} results"
+                    )
+                if spec.run_config is not None:
+                    self._con.execute("UPDATE runs SET run_config = ? WHERE run_id = ?",
+                                      [json.dumps(jsonable(dict(spec.run_config))), run_id])
                 cols = ", ".join(items_tbl.column_names)
                 self._con.execute(f"INSERT INTO items ({cols}) SELECT {cols} FROM _sb_items")
-                cols = ", ".join(choices_tbl.column_names)
-                self._con.execute(f"INSERT INTO choices ({cols}) SELECT {cols} FROM _sb_choices")
+                if choices_tbl.num_rows:
+                    cols = ", ".join(choices_tbl.column_names)
+                    self._con.execute(f"INSERT INTO choices ({cols}) SELECT {cols} FROM _sb_choices")
+                if gens_tbl.num_rows:
+                    cols = ", ".join(f'"{c}"' for c in gens_tbl.column_names)
+                    self._con.execute(f"INSERT INTO generations ({cols}) SELECT {cols} FROM _sb_gens")
                 pid, host, start = locking.writer_identity()
                 self._con.execute(
                     "UPDATE runs SET n_items = (SELECT count(*) FROM items WHERE run_id = ?), "
@@ -441,22 +564,29 @@ class Store:
                 f"run {run_id}: an item of this chunk is already stored; nothing was written ({exc})"
             ) from exc
         finally:
-            self._con.unregister("_sb_items")
-            self._con.unregister("_sb_choices")
+            for name in ("_sb_items", "_sb_choices", "_sb_gens"):
+                self._con.unregister(name)
         return len(results)
 
-    def _ensure_run(self, spec: RunSpec) -> None:
+    def _ensure_run(self, spec: RunSpec, first: ItemResult | GenItemResult | None = None) -> None:
+        kind = spec.kind or (first.kind if first is not None else "multiple_choice")
+        primary = spec.primary_metric
+        if primary is None:
+            names = list(first.metrics) if first is not None else []
+            primary = "acc" if kind != "generate_until" or not names else names[0]
         self._con.execute(
             """
             INSERT OR IGNORE INTO runs (run_id, model_id, fingerprint, backend, dtype, task,
                 task_group, task_version, num_fewshot, template_hash, "limit", n_total,
-                sharpbench_version, source, created_at, finished_at, status, n_items, metrics)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 'running', 0, '{}')
+                sharpbench_version, source, created_at, finished_at, status, n_items, metrics,
+                kind, primary_metric, run_config)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 'running', 0, '{}', ?, ?, ?)
             """,
             [
                 spec.run_id, spec.model_id, spec.fingerprint, spec.backend, spec.dtype, spec.task,
                 spec.task_group, spec.task_version, int(spec.num_fewshot), spec.template_hash,
-                spec.n_total, _version(), spec.source, _now(),
+                spec.n_total, _version(), spec.source, _now(), kind, primary,
+                None if spec.run_config is None else json.dumps(jsonable(dict(spec.run_config))),
             ],
         )
 
@@ -502,32 +632,105 @@ class Store:
 
     @_in_session
     def delete_run(self, run_id: str) -> None:
-        """Remove a run with all its items and choices (one transaction)."""
+        """Remove a run with all its items, choices and generations (one transaction)."""
         self._check_writable()
         with self.transaction():
-            for table in ("choices", "items", "runs"):
+            for table in RUN_TABLES:
                 self._con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
 
     # ---------------------------------------------------------------- items
     @_in_session
-    def item_results(self, run_id: str, item_ids: Iterable[int] | None = None) -> list[ItemResult]:
-        """Rebuild :class:`ItemResult` objects from stored rows (ordered by item id)."""
+    def item_results(
+        self, run_id: str, item_ids: Iterable[int] | None = None
+    ) -> list[ItemResult | GenItemResult]:
+        """Rebuild result objects from stored rows (ordered by item id).
+
+        Multiple-choice items come back as :class:`ItemResult`, generative
+        items (``n_choices = 0``) as :class:`GenItemResult` with every stored
+        sample, in sample order.
+        """
+        from sharpbench.store.generations import gen_results
+
         ids = None if item_ids is None else sorted({int(i) for i in item_ids})
         items = self.items_frame([run_id], item_ids=ids)
-        choices = self.choices_frame([run_id], item_ids=ids)
+        gen_rows = [r for r in items.itertuples(index=False) if int(r.n_choices) == 0]
+        gens = gen_results(gen_rows, self.generations_frame([run_id], item_ids=ids), _row_metrics) if gen_rows else {}
         by_item: dict[int, list[ChoiceResult]] = {}
-        for iid, ll, greedy, ntok in choices[["item_id", "loglik", "is_greedy", "n_tokens"]].itertuples(
-            index=False
-        ):
-            by_item.setdefault(int(iid), []).append(
-                ChoiceResult(float(ll), bool(greedy), -1 if isna(ntok) else int(ntok))
-            )
+        if len(gen_rows) < len(items):
+            choices = self.choices_frame([run_id], item_ids=ids)
+            for iid, ll, greedy, ntok in choices[["item_id", "loglik", "is_greedy", "n_tokens"]].itertuples(
+                index=False
+            ):
+                by_item.setdefault(int(iid), []).append(
+                    ChoiceResult(float(ll), bool(greedy), -1 if isna(ntok) else int(ntok))
+                )
         out = []
         for row in items.itertuples(index=False):
-            metrics = {m: float(getattr(row, m)) for m in METRIC_COLUMNS if not isna(getattr(row, m))}
-            if isinstance(row.extra_metrics, str):
-                metrics.update({k: float(v) for k, v in json.loads(row.extra_metrics).items()})
-            out.append(ItemResult(int(row.item_id), int(row.gold), tuple(by_item.get(int(row.item_id), ())), metrics))
+            if int(row.item_id) in gens:
+                out.append(gens[int(row.item_id)])
+                continue
+            out.append(ItemResult(int(row.item_id), int(row.gold), tuple(by_item.get(int(row.item_id), ())),
+                                  _row_metrics(row)))
+        return out
+
+    @_in_session
+    def generations_frame(
+        self, run_ids: Sequence[str] | None = None, *, item_ids: Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """Per-sample rows of generative items (JSON columns as strings), ordered by run, item and sample."""
+        where, params = sql_filters(run_ids=run_ids, item_ids=item_ids)
+        return self._con.execute(
+            f"SELECT * FROM generations {where} ORDER BY run_id, item_id, sample", params
+        ).df()
+
+    @_in_session
+    def missing_samples(self, run_id: str, items: Sequence[Any]) -> dict[int, list[int]]:
+        """Sample indices each generative item still needs: item id -> indices in ``range(item.repeats)``.
+
+        A sample counts as stored only with the item's current
+        :func:`~sharpbench.store.generations.sample_hash` (same prompt, stop
+        sequences, sampling settings and scoring; the number of repeats may
+        differ). Every item of ``items`` (:class:`~sharpbench.data.task.GenItem`)
+        is a key; an empty list means all its samples are stored. After a run
+        with ``repeats=4``, asking for 8 gives ``[4, 5, 6, 7]``.
+        """
+        valid = self._valid_samples(run_id, items)
+        return {int(it.item_id): [i for i in range(int(it.repeats)) if i not in valid.get(int(it.item_id), ())]
+                for it in items}
+
+    @_in_session
+    def stored_samples(self, run_id: str, items: Sequence[Any]) -> dict[int, list[GenSample]]:
+        """The reusable stored samples of each generative item: item id -> samples with index < repeats.
+
+        Only samples stored with the item's current
+        :func:`~sharpbench.store.generations.sample_hash` (see
+        :meth:`missing_samples`), in index order; items with none are absent.
+        """
+        from sharpbench.store.generations import samples_by_item
+
+        valid = self._valid_samples(run_id, items)
+        keep = {(iid, s) for iid, idx in valid.items() for s in idx}
+        if not keep:
+            return {}
+        gens = self.generations_frame([run_id], item_ids=sorted({i for i, _ in keep}))
+        mask = [(int(i), int(s)) in keep for i, s in zip(gens["item_id"], gens["sample"])]
+        return samples_by_item(gens[mask])
+
+    def _valid_samples(self, run_id: str, items: Sequence[Any]) -> dict[int, set[int]]:
+        from sharpbench.store.generations import sample_hash
+
+        want = {int(it.item_id): (sample_hash(it), int(it.repeats)) for it in items}
+        if not want:
+            return {}
+        rows = self._con.execute(
+            "SELECT item_id, sample, content_hash FROM generations WHERE run_id = ? "
+            "AND item_id IN (SELECT unnest(?))", [run_id, sorted(want)],
+        ).fetchall()
+        out: dict[int, set[int]] = {}
+        for iid, s, h in rows:
+            h_want, repeats = want[int(iid)]
+            if h is not None and h == h_want and int(s) < repeats:
+                out.setdefault(int(iid), set()).add(int(s))
         return out
 
     @_in_session
@@ -555,9 +758,13 @@ class Store:
         runs: Iterable[str] | None = None,
         tasks: Iterable[str] | None = None,
         models: Iterable[str] | None = None,
-        metric: str = "acc",
+        metric: str | None = None,
     ):
-        """Models x items matrix of a per-item metric; see :func:`sharpbench.store.matrix.build_matrix`."""
+        """Models x items matrix of a per-item metric; see :func:`sharpbench.store.matrix.build_matrix`.
+
+        ``metric=None``: each run's primary metric (``acc`` for multiple choice,
+        e.g. ``exact_match,strict-match`` for a generative run).
+        """
         from sharpbench.store.matrix import build_matrix
 
         return build_matrix(self, runs=runs, tasks=tasks, models=models, metric=metric)
@@ -599,6 +806,14 @@ class Store:
 
 
 # ---------------------------------------------------------------- helpers
+def _row_metrics(row: Any) -> dict[str, float]:
+    """Per-item metrics of an ``items`` row: the metric columns, then ``extra_metrics``."""
+    metrics = {m: float(getattr(row, m)) for m in METRIC_COLUMNS if not isna(getattr(row, m))}
+    if isinstance(row.extra_metrics, str):
+        metrics.update({k: float(v) for k, v in json.loads(row.extra_metrics).items()})
+    return metrics
+
+
 class _Transaction:
     def __init__(self, store: Store) -> None:
         self._store = store
