@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from sharpbench.cli.common import backend_help, dtype_help, exit_code, fail
-from sharpbench.cli.eval_view import Progress, groups_table, print_warnings, report_table, write_output_json
+from sharpbench.cli.eval_view import (
+    Progress,
+    groups_table,
+    print_generation_notes,
+    print_warnings,
+    report_table,
+    write_output_json,
+)
 from sharpbench.cli.fanout_view import run_many
 from sharpbench.errors import EXIT_INPUT, EXIT_INTERRUPTED
 
@@ -62,9 +69,26 @@ def eval_command(
     shard_size: int = typer.Option(100, "--shard-size", min=1, help="Items per shard with --models."),
     retries: int = typer.Option(1, "--retries", min=0, help="Extra attempts of a failed shard with --models."),
     output_json: Optional[Path] = typer.Option(None, "--output-json", "-o", help="Also write the report as JSON."),
+    gen_kwargs: Optional[str] = typer.Option(
+        None, "--gen-kwargs",
+        help="Generative tasks, lm-eval style: max_gen_toks=512,do_sample=true,temperature=0.7,top_p=0.95,top_k=50.",
+    ),
+    repeats: Optional[int] = typer.Option(
+        None, "--repeats", min=1, help="Generative tasks: samples per item (majority vote where the task has one)."
+    ),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed of sampled generation (default 1234)."),
+    apply_chat_template: bool = typer.Option(
+        False, "--apply-chat-template", help="Render every prompt with the model's chat template (lm-eval's)."
+    ),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message of every prompt."),
+    fewshot_as_multiturn: Optional[bool] = typer.Option(
+        None, "--fewshot-as-multiturn/--no-fewshot-as-multiturn",
+        help="Few-shot examples as user/assistant turns (default: on with --apply-chat-template, as lm-eval).",
+    ),
 ) -> None:
-    """Evaluate a model on multiple-choice tasks; results are stored per item and reused."""
+    """Evaluate a model on multiple-choice and generative tasks; results are stored per item and reused."""
     from sharpbench.data.errors import DataQualityWarning
+    from sharpbench.engine.generation import GreedyRepeatsWarning
     from sharpbench.engine.pipeline import (
         ChangedItemsWarning,
         ContextTooLongWarning,
@@ -81,6 +105,10 @@ def eval_command(
             model, dtype, device, extra = resolve_model_args(
                 parse_lmeval_model_args(model_args), model=model, dtype=dtype, device=device)
             model_kwargs.update(extra)
+        gen = parse_gen_kwargs(gen_kwargs) if gen_kwargs else None
+        from sharpbench.data.chat import ChatSetup
+
+        chat = ChatSetup.from_options(apply_chat_template, system_prompt, fewshot_as_multiturn)
     except ValueError as exc:
         raise fail(exc, EXIT_INPUT) from None
     if no_prefix_cache or prefix_cache_mb is not None:
@@ -105,11 +133,14 @@ def eval_command(
             warnings.simplefilter("always", ContextTooLongWarning)
             warnings.simplefilter("always", ChangedItemsWarning)
             warnings.simplefilter("always", DataQualityWarning)
+            warnings.simplefilter("always", GreedyRepeatsWarning)
             with progress:
                 report = run_eval(
                     model, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
                     batch_size=batch_size, device=device, backend=backend, store=store,
                     progress=progress.advance, on_plan=progress.plan, model_kwargs=model_kwargs,
+                    gen_kwargs=gen, repeats=repeats, seed=seed, chat=None if chat.is_plain else chat,
+                    tokens=progress.tokens,
                 )
     except EvalInterrupted as exc:
         console.print(f"[yellow]{escape(str(exc))}[/yellow]")
@@ -123,7 +154,9 @@ def eval_command(
             raise
         print_warnings(console, caught, (DataQualityWarning,))
         raise fail(exc, code) from None
-    print_warnings(console, caught, (ContextTooLongWarning, ChangedItemsWarning, DataQualityWarning))
+    print_warnings(console, caught, (ContextTooLongWarning, ChangedItemsWarning, DataQualityWarning,
+                                     GreedyRepeatsWarning))
+    print_generation_notes(console, report)
     out = Console()
     out.print(report_table(report))
     if report.groups:
@@ -184,4 +217,22 @@ def parse_model_args(pairs: list[str]) -> dict[str, Any]:
                 except ValueError:
                     pass
         out[key] = value
+    return out
+
+
+def parse_gen_kwargs(text: str) -> dict[str, Any]:
+    """``"max_gen_toks=512,do_sample=true,until=Q:|</s>"`` -> dict (lm-eval's ``--gen_kwargs``; ``until`` split on ``|``)."""
+    from sharpbench.data.gen import GEN_KWARGS
+
+    out = parse_model_args([p for p in text.split(",") if p.strip()])
+    unknown = sorted(set(out) - set(GEN_KWARGS))
+    if unknown:
+        raise ValueError(f"--gen-kwargs: unknown key(s) {', '.join(unknown)}; known: {', '.join(GEN_KWARGS)}")
+    if "until" in out:
+        out["until"] = tuple(str(out["until"]).split("|"))
+    for key in ("max_gen_toks", "top_k"):
+        if key in out and (not isinstance(out[key], int) or isinstance(out[key], bool) or out[key] < 0):
+            raise ValueError(f"--gen-kwargs: {key} must be a non-negative integer, got {out[key]!r}")
+    if out.get("max_gen_toks") == 0:
+        raise ValueError("--gen-kwargs: max_gen_toks must be >= 1")
     return out

@@ -19,7 +19,10 @@ from rich.table import Table
 from sharpbench.cli.common import fail
 from sharpbench.errors import EXIT_FAILURE
 
-__all__ = ["groups_table", "print_warnings", "report_table", "write_output_json", "Progress", "duration"]
+__all__ = [
+    "groups_table", "print_generation_notes", "print_warnings", "report_table", "write_output_json", "Progress",
+    "duration",
+]
 
 _LOWER_IS_BETTER = {"brier", "brier_score"}
 
@@ -43,6 +46,24 @@ def print_warnings(console: Console, caught, categories) -> None:
             console.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}")
 
 
+def print_generation_notes(console: Console, report) -> None:
+    """Per generative task: generations that hit ``max_gen_toks`` and answers a filter could not extract (with examples)."""
+    for t in report.tasks:
+        g = t.generation or {}
+        n = g.get("n_samples") or 0
+        if not n:
+            continue
+        length = (g.get("stop_reasons") or {}).get("length", 0)
+        if length:
+            console.print(f"[yellow]note:[/yellow] {escape(t.task)}: {length} of {n} generations reached "
+                          "max_gen_toks without a stop sequence (raise it with --gen-kwargs max_gen_toks=N)")
+        for filt, (count, examples) in (g.get("unextracted") or {}).items():
+            if count:
+                ids = ", ".join(map(str, examples))
+                console.print(f"[yellow]note:[/yellow] {escape(t.task)}: filter {escape(filt)} found no answer in "
+                              f"{count} of {n} generations (e.g. items {ids}; `sharpbench results show RUN --item ID`)")
+
+
 class Progress:
     """Rich progress bar on a terminal, plain 'N/M items stored' lines otherwise (logs, CI)."""
 
@@ -53,6 +74,8 @@ class Progress:
         self._bar: Any = None
         self._task_id: Any = None
         self._t0 = time.monotonic()
+        self.n_tokens = 0
+        self._last_print = 0.0
 
     def __enter__(self) -> Progress:
         return self
@@ -87,12 +110,29 @@ class Progress:
             self._bar.start()
             self._task_id = self._bar.add_task("scoring", total=n_todo, rate="")
 
+    def tokens(self, n: int) -> None:
+        """Count generated tokens (generative tasks): the bar shows tokens/s next to items/s."""
+        self.n_tokens += n
+        now = time.monotonic()
+        if self._bar is not None and now - self._last_print > 0.5:
+            self._last_print = now
+            self._bar.update(self._task_id, rate=self._rate_text())
+
+    def _rate_text(self) -> str:
+        elapsed = time.monotonic() - self._t0
+        parts = []
+        speed = self._bar.tasks[0].speed if self._bar is not None else None
+        if speed:
+            parts.append(f"{speed:.1f} items/s")
+        if self.n_tokens and elapsed > 0:
+            parts.append(f"{self.n_tokens / elapsed:.1f} tok/s")
+        return ", ".join(parts)
+
     def advance(self, n: int, task: str) -> None:
         self.done += n
         if self._bar is not None:
             self._bar.update(self._task_id, advance=n, description=task)
-            speed = self._bar.tasks[0].speed
-            self._bar.update(self._task_id, rate=f"{speed:.1f} items/s" if speed else "")
+            self._bar.update(self._task_id, rate=self._rate_text())
         else:
             print(f"[sharpbench] {task}: {self.done}/{self.total} items stored{self.rate_eta()}",
                   file=sys.stderr, flush=True)
@@ -104,7 +144,8 @@ class Progress:
             return ""
         rate = self.done / elapsed
         left = max(self.total - self.done, 0) / rate
-        return f" ({rate:.1f} items/s, ETA {duration(left)})"
+        toks = f", {self.n_tokens / elapsed:.1f} tok/s" if self.n_tokens else ""
+        return f" ({rate:.1f} items/s{toks}, ETA {duration(left)})"
 
 
 def duration(seconds: float) -> str:
@@ -123,11 +164,13 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _metric_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
+def _metric_rows(metrics: dict) -> list[tuple[str, str, str, str, str]]:
+    """(filter, metric, arrow, value, stderr) per metric; ``"exact_match,strict-match"`` -> filter ``strict-match``."""
     rows = []
-    for name, (value, stderr) in metrics.items():
+    for key, (value, stderr) in metrics.items():
+        name, _, filt = key.partition(",")
         arrow = "↓" if name in _LOWER_IS_BETTER else "↑"
-        rows.append((name, arrow, _fmt(value), _fmt(stderr)))
+        rows.append((filt or "none", name, arrow, _fmt(value), _fmt(stderr)))
     return rows
 
 
@@ -143,15 +186,15 @@ def report_table(report) -> Table:
     for group, members in grouped.items():
         if group is not None and group in groups:
             g = groups[group]
-            for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-                table.add_row(escape(group) if i == 0 else "", "", "none" if i == 0 else "",
+            for i, (f, m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
+                table.add_row(escape(group) if i == 0 else "", "", escape(f),
                               str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
         for t in members:
             name = escape(f" - {t.task}" if group is not None else t.task)
-            for i, (m, arrow, v, se) in enumerate(_metric_rows(t.metrics)):
+            for i, (f, m, arrow, v, se) in enumerate(_metric_rows(t.metrics)):
                 first = i == 0
                 table.add_row(name if first else "", (t.version or "") if first else "",
-                              "none" if first else "", str(t.num_fewshot) if first else "",
+                              escape(f), str(t.num_fewshot) if first else "",
                               m, arrow, v, "±", se)
     return table
 
@@ -162,7 +205,7 @@ def groups_table(report) -> Table:
     for col in ("Groups", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"):
         table.add_column(col, justify="right" if col in ("Value", "Stderr", "n-shot") else "left")
     for g in report.groups:
-        for i, (m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
-            table.add_row(escape(g.group) if i == 0 else "", "", "none" if i == 0 else "",
+        for i, (f, m, arrow, v, se) in enumerate(_metric_rows(g.metrics)):
+            table.add_row(escape(g.group) if i == 0 else "", "", escape(f),
                           str(g.num_fewshot) if i == 0 else "", m, arrow, v, "±", se)
     return table
