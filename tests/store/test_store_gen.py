@@ -240,3 +240,16 @@ def test_merge_keeps_generations(tmp_path):
         assert run["kind"] == "generate_until" and run["primary_metric"] == "exact_match,strict-match"
         assert run["metrics"]["exact_match,strict-match"][0] == pytest.approx(2 / 5)
         assert len(st.generations_frame()) == 10
+
+
+def test_primary_metric(store):
+    bare = GenItemResult(0, "1", (GenSample(0, Generation("1", 1, "eos")),))
+    spec = gen_spec()
+    store.write_items(spec, [bare])  # no metrics yet: the run learns its primary metric from a later chunk
+    assert store.get_run(spec.run_id)["primary_metric"] is None
+    store.write_items(spec, [gen_result(1)])
+    assert store.get_run(spec.run_id)["primary_metric"] == "exact_match,strict-match"
+    store.write_items(spec, [gen_result(2)])
+    chosen = gen_spec(task="minerva_math500", primary_metric="exact_match,flexible-extract")
+    store.write_items(chosen, [gen_result(0)])
+    assert store.get_run(chosen.run_id)["primary_metric"] == "exact_match,flexible-extract"

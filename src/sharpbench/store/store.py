@@ -571,9 +571,11 @@ class Store:
     def _ensure_run(self, spec: RunSpec, first: ItemResult | GenItemResult | None = None) -> None:
         kind = spec.kind or (first.kind if first is not None else "multiple_choice")
         primary = spec.primary_metric
-        if primary is None:
-            names = list(first.metrics) if first is not None else []
-            primary = "acc" if kind != "generate_until" or not names else names[0]
+        names = list(first.metrics) if first is not None else []
+        if primary is None and kind != "generate_until":
+            primary = "acc"
+        elif primary is None and names:
+            primary = names[0]  # the task's first metric of its first filter, e.g. exact_match,strict-match
         self._con.execute(
             """
             INSERT OR IGNORE INTO runs (run_id, model_id, fingerprint, backend, dtype, task,
@@ -589,6 +591,10 @@ class Store:
                 None if spec.run_config is None else json.dumps(jsonable(dict(spec.run_config))),
             ],
         )
+        if primary is not None:  # a generative run created from results without metrics learns it now
+            self._con.execute(
+                "UPDATE runs SET primary_metric = ? WHERE run_id = ? AND primary_metric IS NULL", [primary, spec.run_id]
+            )
 
     @_in_session
     def finish_run(
