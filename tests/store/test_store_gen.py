@@ -12,7 +12,7 @@ from sharpbench.metrics import summarize
 from sharpbench.results import ChoiceResult, GenItemResult, GenSample, Generation, ItemResult
 from sharpbench.store import RunSpec, Store, StoreError
 from sharpbench.store.generations import sample_hash
-from store_gen_helpers import FILTERS, gen_item, gen_result, gen_spec
+from store_gen_helpers import gen_item, gen_result, gen_spec
 
 
 @pytest.fixture

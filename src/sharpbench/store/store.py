@@ -417,32 +417,9 @@ class Store:
         of samples whose extracted answer is lm-eval's ``[invalid]``, up to
         ``examples`` item ids of such samples).
         """
-        con = self._con
-        n, mean_tok, max_tok, secs = con.execute(
-            "SELECT count(*), avg(n_tokens), max(n_tokens), sum(seconds) FROM generations WHERE run_id = ?",
-            [run_id],
-        ).fetchone()
-        reasons = dict(con.execute(
-            "SELECT stop_reason, count(*) FROM generations WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            [run_id],
-        ).fetchall())
-        unextracted: dict[str, tuple[int, list[int]]] = {}
-        for iid, extracted in con.execute(
-            "SELECT item_id, extracted FROM generations WHERE run_id = ? ORDER BY item_id, sample", [run_id]
-        ).fetchall():
-            for name, value in (json.loads(extracted) if extracted else {}).items():
-                count, ids = unextracted.get(name, (0, []))
-                if value == "[invalid]":
-                    count += 1
-                    if len(ids) < examples and int(iid) not in ids:
-                        ids.append(int(iid))
-                unextracted[name] = (count, ids)
-        return {
-            "n_samples": int(n), "stop_reasons": {str(k): int(v) for k, v in reasons.items()},
-            "mean_tokens": None if mean_tok is None else float(mean_tok),
-            "max_tokens": None if max_tok is None else int(max_tok),
-            "seconds": None if secs is None else float(secs), "unextracted": unextracted,
-        }
+        from sharpbench.store.generations import generation_stats
+
+        return generation_stats(self._con, run_id, examples)
 
     @_in_session
     def runs(
@@ -723,21 +700,9 @@ class Store:
         return samples_by_item(gens[mask])
 
     def _valid_samples(self, run_id: str, items: Sequence[Any]) -> dict[int, set[int]]:
-        from sharpbench.store.generations import sample_hash
+        from sharpbench.store.generations import valid_samples
 
-        want = {int(it.item_id): (sample_hash(it), int(it.repeats)) for it in items}
-        if not want:
-            return {}
-        rows = self._con.execute(
-            "SELECT item_id, sample, content_hash FROM generations WHERE run_id = ? "
-            "AND item_id IN (SELECT unnest(?))", [run_id, sorted(want)],
-        ).fetchall()
-        out: dict[int, set[int]] = {}
-        for iid, s, h in rows:
-            h_want, repeats = want[int(iid)]
-            if h is not None and h == h_want and int(s) < repeats:
-                out.setdefault(int(iid), set()).add(int(s))
-        return out
+        return valid_samples(self._con, run_id, items)
 
     @_in_session
     def items_frame(
