@@ -1,9 +1,17 @@
-"""The result store: one DuckDB file holding every run, item and choice score.
+"""The result store: one DuckDB file holding every run, item, choice score and generated sample.
 
 >>> from sharpbench.store import Store
 >>> with Store("sharpbench.duckdb") as store:          # doctest: +SKIP
 ...     store.runs()                                   # DataFrame of stored runs
 ...     store.response_matrix(tasks=["piqa"])          # models x items
+...     store.response_matrix(tasks=["gsm8k_cot"], metric="exact_match,flexible-extract")
+
+Multiple-choice results (:class:`~sharpbench.results.ItemResult`) and
+generative ones (:class:`~sharpbench.results.GenItemResult`, every sample's
+full text) go through the same :meth:`Store.write_items` and come back from
+:meth:`Store.item_results`; :meth:`Store.missing_samples` and
+:meth:`Store.stored_samples` tell a resumed generative run which samples it
+still needs. The layout is in :mod:`sharpbench.store.schema`.
 
 A :class:`Store` keeps its DuckDB connection open until :meth:`close`; DuckDB
 lets one process at a time open a file for writing, so a second process gets
