@@ -125,3 +125,17 @@ def test_group_and_task_names_from_lmeval_layout(tmp_path):
         shutil.copy(src, tmp_path / name)
     ((task, newest),) = find_sample_files(tmp_path)
     assert task == "mmlu_abstract_algebra" and newest.name.startswith("samples_mmlu_abstract_algebra_2024-06")
+
+
+def test_generative_samples_are_refused_with_the_way_to_read_them(tmp_path):
+    folder = tmp_path / "gen"
+    folder.mkdir()
+    lines = [json.dumps({"doc_id": 0, "filter": f, "exact_match": 1.0, "target": "4", "resps": [["4"]],
+                         "filtered_resps": ["4"], "arguments": {"gen_args_0": {"arg_0": "Q", "arg_1": {"until": ["\n"]}}}})
+             for f in ("strict-match", "flexible-extract")]
+    (folder / "samples_gsm8k_2026-01-01T00-00-00.jsonl").write_text("\n".join(lines))
+    with Store(tmp_path / "s.duckdb") as st:
+        with pytest.raises(StoreImportError, match=r"gsm8k is a generative task \(filters flexible-extract, "
+                                                   r"strict-match\).*sharpbench matrix import FOLDER"):
+            import_lmeval(st, folder, "m")
+        assert st.runs().empty

@@ -12,7 +12,7 @@ from sharpbench.metrics import summarize
 from sharpbench.results import ChoiceResult, GenItemResult, GenSample, Generation, ItemResult
 from sharpbench.store import RunSpec, Store, StoreError
 from sharpbench.store.generations import sample_hash
-from store_gen_helpers import FILTERS, gen_item, gen_result, gen_spec
+from store_gen_helpers import gen_item, gen_result, gen_spec
 
 
 @pytest.fixture
@@ -240,3 +240,36 @@ def test_merge_keeps_generations(tmp_path):
         assert run["kind"] == "generate_until" and run["primary_metric"] == "exact_match,strict-match"
         assert run["metrics"]["exact_match,strict-match"][0] == pytest.approx(2 / 5)
         assert len(st.generations_frame()) == 10
+
+
+def test_primary_metric(store):
+    bare = GenItemResult(0, "1", (GenSample(0, Generation("1", 1, "eos")),))
+    spec = gen_spec()
+    store.write_items(spec, [bare])  # no metrics yet: the run learns its primary metric from a later chunk
+    assert store.get_run(spec.run_id)["primary_metric"] is None
+    store.write_items(spec, [gen_result(1)])
+    assert store.get_run(spec.run_id)["primary_metric"] == "exact_match,strict-match"
+    store.write_items(spec, [gen_result(2)])
+    chosen = gen_spec(task="minerva_math500", primary_metric="exact_match,flexible-extract")
+    store.write_items(chosen, [gen_result(0)])
+    assert store.get_run(chosen.run_id)["primary_metric"] == "exact_match,flexible-extract"
+
+
+def test_lmeval_generative_samples_use_the_same_metric_names(tmp_path):
+    """`exact_match,<filter>` selects a filter's cells in lm-eval --log_samples output as in the store."""
+    from sharpbench.matrix.io import read_matrix
+
+    d = tmp_path / "org__m"
+    d.mkdir()
+    (d / "results_2026-01-01T00-00-00.json").write_text(json.dumps({"model_name": "org/m"}))
+    lines = []
+    for i in range(3):  # lm-eval writes one line per document and filter
+        for flt, em in (("strict-match", float(i == 0)), ("flexible-extract", float(i < 2))):
+            lines.append(json.dumps({"doc_id": i, "filter": flt, "exact_match": em, "target": str(i),
+                                     "resps": [[f"answer {i}"]], "filtered_resps": [str(i)]}))
+    (d / "samples_gsm8k_cot_2026-01-01T00-00-00.jsonl").write_text("\n".join(lines))
+    strict = read_matrix(tmp_path, metric="exact_match,strict-match")
+    flex = read_matrix(tmp_path, metric="exact_match,flexible-extract")
+    assert strict.to_frame().loc["org/m"].tolist() == [1.0, 0.0, 0.0]
+    assert flex.to_frame().loc["org/m"].tolist() == [1.0, 1.0, 0.0]
+    assert read_matrix(tmp_path, metric="exact_match").to_frame().loc["org/m"].tolist() == [1.0, 0.0, 0.0]

@@ -88,8 +88,8 @@ def _dump(path: Path) -> dict[str, list]:
     try:
         out = {}
         for table, cols in (
-            ("runs", "run_id, model_id, fingerprint, task, num_fewshot, template_hash, \"limit\", n_total, status, "
-                     "n_items, metrics, created_at, finished_at"),
+            ("runs", ("run_id, model_id, fingerprint, task, num_fewshot, template_hash, \"limit\", n_total, status, "
+                      "n_items, metrics, created_at, finished_at")),
             ("items", "run_id, item_id, gold, n_choices, acc, acc_norm, brier, extra_metrics, metadata, content_hash"),
             ("choices", "run_id, item_id, choice, loglik, is_greedy, n_tokens"),
             ("artifacts", "kind, name, payload"),
@@ -272,10 +272,10 @@ _V1_DDL = (
     """INSERT INTO runs VALUES ('r1', 'a', 'fpa', 'hf', 'float32', 'piqa', NULL, '1.0', 0, 't', NULL, 2, '0.1',
         'sharpbench', TIMESTAMP '2026-01-01 00:00:00', TIMESTAMP '2026-01-01 00:01:00', 'complete', 2,
         '{"acc": [0.5, 0.5]}', NULL, NULL, NULL)""",
-    "INSERT INTO items VALUES ('r1', 0, 1, 2, 1.0, 0.0, 1.0, 0.2, NULL, NULL, NULL, 'h0'), "
-    "('r1', 1, 0, 2, 0.0, 0.0, 0.0, 0.7, NULL, '{\"exact_match\": 1.0}', '{\"subject\": \"s\"}', 'h1')",
-    "INSERT INTO choices VALUES ('r1', 0, 0, -2.0, false, 2), ('r1', 0, 1, -1.0, true, 2), "
-    "('r1', 1, 0, -1.0, true, 1), ('r1', 1, 1, -3.0, false, 4)",
+    ("INSERT INTO items VALUES ('r1', 0, 1, 2, 1.0, 0.0, 1.0, 0.2, NULL, NULL, NULL, 'h0'), "
+     "('r1', 1, 0, 2, 0.0, 0.0, 0.0, 0.7, NULL, '{\"exact_match\": 1.0}', '{\"subject\": \"s\"}', 'h1')"),
+    ("INSERT INTO choices VALUES ('r1', 0, 0, -2.0, false, 2), ('r1', 0, 1, -1.0, true, 2), "
+     "('r1', 1, 0, -1.0, true, 1), ('r1', 1, 1, -3.0, false, 4)"),
 )
 
 

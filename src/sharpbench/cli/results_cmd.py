@@ -132,7 +132,7 @@ def results_export(
     fmt: str = typer.Option("parquet", "--format", "-f", help="parquet | csv."),
     force: bool = typer.Option(False, "--force", help="Overwrite export files already in the folder."),
 ) -> None:
-    """Export runs, items, choices and artifacts to Parquet (or CSV) files."""
+    """Export runs, items, choices, generations and artifacts to Parquet (or CSV) files."""
     import duckdb
 
     from sharpbench.store import Store
@@ -209,7 +209,7 @@ def results_show(
     store: Path = _STORE_OPT,
     fmt: str = typer.Option("text", "--format", "-f", help="text | json."),
 ) -> None:
-    """A stored run: kind, setup, metrics per filter, sample statistics; or one item with ``--item N``."""
+    """A stored run: kind, setup, metrics per filter, sample statistics; or one item with --item N."""
     from sharpbench.cli.results_view import item_detail, item_text, run_summary, summary_text
     from sharpbench.store import Store
 

@@ -64,8 +64,11 @@ def read_lmeval_samples(
     When one task of one model has several sample files (several runs), the
     newest (lexically last date) wins. Task runs whose first sample lacks
     ``metric`` are skipped with a warning (tasks differ in their metrics). With several filters per document the
-    ``filter_name`` one is used (default: the first seen).
+    ``filter_name`` one is used (default: the first seen); ``metric="exact_match,strict-match"`` names both, as
+    lm-eval's results and the store do.
     """
+    if "," in metric and filter_name is None:  # "exact_match,flexible-extract": metric and filter, as lm-eval reports
+        metric, filter_name = metric.split(",", 1)
     files = find_sample_files(paths)
     model_of = {d: _model_of(d) for d in {f.parent for f in files}}  # one results_*.json read per folder
     latest = newest_per_key(files, lambda f: (model_of[f.parent], _task_of(f)))

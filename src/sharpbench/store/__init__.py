@@ -1,4 +1,4 @@
-"""The result store: every run, item and choice score in one DuckDB file."""
+"""The result store: every run, item, choice score and generated sample in one DuckDB file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sharpbench.store.errors import (
     StoreError,
     StoreImportError,
     StoreLockedError,
+    StoreLookupError,
     StoreVersionError,
 )
 from sharpbench.store.schema import SCHEMA_VERSION
@@ -23,4 +24,5 @@ __all__ = [
     "StoreCorruptError",
     "StoreVersionError",
     "StoreImportError",
+    "StoreLookupError",
 ]

@@ -16,7 +16,7 @@ EXPORT_FORMATS = ("parquet", "csv")
 
 
 def export_tables(store: "Store", out_dir: str | Path, *, format: str = "parquet") -> list[Path]:
-    """Write ``runs, items, choices, artifacts`` to ``out_dir/<table>.<format>``.
+    """Write ``runs, items, choices, generations, artifacts`` to ``out_dir/<table>.<format>``.
 
     JSON columns are written as text. Returns the written paths.
     """

@@ -19,7 +19,12 @@ import pandas as pd
 
 from sharpbench.results import GenItemResult, GenSample, Generation
 
-__all__ = ["sample_hash", "clean_text", "generation_rows", "gen_results", "GEN_COLUMNS"]
+__all__ = [
+    "GEN_COLUMNS", "INVALID", "clean_text", "gen_results", "generation_rows", "generation_stats", "sample_hash",
+    "samples_by_item", "valid_samples",
+]
+
+INVALID = "[invalid]"  # lm-eval's extracted answer where a filter's regex did not match
 
 GEN_COLUMNS: tuple[str, ...] = (
     "run_id", "item_id", "sample", "text", "n_tokens", "stop_reason", "extracted", "correct", "seconds",
@@ -138,3 +143,50 @@ def gen_results(item_rows: Iterable[Any], gens: pd.DataFrame, metrics_of) -> dic
             tuple(samples.get(iid, ())), metrics_of(row),
         )
     return out
+
+
+def valid_samples(con, run_id: str, items: Iterable[Any]) -> dict[int, set[int]]:
+    """Item id -> indices of its stored samples that are reusable: current :func:`sample_hash`, index < repeats."""
+    want = {int(it.item_id): (sample_hash(it), int(it.repeats)) for it in items}
+    if not want:
+        return {}
+    rows = con.execute(
+        "SELECT item_id, sample, content_hash FROM generations WHERE run_id = ? AND item_id IN (SELECT unnest(?))",
+        [run_id, sorted(want)],
+    ).fetchall()
+    out: dict[int, set[int]] = {}
+    for iid, s, h in rows:
+        h_want, repeats = want[int(iid)]
+        if h is not None and h == h_want and int(s) < repeats:
+            out.setdefault(int(iid), set()).add(int(s))
+    return out
+
+
+def generation_stats(con, run_id: str, examples: int = 3) -> dict[str, Any]:
+    """Counts by stop reason, token and time totals, and unextracted answers per filter of a run's samples.
+
+    See :meth:`sharpbench.store.Store.generation_stats`.
+    """
+    n, mean_tok, max_tok, secs = con.execute(
+        "SELECT count(*), avg(n_tokens), max(n_tokens), sum(seconds) FROM generations WHERE run_id = ?", [run_id],
+    ).fetchone()
+    reasons = con.execute(
+        "SELECT stop_reason, count(*) FROM generations WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1", [run_id],
+    ).fetchall()
+    unextracted: dict[str, tuple[int, list[int]]] = {}
+    for iid, extracted in con.execute(
+        "SELECT item_id, extracted FROM generations WHERE run_id = ? ORDER BY item_id, sample", [run_id]
+    ).fetchall():
+        for name, value in (json.loads(extracted) if extracted else {}).items():
+            count, ids = unextracted.get(name, (0, []))
+            if value == INVALID:
+                count += 1
+                if len(ids) < examples and int(iid) not in ids:
+                    ids.append(int(iid))
+            unextracted[name] = (count, ids)
+    return {
+        "n_samples": int(n), "stop_reasons": {str(k): int(v) for k, v in reasons},
+        "mean_tokens": None if mean_tok is None else float(mean_tok),
+        "max_tokens": None if max_tok is None else int(max_tok),
+        "seconds": None if secs is None else float(secs), "unextracted": unextracted,
+    }

@@ -75,9 +75,10 @@ def import_lmeval(
     parsed = []  # read and check every file before writing anything
     for task, file in find_sample_files(path):
         info = _run_info(file.parent, task, model_name, num_fewshot)
-        results, metadata = [], {}
+        results, metadata, filters = [], {}, set()
         for lineno, sample in iter_jsonl(file, StoreImportError):
             if sample.get("filter", "none") != "none":
+                filters.add(str(sample.get("filter")))
                 continue
             try:
                 res, meta = parse_sample(sample)
@@ -86,6 +87,12 @@ def import_lmeval(
             results.append(res)
             if meta:
                 metadata[res.item_id] = meta
+        if not results and filters:
+            raise StoreImportError(
+                f"{file}: {task} is a generative task (filters {', '.join(sorted(filters))}); lm-eval's generative "
+                "samples log no token counts or stop reasons, so they are not imported into the store: read them "
+                "as a response matrix instead (`sharpbench matrix import FOLDER -o m.parquet --metric exact_match,<filter>`)"
+            )
         if not results:
             raise StoreImportError(f"{file}: no samples with filter 'none'")
         ids = [r.item_id for r in results]

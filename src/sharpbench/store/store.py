@@ -1,9 +1,17 @@
-"""The result store: one DuckDB file holding every run, item and choice score.
+"""The result store: one DuckDB file holding every run, item, choice score and generated sample.
 
 >>> from sharpbench.store import Store
 >>> with Store("sharpbench.duckdb") as store:          # doctest: +SKIP
 ...     store.runs()                                   # DataFrame of stored runs
 ...     store.response_matrix(tasks=["piqa"])          # models x items
+...     store.response_matrix(tasks=["gsm8k_cot"], metric="exact_match,flexible-extract")
+
+Multiple-choice results (:class:`~sharpbench.results.ItemResult`) and
+generative ones (:class:`~sharpbench.results.GenItemResult`, every sample's
+full text) go through the same :meth:`Store.write_items` and come back from
+:meth:`Store.item_results`; :meth:`Store.missing_samples` and
+:meth:`Store.stored_samples` tell a resumed generative run which samples it
+still needs. The layout is in :mod:`sharpbench.store.schema`.
 
 A :class:`Store` keeps its DuckDB connection open until :meth:`close`; DuckDB
 lets one process at a time open a file for writing, so a second process gets
@@ -417,32 +425,9 @@ class Store:
         of samples whose extracted answer is lm-eval's ``[invalid]``, up to
         ``examples`` item ids of such samples).
         """
-        con = self._con
-        n, mean_tok, max_tok, secs = con.execute(
-            "SELECT count(*), avg(n_tokens), max(n_tokens), sum(seconds) FROM generations WHERE run_id = ?",
-            [run_id],
-        ).fetchone()
-        reasons = dict(con.execute(
-            "SELECT stop_reason, count(*) FROM generations WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-            [run_id],
-        ).fetchall())
-        unextracted: dict[str, tuple[int, list[int]]] = {}
-        for iid, extracted in con.execute(
-            "SELECT item_id, extracted FROM generations WHERE run_id = ? ORDER BY item_id, sample", [run_id]
-        ).fetchall():
-            for name, value in (json.loads(extracted) if extracted else {}).items():
-                count, ids = unextracted.get(name, (0, []))
-                if value == "[invalid]":
-                    count += 1
-                    if len(ids) < examples and int(iid) not in ids:
-                        ids.append(int(iid))
-                unextracted[name] = (count, ids)
-        return {
-            "n_samples": int(n), "stop_reasons": {str(k): int(v) for k, v in reasons.items()},
-            "mean_tokens": None if mean_tok is None else float(mean_tok),
-            "max_tokens": None if max_tok is None else int(max_tok),
-            "seconds": None if secs is None else float(secs), "unextracted": unextracted,
-        }
+        from sharpbench.store.generations import generation_stats
+
+        return generation_stats(self._con, run_id, examples)
 
     @_in_session
     def runs(
@@ -571,9 +556,11 @@ class Store:
     def _ensure_run(self, spec: RunSpec, first: ItemResult | GenItemResult | None = None) -> None:
         kind = spec.kind or (first.kind if first is not None else "multiple_choice")
         primary = spec.primary_metric
-        if primary is None:
-            names = list(first.metrics) if first is not None else []
-            primary = "acc" if kind != "generate_until" or not names else names[0]
+        names = list(first.metrics) if first is not None else []
+        if primary is None and kind != "generate_until":
+            primary = "acc"
+        elif primary is None and names:
+            primary = names[0]  # the task's first metric of its first filter, e.g. exact_match,strict-match
         self._con.execute(
             """
             INSERT OR IGNORE INTO runs (run_id, model_id, fingerprint, backend, dtype, task,
@@ -589,6 +576,10 @@ class Store:
                 None if spec.run_config is None else json.dumps(jsonable(dict(spec.run_config))),
             ],
         )
+        if primary is not None:  # a generative run created from results without metrics learns it now
+            self._con.execute(
+                "UPDATE runs SET primary_metric = ? WHERE run_id = ? AND primary_metric IS NULL", [primary, spec.run_id]
+            )
 
     @_in_session
     def finish_run(
@@ -717,21 +708,9 @@ class Store:
         return samples_by_item(gens[mask])
 
     def _valid_samples(self, run_id: str, items: Sequence[Any]) -> dict[int, set[int]]:
-        from sharpbench.store.generations import sample_hash
+        from sharpbench.store.generations import valid_samples
 
-        want = {int(it.item_id): (sample_hash(it), int(it.repeats)) for it in items}
-        if not want:
-            return {}
-        rows = self._con.execute(
-            "SELECT item_id, sample, content_hash FROM generations WHERE run_id = ? "
-            "AND item_id IN (SELECT unnest(?))", [run_id, sorted(want)],
-        ).fetchall()
-        out: dict[int, set[int]] = {}
-        for iid, s, h in rows:
-            h_want, repeats = want[int(iid)]
-            if h is not None and h == h_want and int(s) < repeats:
-                out.setdefault(int(iid), set()).add(int(s))
-        return out
+        return valid_samples(self._con, run_id, items)
 
     @_in_session
     def items_frame(
