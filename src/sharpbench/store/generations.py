@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 INVALID = "[invalid]"  # lm-eval's extracted answer where a filter's regex did not match
+UNANSWERED = (INVALID, "[invalidanswer]")  # ... and minerva's answer when a generation states no final answer
 
 GEN_COLUMNS: tuple[str, ...] = (
     "run_id", "item_id", "sample", "text", "n_tokens", "stop_reason", "extracted", "correct", "seconds",
@@ -179,7 +180,7 @@ def generation_stats(con, run_id: str, examples: int = 3) -> dict[str, Any]:
     ).fetchall():
         for name, value in (json.loads(extracted) if extracted else {}).items():
             count, ids = unextracted.get(name, (0, []))
-            if value == INVALID:
+            if value in UNANSWERED:
                 count += 1
                 if len(ids) < examples and int(iid) not in ids:
                     ids.append(int(iid))
