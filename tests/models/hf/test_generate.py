@@ -1,0 +1,115 @@
+"""The hf generation engine: lm-eval's stop rules, transformers' greedy text, batch-size independence, seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from sharpbench.data.registry import get_task
+from sharpbench.models.hf.generate import StopRules, eos_token_ids
+from sharpbench.results import GenerationRequest
+
+UNTIL = ("Q:", "</s>", "<|im_end|>")
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return [it.prompt for it in get_task("gsm8k_cot").items(12)]
+
+
+def _greedy(prompts, n=24, **kw):
+    return [GenerationRequest(p, until=UNTIL, max_gen_toks=n, **kw) for p in prompts]
+
+
+def _reference(backend, prompt, n):
+    """lm-eval's HFLM path at batch size 1: transformers ``generate``, decode, cut at the stop strings."""
+    import torch
+
+    ids = torch.tensor([backend.tok_encode(prompt)])
+    with torch.inference_mode():
+        out = backend.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                     do_sample=False, pad_token_id=backend.tokenizer.pad_token_id)
+    text = backend.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    for stop in (*UNTIL, backend.tokenizer.eos_token):
+        text = text.split(stop)[0]
+    return text
+
+
+def _texts(backend, reqs, batch_size):
+    with backend.prefix_session():
+        return [g.text for g in backend.generate(reqs, batch_size=batch_size)]
+
+
+def test_greedy_text_equals_transformers_generate(smollm2, prompts):
+    ours = _texts(smollm2, _greedy(prompts[:4], 32), batch_size=4)
+    assert ours == [_reference(smollm2, p, 32) for p in prompts[:4]]
+
+
+def test_same_greedy_text_at_batch_sizes_1_8_32(smollm2, prompts):
+    reqs = _greedy(prompts, 24)
+    one = _texts(smollm2, reqs, 1)
+    assert _texts(smollm2, reqs, 8) == one
+    assert _texts(smollm2, reqs, 32) == one
+
+
+def test_plain_path_gives_the_same_greedy_text(smollm2, prompts):
+    reqs = _greedy(prompts[:3], 24)
+    lean = _texts(smollm2, reqs, 3)
+    smollm2.prefix_cache = False  # transformers' generate on left-padded batches
+    try:
+        assert _texts(smollm2, reqs, 1) == lean
+    finally:
+        smollm2.prefix_cache = True
+
+
+def test_stop_reasons_and_cut(smollm2, prompts):
+    with smollm2.prefix_session():
+        length, stop = smollm2.generate([
+            GenerationRequest(prompts[0], until=UNTIL, max_gen_toks=5),
+            GenerationRequest(prompts[3], until=(".",), max_gen_toks=64),
+        ])
+    assert (length.stop_reason, length.n_tokens) == ("length", 5)
+    assert stop.stop_reason == "stop" and "." not in stop.text and stop.n_tokens < 64
+    # end of text: a chat prompt answered by the instruct model ends with <|im_end|>
+    chat = smollm2.tokenizer.apply_chat_template([{"role": "user", "content": "Say hi."}], tokenize=False,
+                                                 add_generation_prompt=True)
+    (eos,) = smollm2.generate([GenerationRequest(chat, max_gen_toks=64)])
+    assert eos.stop_reason == "eos" and "<|im_end|>" not in eos.text and eos.text
+
+
+def test_sampling_is_reproducible_and_batch_independent(smollm2, prompts):
+    def sampled(seed, batch_size, **kw):
+        reqs = [GenerationRequest(p, until=UNTIL, max_gen_toks=16, do_sample=True, temperature=0.8, seed=seed + i,
+                                  **kw) for i, p in enumerate(prompts[:6])]
+        return _texts(smollm2, reqs, batch_size)
+
+    a = sampled(7, 6)
+    assert sampled(7, 1) == a  # each request has its own generator
+    assert sampled(8, 6) != a
+    assert sampled(7, 6, top_k=1) == _texts(smollm2, _greedy(prompts[:6], 16), 6)  # top-1 sampling is greedy
+
+
+def test_stop_rules_units(smollm2):
+    tok = smollm2.tokenizer
+    rules = StopRules(tok, eos_token_ids(smollm2.model, tok))
+    stops = rules.stops(("Q:", ""))
+    assert stops == ("Q:", "<|im_end|>")  # empty stops dropped, end-of-text string added (lm-eval)
+    ids = tok.encode(" 4 + 4 = 8. The answer is 8.\n\nQ: next", add_special_tokens=False)
+    assert rules.hit_stop(ids, stops)
+    g = rules.finish(ids, stops, "stop")
+    assert g.text == " 4 + 4 = 8. The answer is 8.\n\n" and g.n_tokens == len(ids)
+    # a generation cut inside a multi-byte character decodes to the replacement character, never raises
+    emoji = tok.encode("🙂", add_special_tokens=False)
+    if len(emoji) > 1:
+        assert "\ufffd" in rules.finish(emoji[:1], stops, "length").text
+
+
+def test_prompt_longer_than_the_window_is_cut_from_the_left(smollm2, prompts):
+    from sharpbench.models.hf.generate import generate_iter
+
+    reqs = [GenerationRequest(prompts[0], until=UNTIL, max_gen_toks=8)]
+    seen = []
+    list(generate_iter(smollm2.model, smollm2.tokenizer, reqs, lambda s: seen.append(s) or smollm2.tok_encode(s),
+                       max_length=8 + 100))
+    # 100 tokens of room: the prompt's last 100 tokens are kept (lm-eval's left truncation); it still generates
+    with pytest.raises(ValueError, match="no room"):
+        list(generate_iter(smollm2.model, smollm2.tokenizer, reqs, smollm2.tok_encode, max_length=8))
