@@ -11,13 +11,17 @@ quantized weights with 8-bit quantized activations), so logliks differ from
 the ``hf`` backend's dequantized float32 forward by quantization noise; the
 store records the dtype as ``"gguf"``.
 
+Generation (:meth:`LlamaCppBackend.generate`) runs its own token loop on
+llama.cpp's samplers, one request at a time, with lm-eval 0.4.13's
+``generate_until`` semantics (see :mod:`sharpbench.models.gen_text`).
+
 Install with ``pip install "sharpbench[llamacpp]"`` (llama-cpp-python
 compiles llama.cpp; a few minutes on two cores).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,8 @@ from sharpbench.models.fingerprint import weights_fingerprint
 import sharpbench.models.packaged as packaged
 from sharpbench.models.packaged import PACKAGED_MODELS
 from sharpbench.models.resolve import default_threads
-from sharpbench.results import ChoiceResult, TokenRequest
+from sharpbench.models.gen_text import cut_at_stop, prompt_window
+from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
 _DEFAULT_N_CTX = 2048  # lm-eval's default window; the logits buffer is n_ctx x vocab floats
 
@@ -152,14 +157,16 @@ class LlamaCppBackend:
 
         ``add_special_tokens=None`` adds BOS when the GGUF says the model wants
         one (``tokenizer.ggml.add_bos_token``), unless the text already starts
-        with it; special-token text in ``text`` is not parsed as special.
+        with it.  Special-token text in ``text`` (a chat template's
+        ``<|im_start|>``) is parsed as that special token, as the HF tokenizers
+        lm-eval uses do.
         """
         if add_special_tokens is None:
             bos_text = self.llm.detokenize([self.prefix_token_id], special=True).decode("utf-8", "replace")
             add = self._add_bos and not (bos_text and text.startswith(bos_text))
         else:
             add = bool(add_special_tokens) and self._add_bos
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add, special=False))
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add, special=True))
 
     def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[ChoiceResult]:
         """Score requests; those with one context share its evaluation (and any cached prefix)."""
@@ -175,7 +182,82 @@ class LlamaCppBackend:
                 out[i] = self._score_continuation(ctx, requests[i].continuation)
         return out  # type: ignore[return-value]
 
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None
+    ) -> list[Generation]:
+        """Generate for each request, in request order (lm-eval 0.4.13 ``generate_until`` semantics).
+
+        The prompt is tokenized as contexts are (:meth:`tok_encode`) and
+        left-truncated to ``max_length - max_gen_toks`` tokens, then
+        evaluated whole from position 0 (never on top of a cached prefix:
+        llama.cpp's logits depend on how a prompt is split into batches, and
+        a greedy text must not depend on the request before it).  Each step
+        samples one token with llama.cpp's sampler (greedy: argmax; sampled:
+        top-k, temperature, top-p in the order transformers applies them, then
+        a draw seeded with the request's ``seed``, so a seeded request
+        reproduces whatever runs before it).  It stops at an end-of-generation
+        token (``"eos"``, counted in ``n_tokens``, not in the text), when a
+        stop string appears in the decoded text (``"stop"``; the text is cut
+        before the earliest one) or after ``max_gen_toks`` tokens
+        (``"length"``).  ``progress(n)`` gets the new token counts.
+        """
+        out = [self._generate_one(req, progress) for req in requests]
+        return out
+
     # -------------------------------------------------------------- internals
+    def _generate_one(self, req: GenerationRequest, progress: Callable[[int], None] | None) -> Generation:
+        llama_cpp = _require_llama_cpp()
+        from llama_cpp import _internals  # llama-cpp-python's sampler wrapper
+
+        llm = self.llm
+        ids = prompt_window(self.tok_encode(req.prompt), self.max_length, req.max_gen_toks)
+        if not ids:
+            ids = [self.prefix_token_id]
+        sampler = _internals.LlamaSampler()
+        try:
+            if req.do_sample and req.temperature > 0:
+                if req.top_k > 0:
+                    sampler.add_top_k(int(req.top_k))
+                sampler.add_temp(float(req.temperature))
+                if req.top_p < 1.0:
+                    sampler.add_top_p(float(req.top_p), 1)
+                sampler.add_dist(llama_cpp.LLAMA_DEFAULT_SEED if req.seed is None else int(req.seed) & 0xFFFFFFFF)
+            else:
+                sampler.add_greedy()
+            self._ctx_cached = None  # the KV cache is about to hold this prompt, not a scored context
+            llm.n_tokens = 0
+            llm.eval(ids)
+            vocab = llm._model.vocab
+            stops = [s for s in req.until if s]
+            gen: list[int] = []
+            reason, reported = "length", 0
+            while len(gen) < req.max_gen_toks:
+                tok = int(sampler.sample(llm._ctx, -1))
+                gen.append(tok)
+                if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                    reason = "eos"
+                    break
+                if stops and cut_at_stop(self._decode(gen), stops)[1]:
+                    reason = "stop"
+                    break
+                if len(gen) < req.max_gen_toks:
+                    llm.eval([tok])
+                if progress is not None and len(gen) - reported >= 16:
+                    progress(len(gen) - reported)
+                    reported = len(gen)
+        finally:
+            sampler.close()
+            llm.n_tokens = 0
+        if progress is not None and len(gen) > reported:
+            progress(len(gen) - reported)
+        text_toks = gen[:-1] if reason == "eos" else gen
+        text, _found = cut_at_stop(self._decode(text_toks), stops)
+        return Generation(text=text, n_tokens=len(gen), stop_reason=reason)
+
+    def _decode(self, tokens: list[int]) -> str:
+        """Text of generated tokens as lm-eval decodes them (special tokens skipped, bad UTF-8 replaced)."""
+        return self.llm.detokenize(tokens, special=False).decode("utf-8", errors="replace")
+
     def _eval_context(self, ctx: tuple[int, ...]) -> None:
         """Evaluate ``ctx`` from position 0, unless it is exactly what the cache holds.
 
