@@ -146,7 +146,9 @@ class LlamaCppBackend:
 
     @property
     def max_length(self) -> int:
-        return int(self.llm.n_ctx())
+        # llama.cpp pads the context it allocates (to 256 tokens) and reports the padded size, while
+        # llama-cpp-python sizes its token and logits buffers by the n_ctx asked for: the smaller one.
+        return min(int(self.llm.n_ctx()), len(self.llm.input_ids))
 
     @property
     def prefix_token_id(self) -> int:
@@ -267,8 +269,8 @@ class LlamaCppBackend:
         evaluation keeps scores independent of request order.
         """
         llm = self.llm
-        if len(ctx) > llm.n_ctx():
-            raise BackendError(f"context of {len(ctx)} tokens exceeds n_ctx={llm.n_ctx()}")
+        if len(ctx) > self.max_length:
+            raise BackendError(f"context of {len(ctx)} tokens exceeds n_ctx={self.max_length}")
         if self._ctx_cached == ctx:
             return
         self._ctx_cached = None
@@ -281,8 +283,8 @@ class LlamaCppBackend:
 
         llm = self.llm
         n_ctx = len(ctx)
-        if n_ctx + len(cont) - 1 > llm.n_ctx():
-            raise BackendError(f"request of {n_ctx + len(cont)} tokens exceeds n_ctx={llm.n_ctx()}")
+        if n_ctx + len(cont) - 1 > self.max_length:
+            raise BackendError(f"request of {n_ctx + len(cont)} tokens exceeds n_ctx={self.max_length}")
         llm.n_tokens = n_ctx
         if len(cont) > 1:
             llm.eval(list(cont[:-1]))
