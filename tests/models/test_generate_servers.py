@@ -60,7 +60,7 @@ class _Fake:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.seen.append((self.path, body))
                 status, answer = fake.answers.pop(0) if fake.answers else (200, {"choices": []})
@@ -318,3 +318,34 @@ def test_in_process_prompt_is_left_truncated_and_scoring_still_works():
     assert small.loglikelihood([TokenRequest(ctx, cont)])[0] == before  # the generation left no stale cache
     with pytest.raises(BackendError, match="no room"):
         small.generate([GenerationRequest("Hi", max_gen_toks=64)])
+
+
+@pytest.mark.parametrize("chat, path, sent", [
+    (False, "/v1/completions", {"prompt": "<rendered>"}),
+    (True, "/v1/chat/completions", {"messages": [{"role": "user", "content": "<rendered>"}]}),
+    ("auto", "/v1/chat/completions", {"messages": [{"role": "user", "content": "2+2?"}]}),
+])
+def test_chat_option_picks_the_endpoint(fake, smollm2_tokenizer_backend, chat, path, sent):
+    backend = _on(smollm2_tokenizer_backend, fake.base_url)
+    backend.chat = chat
+    text = {"message": {"content": "4"}} if "chat" in path else {"text": "4"}
+    fake.answers = [(200, {"choices": [{"index": 0, "finish_reason": "stop", **text}]})]
+    messages = None if chat is True else (("user", "2+2?"),)
+    (gen,) = backend.generate([GenerationRequest("<rendered>", max_gen_toks=3, messages=messages)])
+    assert gen.text == "4"
+    assert fake.seen[0][0] == path
+    assert {k: fake.seen[0][1][k] for k in sent} == sent
+
+
+def test_bad_options_are_clear_errors():
+    pytest.importorskip("httpx")
+    from sharpbench.models.openai_api import OpenAIBackend
+
+    with pytest.raises(ValueError, match="gen_extra must be a JSON object"):
+        OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", tokenizer="smollm2-135m", gen_extra="{bad")
+    with pytest.raises(ValueError, match="chat must be"):
+        OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", tokenizer="smollm2-135m", chat="sometimes")
+    backend = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", tokenizer="smollm2-135m",
+                            gen_extra='{"repeat_penalty": 1.0}', chat="false")
+    assert backend.gen_extra == {"repeat_penalty": 1.0} and backend.chat is False
+    assert backend.generation_options == {"chat": False, "gen_extra": {"repeat_penalty": 1.0}}

@@ -192,6 +192,11 @@ class OpenAIBackend(LmEvalTokenization):
             return list(pool.map(self._score_one, requests))
 
     # ------------------------------------------------------------- generation
+    @property
+    def generation_options(self) -> dict[str, Any]:
+        """The options that change generated text beyond the request (for a run key): ``chat``, ``gen_extra``."""
+        return {"chat": self.chat, "gen_extra": dict(self.gen_extra)}
+
     def generate(
         self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None
     ) -> list[Generation]:
