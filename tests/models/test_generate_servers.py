@@ -162,9 +162,10 @@ def test_payloads_follow_lm_eval_and_text_is_cut_client_side(fake, smollm2_token
     (path0, body0), (path1, body1) = fake.seen
     assert path0 == "/v1/completions"
     assert body0 == {"model": "smollm2", "prompt": "Q: 6*7?\nA:", "max_tokens": 8, "temperature": 0.5,
-                     "stop": ["Question:", "\n\n"], "top_p": 0.9, "top_k": 20, "seed": 3, "repeat_penalty": 1.0}
+                     "stop": ["Question:", "\n\n", backend.tokenizer.eos_token], "top_p": 0.9, "top_k": 20,
+                     "seed": 3, "repeat_penalty": 1.0}  # lm-eval adds the tokenizer's end-of-text string
     assert path1 == "/v1/chat/completions"
-    assert "prompt" not in body1 and body1["stop"] == ["a", "b", "c", "d"]  # lm-eval's first four
+    assert "prompt" not in body1 and body1["stop"] == ["a", "b", "c", "d"]  # lm-eval's first four (EOS text last)
     assert body1["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
     assert body1["temperature"] == 0.0 and body1["max_tokens"] == 5
 
@@ -286,6 +287,9 @@ def test_seeded_samples_reproduce(served, local):
         assert sum(progress) == sum(g.n_tokens for g in gens)
     alone = local.generate([sampled(7)])[0]  # in process: whatever ran before
     assert alone == local.generate([other, sampled(8), sampled(7)])[2]
+    # the in-process sampler chain honours top_k: top_k=1 is greedy decoding
+    top1 = GenerationRequest("Once upon a time", max_gen_toks=16, do_sample=True, temperature=1.0, top_k=1, seed=5)
+    assert local.generate([top1])[0] == local.generate([GenerationRequest("Once upon a time", max_gen_toks=16)])[0]
 
 
 @pytest.mark.slow

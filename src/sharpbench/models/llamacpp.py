@@ -199,8 +199,9 @@ class LlamaCppBackend:
         a draw seeded with the request's ``seed``, so a seeded request
         reproduces whatever runs before it).  It stops at an end-of-generation
         token (``"eos"``, counted in ``n_tokens``, not in the text), when a
-        stop string appears in the decoded text (``"stop"``; the text is cut
-        before the earliest one) or after ``max_gen_toks`` tokens
+        stop string (or, as lm-eval adds it, the end-of-text token's text)
+        appears in the decoded text (``"stop"``; the text is cut before the
+        earliest one) or after ``max_gen_toks`` tokens
         (``"length"``).  ``progress(n)`` gets the new token counts.
         """
         out = [self._generate_one(req, progress) for req in requests]
@@ -231,7 +232,11 @@ class LlamaCppBackend:
             llm.eval(ids)
             vocab = llm._model.vocab
             stops = [s for s in req.until if s]
+            eos_text = llm.detokenize([self._eos], special=True).decode("utf-8", "replace") if self._eos >= 0 else ""
+            if eos_text and eos_text not in stops:  # lm-eval adds the end-of-text string to the stops
+                stops.append(eos_text)
             gen: list[int] = []
+            pieces: list[bytes] = []  # each token's text (llama.cpp decodes a token list piece by piece)
             reason, reported = "length", 0
             while len(gen) < req.max_gen_toks:
                 tok = int(sampler.sample(llm._ctx, -1))
@@ -239,7 +244,8 @@ class LlamaCppBackend:
                 if llama_cpp.llama_vocab_is_eog(vocab, tok):
                     reason = "eos"
                     break
-                if stops and cut_at_stop(self._decode(gen), stops)[1]:
+                pieces.append(llm.detokenize([tok], special=False))
+                if stops and cut_at_stop(_utf8(pieces), stops)[1]:
                     reason = "stop"
                     break
                 if len(gen) < req.max_gen_toks:
@@ -252,13 +258,8 @@ class LlamaCppBackend:
             llm.n_tokens = 0
         if progress is not None and len(gen) > reported:
             progress(len(gen) - reported)
-        text_toks = gen[:-1] if reason == "eos" else gen
-        text, _found = cut_at_stop(self._decode(text_toks), stops)
+        text, _found = cut_at_stop(_utf8(pieces), stops)  # the end-of-generation token has no piece
         return Generation(text=text, n_tokens=len(gen), stop_reason=reason)
-
-    def _decode(self, tokens: list[int]) -> str:
-        """Text of generated tokens as lm-eval decodes them (special tokens skipped, bad UTF-8 replaced)."""
-        return self.llm.detokenize(tokens, special=False).decode("utf-8", errors="replace")
 
     def _eval_context(self, ctx: tuple[int, ...]) -> None:
         """Evaluate ``ctx`` from position 0, unless it is exactly what the cache holds.
@@ -301,6 +302,11 @@ class LlamaCppBackend:
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.model_id!r}, n_ctx={self.max_length})"
+
+
+def _utf8(pieces: list[bytes]) -> str:
+    """Generated text as lm-eval decodes it: special tokens skipped (empty pieces), invalid UTF-8 replaced."""
+    return b"".join(pieces).decode("utf-8", errors="replace")
 
 
 def load_llamacpp(name_or_path: str, *, dtype: str = "float32", device: str | None = None, **kw: Any) -> LlamaCppBackend:

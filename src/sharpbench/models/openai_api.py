@@ -30,7 +30,8 @@ request time and never stored.
 Generation (:meth:`OpenAIBackend.generate`) sends what lm-eval 0.4.13's
 ``local-completions`` / ``local-chat-completions`` send: ``/completions``
 with the prompt, ``max_tokens``, ``temperature`` (0 for greedy), ``stop``
-and ``seed`` (plus ``top_p`` and ``top_k`` when sampling with them), or
+(the request's stop strings and the tokenizer's end-of-text string) and
+``seed`` (plus ``top_p`` and ``top_k`` when sampling with them), or
 ``/chat/completions`` with the request's ``messages``.  Servers differ in
 how exactly they honour stop strings, so the text is also cut client-side
 before the earliest stop string.
@@ -237,6 +238,10 @@ class OpenAIBackend(LmEvalTokenization):
 
     def _generate_one(self, req: GenerationRequest) -> Generation:
         stops = [s for s in req.until if s]
+        asked = bool(stops)
+        eos = self.tokenizer.eos_token
+        if eos and eos not in stops:  # lm-eval's handle_stop_sequences: the end-of-text string stops too
+            stops.append(eos)
         sample = req.do_sample and req.temperature > 0
         body: dict[str, Any] = {"max_tokens": req.max_gen_toks, "temperature": float(req.temperature) if sample else 0.0}
         if stops:
@@ -271,7 +276,7 @@ class OpenAIBackend(LmEvalTokenization):
         n_tokens = usage.get("completion_tokens")
         if not isinstance(n_tokens, int):
             n_tokens = len(self.tok_encode(text, add_special_tokens=False))
-        return Generation(text=text, n_tokens=n_tokens, stop_reason=_stop_reason(choice, found, bool(stops)))
+        return Generation(text=text, n_tokens=n_tokens, stop_reason=_stop_reason(choice, found, asked))
 
     def _complete(self, req: GenerationRequest, body: dict[str, Any]) -> dict:
         """One ``/completions`` call with the prompt as token ids or text (see :meth:`generate`)."""
