@@ -26,6 +26,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 
 from sharpbench.models.errors import BackendError, ServerError
@@ -353,3 +354,28 @@ def test_bad_options_are_clear_errors():
                             gen_extra='{"repeat_penalty": 1.0}', chat="false")
     assert backend.gen_extra == {"repeat_penalty": 1.0} and backend.chat is False
     assert backend.generation_options == {"chat": False, "gen_extra": {"repeat_penalty": 1.0}}
+
+
+@pytest.mark.slow
+def test_in_process_reuses_whole_prompt_batches_without_changing_the_text(local):
+    prefix = " ".join(f"Question {i}: what is {i} plus {i}? Answer: {2 * i}." for i in range(30))
+    a = GenerationRequest(prefix + " Question 30: what is 7 plus 5? Answer:", until=("\n",), max_gen_toks=8)
+    b = GenerationRequest(prefix + " Question 31: what is 3 plus 4? Answer:", until=("\n",), max_gen_toks=8)
+    n_b = len(local.tok_encode(b.prompt))
+    assert n_b > local.llm.n_batch
+    evaluated: list[int] = []
+    real_eval = local.llm.eval
+    local.llm.eval = lambda toks: (evaluated.append(len(toks)), real_eval(toks))[1]
+    try:
+        local.generate([GenerationRequest("Unrelated", max_gen_toks=2)])
+        fresh = local.generate([b])[0]
+        fresh_row = np.array(local.llm.scores[n_b - 1])
+        evaluated.clear()
+        reused = local.generate([a, b])[1]
+    finally:
+        del local.llm.eval
+    # a's and b's prompts share their first n_batch tokens with the prompt before: those come from the cache
+    n_a, batch = len(local.tok_encode(a.prompt)), local.llm.n_batch
+    assert [n for n in evaluated if n > 1] == [n_a - batch, n_b - batch]
+    assert reused == fresh
+    assert np.array_equal(np.array(local.llm.scores[n_b - 1]), fresh_row)  # the first token's logits, bit for bit

@@ -143,6 +143,7 @@ class LlamaCppBackend:
         self._eos = int(self.llm.token_eos())
         self._add_bos = bool(self.llm._model.add_bos_token()) and self._bos >= 0
         self._ctx_cached: tuple[int, ...] | None = None  # context whose evaluation the KV cache holds
+        self._kv_prompt: tuple[int, ...] = ()  # tokens the KV cache holds as a whole evaluation from position 0
 
     @property
     def max_length(self) -> int:
@@ -191,9 +192,11 @@ class LlamaCppBackend:
 
         The prompt is tokenized as contexts are (:meth:`tok_encode`) and
         left-truncated to ``max_length - max_gen_toks`` tokens, then
-        evaluated whole from position 0 (never on top of a cached prefix:
-        llama.cpp's logits depend on how a prompt is split into batches, and
-        a greedy text must not depend on the request before it).  Each step
+        evaluated as a whole evaluation from position 0 would, reusing only
+        whole ``n_batch`` batches of a shared prefix the KV cache holds (see
+        :meth:`_eval_prompt`: a greedy text never depends on the request
+        before it; a few-shot prefix longer than ``n_batch`` is computed
+        once).  Each step
         samples one token with llama.cpp's sampler (greedy: argmax; sampled:
         top-k, temperature, top-p in the order transformers applies them, then
         a draw seeded with the request's ``seed``, so a seeded request
@@ -227,9 +230,7 @@ class LlamaCppBackend:
                 sampler.add_dist(llama_cpp.LLAMA_DEFAULT_SEED if req.seed is None else int(req.seed) & 0xFFFFFFFF)
             else:
                 sampler.add_greedy()
-            self._ctx_cached = None  # the KV cache is about to hold this prompt, not a scored context
-            llm.n_tokens = 0
-            llm.eval(ids)
+            self._eval_prompt(ids)
             vocab = llm._model.vocab
             stops = [s for s in req.until if s]
             eos_text = llm.detokenize([self._eos], special=True).decode("utf-8", "replace") if self._eos >= 0 else ""
@@ -255,11 +256,35 @@ class LlamaCppBackend:
                     reported = len(gen)
         finally:
             sampler.close()
-            llm.n_tokens = 0
         if progress is not None and len(gen) > reported:
             progress(len(gen) - reported)
         text, _found = cut_at_stop(_utf8(pieces), stops)  # the end-of-generation token has no piece
         return Generation(text=text, n_tokens=len(gen), stop_reason=reason)
+
+    def _eval_prompt(self, ids: list[int]) -> None:
+        """Evaluate a generation prompt, reusing whole ``n_batch`` chunks of a prefix the cache already holds.
+
+        ``llm.eval`` cuts a prompt into ``n_batch``-token batches from position
+        0, and a batch's logits and keys depend only on the tokens up to its
+        end; so the KV of the leading whole batches a previous prompt shares
+        with this one is exactly what evaluating this prompt afresh computes,
+        and the text cannot depend on the request before it.  At least the
+        last batch is always evaluated (it gives the first token's logits).
+        """
+        llm = self.llm
+        self._ctx_cached = None  # the KV cache is about to hold this prompt, not a scored context
+        common = 0
+        for a, b in zip(self._kv_prompt, ids):
+            if a != b:
+                break
+            common += 1
+        keep = (min(common, len(ids) - 1) // llm.n_batch) * llm.n_batch
+        if getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False):
+            keep = 0  # a recurrent state cannot be cut back to a prefix
+        self._kv_prompt = ()
+        llm.n_tokens = keep
+        llm.eval(ids[keep:])
+        self._kv_prompt = tuple(ids)
 
     def _eval_context(self, ctx: tuple[int, ...]) -> None:
         """Evaluate ``ctx`` from position 0, unless it is exactly what the cache holds.
@@ -275,9 +300,10 @@ class LlamaCppBackend:
         if self._ctx_cached == ctx:
             return
         self._ctx_cached = None
+        self._kv_prompt = ()
         llm.n_tokens = 0
         llm.eval(list(ctx))
-        self._ctx_cached = ctx
+        self._ctx_cached = self._kv_prompt = ctx
 
     def _score_continuation(self, ctx: tuple[int, ...], cont: tuple[int, ...]) -> ChoiceResult:
         import numpy as np  # start-up time: the backend registry (and so the CLI's help) imports this module
