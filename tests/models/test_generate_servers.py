@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -58,13 +59,19 @@ class _Fake:
     def __init__(self) -> None:
         self.answers: list[tuple[int, object]] = []
         self.seen: list[tuple[str, dict]] = []
+        self.echo = False
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.seen.append((self.path, body))
-                status, answer = fake.answers.pop(0) if fake.answers else (200, {"choices": []})
+                if fake.echo:  # answer each prompt with itself, after a delay that reverses the arrival order
+                    time.sleep(0.05 * (9 - len(fake.seen) % 10))
+                    status, answer = 200, {"choices": [{"index": 0, "text": body["prompt"], "finish_reason": "stop"}],
+                                           "usage": {"completion_tokens": len(body["prompt"])}}
+                else:
+                    status, answer = fake.answers.pop(0) if fake.answers else (200, {"choices": []})
                 raw = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -169,6 +176,18 @@ def test_payloads_follow_lm_eval_and_text_is_cut_client_side(fake, smollm2_token
     assert "prompt" not in body1 and body1["stop"] == ["a", "b", "c", "d"]  # lm-eval's first four (EOS text last)
     assert body1["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
     assert body1["temperature"] == 0.0 and body1["max_tokens"] == 5
+
+
+def test_concurrent_requests_come_back_in_request_order(fake, smollm2_tokenizer_backend):
+    backend = _on(smollm2_tokenizer_backend, fake.base_url)
+    backend.max_concurrency = 4
+    fake.echo = True
+    prompts = [f"prompt {i}" for i in range(12)]
+    progress: list[int] = []
+    gens = backend.generate([GenerationRequest(p, max_gen_toks=4) for p in prompts], progress=progress.append)
+    assert [g.text for g in gens] == prompts
+    assert sum(progress) == sum(len(p) for p in prompts)
+    assert {b["prompt"] for _, b in fake.seen} == set(prompts)
 
 
 def test_stop_reasons_reported_by_servers(fake, smollm2_tokenizer_backend):
