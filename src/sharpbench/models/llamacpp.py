@@ -207,8 +207,7 @@ class LlamaCppBackend:
         earliest one) or after ``max_gen_toks`` tokens
         (``"length"``).  ``progress(n)`` gets the new token counts.
         """
-        out = [self._generate_one(req, progress) for req in requests]
-        return out
+        return [self._generate_one(req, progress) for req in requests]
 
     # -------------------------------------------------------------- internals
     def _generate_one(self, req: GenerationRequest, progress: Callable[[int], None] | None) -> Generation:

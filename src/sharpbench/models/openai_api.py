@@ -477,8 +477,7 @@ class OpenAIBackend(LmEvalTokenization):
                     try:
                         return resp.json()
                     except ValueError as err:
-                        raise ServerError(f"{self.base_url}{path} answered with no JSON ({resp.text[:300]!r})",
-                                          status=200) from err
+                        raise ServerError(f"{self.base_url}{path} answered with no JSON ({resp.text[:300]!r})") from err
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
                 if resp.status_code not in _RETRY_STATUS or not retry_status:
                     raise ServerError(f"{self.base_url}{path} rejected the request ({last})",
