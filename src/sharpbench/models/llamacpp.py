@@ -196,28 +196,34 @@ class LlamaCppBackend:
         whole ``n_batch`` batches of a shared prefix the KV cache holds (see
         :meth:`_eval_prompt`: a greedy text never depends on the request
         before it; a few-shot prefix longer than ``n_batch`` is computed
-        once).  Each step
-        samples one token with llama.cpp's sampler (greedy: argmax; sampled:
-        top-k, temperature, top-p in the order transformers applies them, then
-        a draw seeded with the request's ``seed``, so a seeded request
-        reproduces whatever runs before it).  It stops at an end-of-generation
-        token (``"eos"``, counted in ``n_tokens``, not in the text), when a
-        stop string (or, as lm-eval adds it, the end-of-text token's text)
-        appears in the decoded text (``"stop"``; the text is cut before the
-        earliest one) or after ``max_gen_toks`` tokens
-        (``"length"``).  ``progress(n)`` gets the new token counts.
+        once; requests run in token order, so prompts sharing a prefix follow
+        one another).  Each step samples one token with llama.cpp's sampler
+        (greedy: argmax; sampled: top-k, temperature, top-p in the order
+        transformers applies them, then a draw seeded with the request's
+        ``seed``, so a seeded request reproduces whatever runs before it).
+        It stops at an end-of-generation token (``"eos"``, counted in
+        ``n_tokens``, not in the text), when a stop string (or, as lm-eval
+        adds it, the end-of-text token's text) appears in the decoded text
+        (``"stop"``; the text is cut before the earliest one) or after
+        ``max_gen_toks`` tokens (``"length"``).  ``progress(n)`` gets the new
+        token counts.
         """
-        return [self._generate_one(req, progress) for req in requests]
+        prompts = [prompt_window(self.tok_encode(r.prompt), self.max_length, r.max_gen_toks) or [self.prefix_token_id]
+                   for r in requests]
+        out: list[Generation | None] = [None] * len(requests)
+        # in token order, so that prompts sharing a prefix follow one another (the results do not depend on it)
+        for i in sorted(range(len(requests)), key=lambda i: prompts[i]):
+            out[i] = self._generate_one(requests[i], prompts[i], progress)
+        return out  # type: ignore[return-value]
 
     # -------------------------------------------------------------- internals
-    def _generate_one(self, req: GenerationRequest, progress: Callable[[int], None] | None) -> Generation:
+    def _generate_one(
+        self, req: GenerationRequest, ids: list[int], progress: Callable[[int], None] | None
+    ) -> Generation:
         llama_cpp = _require_llama_cpp()
         from llama_cpp import _internals  # llama-cpp-python's sampler wrapper
 
         llm = self.llm
-        ids = prompt_window(self.tok_encode(req.prompt), self.max_length, req.max_gen_toks)
-        if not ids:
-            ids = [self.prefix_token_id]
         sampler = _internals.LlamaSampler()
         try:
             if req.do_sample and req.temperature > 0:
