@@ -190,6 +190,15 @@ def test_concurrent_requests_come_back_in_request_order(fake, smollm2_tokenizer_
     assert {b["prompt"] for _, b in fake.seen} == set(prompts)
 
 
+def test_streaming_stops_sending_after_a_failure(fake, smollm2_tokenizer_backend):
+    backend = _on(smollm2_tokenizer_backend, fake.base_url)
+    backend.max_concurrency = 2
+    reqs = [GenerationRequest(f"p{i}", max_gen_toks=2) for i in range(20)]
+    with pytest.raises(ServerError, match="without choices"):  # the fake answers {"choices": []}
+        list(backend.generate_iter(reqs))
+    assert len(fake.seen) <= 4  # the calls not yet sent were cancelled
+
+
 def test_stop_reasons_reported_by_servers(fake, smollm2_tokenizer_backend):
     backend = _on(smollm2_tokenizer_backend, fake.base_url)
     choice = {"index": 0, "text": "x", "finish_reason": "stop"}
@@ -343,6 +352,10 @@ def test_in_process_prompt_is_left_truncated_and_scoring_still_works():
     assert small.loglikelihood([TokenRequest(ctx, cont)])[0] == before  # the generation left no stale cache
     with pytest.raises(BackendError, match="no room"):
         small.generate([GenerationRequest("Hi", max_gen_toks=64)])
+    streamed = list(small.generate_iter([GenerationRequest("Zebras", max_gen_toks=2),
+                                         GenerationRequest("Apples", max_gen_toks=3)]))
+    assert sorted(i for i, _, _ in streamed) == [0, 1] and all(sec > 0 for _, _, sec in streamed)
+    assert {i: g.n_tokens for i, g, _ in streamed}[1] <= 3
 
 
 @pytest.mark.parametrize("chat, path, sent", [

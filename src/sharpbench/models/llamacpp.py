@@ -21,7 +21,8 @@ compiles llama.cpp; a few minutes on two cores).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,13 +209,26 @@ class LlamaCppBackend:
         ``max_gen_toks`` tokens (``"length"``).  ``progress(n)`` gets the new
         token counts.
         """
+        out: list[Generation | None] = [None] * len(requests)
+        for i, gen, _sec in self.generate_iter(requests, progress):
+            out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None, *,
+        batch_size: int | None = None,
+    ) -> Iterator[tuple[int, Generation, float]]:
+        """Yield ``(request index, Generation, seconds)`` as each request finishes (see :meth:`generate`).
+
+        ``batch_size`` is ignored: llama.cpp generates one sequence at a time here.
+        """
         prompts = [prompt_window(self.tok_encode(r.prompt), self.max_length, r.max_gen_toks) or [self.prefix_token_id]
                    for r in requests]
-        out: list[Generation | None] = [None] * len(requests)
         # in token order, so that prompts sharing a prefix follow one another (the results do not depend on it)
         for i in sorted(range(len(requests)), key=lambda i: prompts[i]):
-            out[i] = self._generate_one(requests[i], prompts[i], progress)
-        return out  # type: ignore[return-value]
+            t0 = time.perf_counter()
+            gen = self._generate_one(requests[i], prompts[i], progress)
+            yield i, gen, time.perf_counter() - t0
 
     # -------------------------------------------------------------- internals
     def _generate_one(

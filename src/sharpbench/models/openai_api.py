@@ -44,8 +44,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
@@ -222,19 +222,37 @@ class OpenAIBackend(LmEvalTokenization):
         reports none).  Transport failures, 429 and 5xx are retried as for
         loglik; an answer without choices or text raises :class:`ServerError`.
         """
+        out: list[Generation | None] = [None] * len(requests)
+        for i, gen, _sec in self.generate_iter(requests, progress):
+            out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None, *,
+        batch_size: int | None = None,
+    ) -> Iterator[tuple[int, Generation, float]]:
+        """Yield ``(request index, Generation, seconds)`` as each server call returns (see :meth:`generate`).
+
+        ``max_concurrency`` calls are in flight; ``seconds`` is the wall time
+        since the previous yield (the shares add up to the wall time).  On the
+        first failure the calls not yet sent are cancelled and the error
+        raised.  ``batch_size`` is ignored.
+        """
         if not requests:
-            return []
-        lock = threading.Lock()
-
-        def one(req: GenerationRequest) -> Generation:
-            gen = self._generate_one(req)
-            if progress is not None:
-                with lock:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests)))
+        try:
+            futures = {pool.submit(self._generate_one, req): i for i, req in enumerate(requests)}
+            last = time.perf_counter()
+            for fut in as_completed(futures):
+                gen = fut.result()
+                if progress is not None:
                     progress(gen.n_tokens)
-            return gen
-
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
-            return list(pool.map(one, requests))
+                now = time.perf_counter()
+                yield futures[fut], gen, now - last
+                last = now
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _generate_one(self, req: GenerationRequest) -> Generation:
         stops = [s for s in req.until if s]
