@@ -26,23 +26,34 @@ after ``max_retries`` the batch fails with :class:`ServerError` and the
 pipeline keeps every item already stored, so rerunning resumes.  The API
 key is read from the environment variable named by ``api_key_env`` at
 request time and never stored.
+
+Generation (:meth:`OpenAIBackend.generate`) sends what lm-eval 0.4.13's
+``local-completions`` / ``local-chat-completions`` send: ``/completions``
+with the prompt, ``max_tokens``, ``temperature`` (0 for greedy), ``stop``
+(the request's stop strings and the tokenizer's end-of-text string) and
+``seed`` (plus ``top_p`` and ``top_k`` when sampling with them), or
+``/chat/completions`` with the request's ``messages``.  Servers differ in
+how exactly they honour stop strings, so the text is also cut client-side
+before the earliest stop string.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
 from sharpbench.models.errors import BackendError, ServerError, TokenAlignmentError
+from sharpbench.models.gen_text import cut_at_stop, prompt_window
 from sharpbench.models.hf import LmEvalTokenization
 from sharpbench.models.resolve import resolve_source
-from sharpbench.results import ChoiceResult, TokenRequest
+from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _PROBE = "The quick brown fox jumps over the lazy dog near the river bank. " * 3
@@ -83,6 +94,17 @@ class OpenAIBackend(LmEvalTokenization):
         sharing a few-shot prefix reach the server one after another and its
         prefix cache (vLLM APC, llama.cpp's slot) can serve the shared part
         (``benchmarks/server_prefix_order.py`` measures it).
+    chat : {"auto", True, False}
+        Generation endpoint: ``"auto"`` sends a request that carries chat
+        ``messages`` to ``/chat/completions`` (the server applies its own
+        template) and a plain prompt to ``/completions``; ``False`` always
+        sends the rendered prompt to ``/completions``; ``True`` always uses
+        ``/chat/completions`` (a plain prompt goes as one user message).
+    gen_extra : dict or JSON str, optional
+        Fields added to every generation request body, for server-specific
+        sampling settings lm-eval does not send (``{"repeat_penalty": 1.0}``:
+        llama-cpp-python's server otherwise applies its default 1.1 repeat
+        penalty even to greedy decoding).
     """
 
     name = "openai"
@@ -106,6 +128,8 @@ class OpenAIBackend(LmEvalTokenization):
         probe: bool = True,
         add_bos_token: bool = False,
         tree_order: bool = True,
+        chat: bool | str = "auto",
+        gen_extra: dict[str, Any] | str | None = None,
     ) -> None:
         try:
             import httpx  # optional dependency (the openai extra)
@@ -134,6 +158,19 @@ class OpenAIBackend(LmEvalTokenization):
         self._probe_pending = bool(probe)
         self.add_bos_token = bool(add_bos_token)
         self.tree_order = bool(tree_order)  # the runner sends items sharing a prefix one after another
+        if isinstance(chat, str) and chat.lower() in ("true", "false"):
+            chat = chat.lower() == "true"
+        if chat not in ("auto", True, False):
+            raise ValueError(f"chat must be auto, true or false, got {chat!r}")
+        self.chat = chat
+        if isinstance(gen_extra, str):
+            try:
+                gen_extra = json.loads(gen_extra)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"gen_extra must be a JSON object, got {gen_extra!r} ({err})") from None
+        if gen_extra is not None and not isinstance(gen_extra, dict):
+            raise ValueError(f"gen_extra must be a JSON object, got {gen_extra!r}")
+        self.gen_extra: dict[str, Any] = dict(gen_extra or {})
         self._lock = threading.Lock()
         self._server_adds_bos: bool | None = None
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout)
@@ -155,6 +192,142 @@ class OpenAIBackend(LmEvalTokenization):
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests))) as pool:
             return list(pool.map(self._score_one, requests))
 
+    # ------------------------------------------------------------- generation
+    @property
+    def generation_options(self) -> dict[str, Any]:
+        """The options that change generated text beyond the request (for a run key): ``chat``, ``gen_extra``."""
+        return {"chat": self.chat, "gen_extra": dict(self.gen_extra)}
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None
+    ) -> list[Generation]:
+        """Generate for each request with one server call, ``max_concurrency`` at a time; results in request order.
+
+        ``/completions`` gets the prompt as token ids or text as the loglik
+        path sends it (``prompt_format``; ``"auto"`` tries ids once): the local
+        tokenization (lm-eval's, ``add_bos_token`` included) left-truncated to
+        ``max_length - max_gen_toks`` tokens; a text prompt that needed no
+        truncation goes as the request's own string.  ``/chat/completions``
+        (see ``chat``) gets the messages untruncated, as lm-eval sends them.
+
+        The text is cut before the earliest stop string even where the
+        server did not stop there.  ``stop_reason``: ``"length"`` when the
+        server says so (and no stop string is in the text), ``"stop"`` when a
+        stop string was found or the server reports one (vLLM's
+        ``stop_reason``, llama.cpp's ``stop_type``), ``"eos"`` when it reports
+        the end-of-text token or no stop strings were asked for; a server that
+        only says ``finish_reason="stop"`` after a request with stop strings
+        cannot tell the two apart: ``"stop"``.  ``n_tokens`` is the server's
+        ``usage.completion_tokens`` (the local token count of the text when it
+        reports none).  Transport failures, 429 and 5xx are retried as for
+        loglik; an answer without choices or text raises :class:`ServerError`.
+        """
+        out: list[Generation | None] = [None] * len(requests)
+        for i, gen, _sec in self.generate_iter(requests, progress):
+            out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def generate_iter(
+        self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None, *,
+        batch_size: int | None = None,
+    ) -> Iterator[tuple[int, Generation, float]]:
+        """Yield ``(request index, Generation, seconds)`` as each server call returns (see :meth:`generate`).
+
+        ``max_concurrency`` calls are in flight; ``seconds`` is the wall time
+        since the previous yield (the shares add up to the wall time).  On the
+        first failure the calls not yet sent are cancelled and the error
+        raised.  ``batch_size`` is ignored.
+        """
+        if not requests:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests)))
+        try:
+            futures = {pool.submit(self._generate_one, req): i for i, req in enumerate(requests)}
+            last = time.perf_counter()
+            for fut in as_completed(futures):
+                gen = fut.result()
+                if progress is not None:
+                    progress(gen.n_tokens)
+                now = time.perf_counter()
+                yield futures[fut], gen, now - last
+                last = now
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _generate_one(self, req: GenerationRequest) -> Generation:
+        stops = [s for s in req.until if s]
+        asked = bool(stops)
+        eos = self.tokenizer.eos_token
+        if eos and eos not in stops:  # lm-eval's handle_stop_sequences: the end-of-text string stops too
+            stops.append(eos)
+        sample = req.do_sample and req.temperature > 0
+        body: dict[str, Any] = {"max_tokens": req.max_gen_toks, "temperature": float(req.temperature) if sample else 0.0}
+        if stops:
+            body["stop"] = stops
+        if sample:
+            if req.top_p < 1.0:
+                body["top_p"] = float(req.top_p)
+            if req.top_k > 0:
+                body["top_k"] = int(req.top_k)
+        if req.seed is not None:
+            body["seed"] = int(req.seed)
+        body.update(self.gen_extra)
+        use_chat = self.chat is True or (self.chat == "auto" and req.messages is not None)
+        if use_chat:
+            messages = req.messages if req.messages is not None else (("user", req.prompt),)
+            if stops:
+                body["stop"] = stops[:4]  # lm-eval's chat payload (OpenAI's limit); the rest are cut client-side
+            data = self._post({**body, "messages": [{"role": r, "content": c} for r, c in messages]},
+                              path="/chat/completions")
+            choice = self._first_choice(data, "/chat/completions")
+            message = choice.get("message")
+            text = message.get("content") if isinstance(message, dict) else None
+        else:
+            data = self._complete(req, body)
+            choice = self._first_choice(data, "/completions")
+            text = choice.get("text")
+        if not isinstance(text, str):
+            raise ServerError(f"{self.base_url} answered a generation request without text (choice: "
+                              f"{json.dumps(choice)[:300]})")
+        text, found = cut_at_stop(text, stops)
+        usage = data.get("usage") or {}
+        n_tokens = usage.get("completion_tokens")
+        if not isinstance(n_tokens, int):
+            n_tokens = len(self.tok_encode(text, add_special_tokens=False))
+        return Generation(text=text, n_tokens=n_tokens, stop_reason=_stop_reason(choice, found, asked))
+
+    def _complete(self, req: GenerationRequest, body: dict[str, Any]) -> dict:
+        """One ``/completions`` call with the prompt as token ids or text (see :meth:`generate`)."""
+        full = self.tok_encode(req.prompt)
+        ids = prompt_window(full, self.max_length, req.max_gen_toks) or [self.prefix_token_id]
+        if self.prompt_format == "auto":
+            try:
+                data = self._post({**body, "prompt": ids}, retry_status=False)
+            except ServerError as err:
+                if err.status is None:
+                    raise
+                with self._lock:
+                    self.prompt_format = "text"
+            else:
+                with self._lock:
+                    self.prompt_format = "tokens"
+                return data
+        if self.prompt_format == "tokens":
+            return self._post({**body, "prompt": ids})
+        if len(ids) == len(full):
+            return self._post({**body, "prompt": req.prompt})
+        bos = self.tokenizer.bos_token_id
+        text_ids = ids[1:] if bos is not None and ids and ids[0] == bos else ids  # the server adds its own BOS
+        return self._post({**body, "prompt": self.tokenizer.decode(text_ids)})
+
+    def _first_choice(self, data: Any, path: str) -> dict:
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ServerError(f"{self.base_url}{path} answered without choices (got {json.dumps(data)[:300]}); "
+                              "no generated text to score")
+        return choices[0]
+
+    # ---------------------------------------------------------------- loglik
     def check_alignment(self) -> None:
         """Probe once that echoed logprobs score the token they are reported with.
 
@@ -302,7 +475,7 @@ class OpenAIBackend(LmEvalTokenization):
         return piece
 
     # ------------------------------------------------------------------ HTTP
-    def _post(self, body: dict[str, Any], *, retry_status: bool = True) -> dict:
+    def _post(self, body: dict[str, Any], *, retry_status: bool = True, path: str = "/completions") -> dict:
         import httpx  # optional dependency (the openai extra), checked in __init__
 
         payload = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0, **body}
@@ -314,28 +487,45 @@ class OpenAIBackend(LmEvalTokenization):
         for attempt in range(self.max_retries + 1):
             wait = self.backoff * (2**attempt) * (0.5 + random.random())
             try:
-                resp = self._client.post("/completions", json=payload, headers=headers)
+                resp = self._client.post(path, json=payload, headers=headers)
             except httpx.TransportError as err:  # refused, reset, timed out
                 last = f"{type(err).__name__}: {err}"
             else:
                 if resp.status_code == 200:
-                    return resp.json()
+                    try:
+                        return resp.json()
+                    except ValueError as err:
+                        raise ServerError(f"{self.base_url}{path} answered with no JSON ({resp.text[:300]!r})") from err
                 last = f"HTTP {resp.status_code}: {resp.text[:300]}"
                 if resp.status_code not in _RETRY_STATUS or not retry_status:
-                    raise ServerError(f"{self.base_url}/completions rejected the request ({last})",
+                    raise ServerError(f"{self.base_url}{path} rejected the request ({last})",
                                       status=resp.status_code)
                 retry_after = resp.headers.get("retry-after")
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
                     wait = max(wait, float(retry_after))
             if attempt < self.max_retries:
                 time.sleep(wait)
-        raise ServerError(f"{self.base_url}/completions failed after {self.max_retries + 1} attempts ({last})")
+        raise ServerError(f"{self.base_url}{path} failed after {self.max_retries + 1} attempts ({last})")
 
     def close(self) -> None:
         self._client.close()
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIBackend({self.model_id!r}, base_url={self.base_url!r})"
+
+
+def _stop_reason(choice: dict, found: bool, asked: bool) -> str:
+    """``"stop"``, ``"eos"`` or ``"length"`` for one choice (see :meth:`OpenAIBackend.generate`)."""
+    if found:
+        return "stop"
+    if choice.get("finish_reason") == "length":
+        return "length"
+    stop_type = choice.get("stop_type")  # llama.cpp's server: "eos", "word", "limit"
+    if stop_type in ("eos", "word", "limit"):
+        return {"eos": "eos", "word": "stop", "limit": "length"}[stop_type]
+    if "stop_reason" in choice:  # vLLM: the stop string, a stop token id, or None for EOS
+        return "stop" if isinstance(choice["stop_reason"], str) else "eos"
+    return "stop" if asked else "eos"
 
 
 def _load_tokenizer(source: str) -> Any:
