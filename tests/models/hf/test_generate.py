@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sharpbench.data.registry import get_task
+from sharpbench.models.errors import BackendError
 from sharpbench.models.hf.generate import StopRules, eos_token_ids
 from sharpbench.results import GenerationRequest
 
@@ -111,5 +112,5 @@ def test_prompt_longer_than_the_window_is_cut_from_the_left(smollm2, prompts):
     list(generate_iter(smollm2.model, smollm2.tokenizer, reqs, lambda s: seen.append(s) or smollm2.tok_encode(s),
                        max_length=8 + 100))
     # 100 tokens of room: the prompt's last 100 tokens are kept (lm-eval's left truncation); it still generates
-    with pytest.raises(ValueError, match="no room"):
+    with pytest.raises(BackendError, match="no room"):
         list(generate_iter(smollm2.model, smollm2.tokenizer, reqs, smollm2.tok_encode, max_length=8))

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sharpbench.models.gen_text import cut_at_stop, prompt_window
 from sharpbench.results import Generation, GenerationRequest
 
 
@@ -95,10 +96,7 @@ class StopRules:
 
     def finish(self, tokens: Sequence[int], stops: tuple[str, ...], reason: str) -> Generation:
         """The answer text of a finished generation."""
-        text = self.tokenizer.decode(list(tokens), skip_special_tokens=True)
-        cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-        if cut >= 0:
-            text = text[:cut]
+        text, _ = cut_at_stop(self.tokenizer.decode(list(tokens), skip_special_tokens=True), stops)
         return Generation(text=text, n_tokens=len(tokens), stop_reason=reason)
 
 
@@ -189,12 +187,7 @@ def generate_iter(
     rules = StopRules(tokenizer, eos_token_ids(model, tokenizer))
     seqs = []
     for i, req in enumerate(requests):
-        room = max_length - req.max_gen_toks
-        if room < 1:
-            raise ValueError(
-                f"max_gen_toks {req.max_gen_toks} leaves no room for a prompt in the model window of {max_length}"
-            )
-        ids = list(encode(req.prompt))[-room:]
+        ids = prompt_window(encode(req.prompt), max_length, req.max_gen_toks)
         if not ids:
             raise ValueError(f"request {i}: the prompt encodes to no tokens")
         seqs.append(_Seq(i, req, tuple(ids), rules.stops(req.until)))
