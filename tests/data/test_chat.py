@@ -437,3 +437,27 @@ def test_multiple_input_requests_identical_to_lmeval(lm_task, smol_tok, setup, s
             spec.doc_to_choice(doc), spec.doc_to_target(doc), fewshot, setup=setup, tokenizer=smol_tok
         )
         assert got == [tuple(a) for a in exp]
+
+
+# --------------------------------------------------------------------------- through sharpbench's own tasks
+@pytest.mark.lmeval
+@pytest.mark.parametrize("setup", SETUPS[:1] + SETUPS[3:] + PLAIN[1:], ids=_ids(SETUPS[:1] + SETUPS[3:] + PLAIN[1:]))
+def test_builtin_tasks_with_a_prompt_style_equal_lmeval(lm_task, qwen_tok, setup):
+    """``Task.with_style``: gsm8k_cot (generative, 8-shot) prompts and arc_easy (MC) requests as lm-eval's.
+
+    (arc_easy 0-shot: its train split, which lm-eval draws few-shot examples from, is not packaged.)
+    """
+    from sharpbench.data.chat import PromptStyle
+    from sharpbench.data.registry import get_task
+
+    style = PromptStyle(setup, qwen_tok, model="qwen2.5-coder-0.5b")
+    gsm = get_task("gsm8k_cot").with_style(style)
+    expected = _lm_contexts(lm_task("gsm8k_cot", 8), qwen_tok, setup)
+    assert [it.prompt for it in gsm.items(LIMIT)] == [exp[0][0] for exp in expected]
+    arc = get_task("arc_easy").with_style(style)
+    expected = _lm_contexts(lm_task("arc_easy", 0), qwen_tok, setup)
+    got = [[(r.context, r.continuation) for r in it.requests] for it in arc.items(LIMIT)]
+    assert got == [[tuple(a) for a in exp] for exp in expected]
+    # a plain style leaves prompts and run keys exactly as without one
+    assert get_task("arc_easy").with_style(PromptStyle()).template_hash == get_task("arc_easy").template_hash
+    assert gsm.template_hash != get_task("gsm8k_cot").template_hash
