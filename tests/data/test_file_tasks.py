@@ -176,3 +176,43 @@ def test_gold_not_among_choices_names_task_and_document(tmp_path):
     _write_jsonl(tmp_path / "toy.jsonl", rows)
     with pytest.raises(TaskError, match=r"task toy, document 1: gold value 'seven'"):
         get_task(str(_write_task(tmp_path, "toy.jsonl"))).items()
+
+
+def _gen_task_file(tmp_path, extra: str = "") -> "Path":
+    (tmp_path / "arith.jsonl").write_text(
+        "\n".join(json.dumps({"question": f"What is {a} + {b}?", "answer": str(a + b)}) for a, b in
+                  ((2, 2), (3, 5), (10, 7), (6, 1))) + "\n", encoding="utf-8")
+    p = tmp_path / "arith.toml"
+    p.write_text(
+        'name = "arith"\npath = "arith.jsonl"\noutput_type = "generate_until"\n'
+        'doc_to_text = "Q: {question}\\nA:"\ntarget = "answer"\nuntil = ["\\n"]\nmax_gen_toks = 8\n'
+        'num_fewshot = 2\n' + extra, encoding="utf-8")
+    return p
+
+
+def test_generative_task_file_prompts_and_scoring(tmp_path):
+    extra = ('[[filter_list]]\nname = "number"\n'
+             'filter = [{function = "regex", regex_pattern = "(-?[0-9]+)"}, {function = "take_first"}]\n')
+    task = get_task(str(_gen_task_file(tmp_path, extra)))
+    assert task.kind == "generate_until" and task.metric_names == ["exact_match,number"]
+    item = task.items()[0]
+    assert item.prompt == "Q: What is 3 + 5?\nA: 8\n\nQ: What is 10 + 7?\nA: 17\n\nQ: What is 2 + 2?\nA:"
+    assert (item.target, item.until, item.max_gen_toks) == ("4", ("\n",), 8)
+    scored = item.scoring.score([" 4, since 2 + 2 = 4"], item.target)
+    assert scored.metrics == {"exact_match,number": 1.0}
+
+
+@pytest.mark.parametrize("extra, match", [
+    ('choices = "x"\n', "not `choices`/`gold`"),
+    ('[[filter_list]]\nname = "f"\nfilter = [{function = "nope"}]\n', "nope"),
+])
+def test_generative_task_file_errors(tmp_path, extra, match):
+    with pytest.raises(DataFileError, match=match):
+        get_task(str(_gen_task_file(tmp_path, extra))).items()
+
+
+def test_generative_keys_on_a_multiple_choice_file_are_refused(tmp_path):
+    p = tmp_path / "mc.toml"
+    p.write_text('path = "x.jsonl"\nquestion = "q"\nchoices = "c"\ngold = "g"\nuntil = ["\\n"]\n', encoding="utf-8")
+    with pytest.raises(DataFileError, match="generate_until"):
+        get_task(str(p))

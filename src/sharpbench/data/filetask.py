@@ -21,6 +21,28 @@ first-n; default: the other rows of the data file), ``metadata_fields``, ``forma
 Gold values: an integer is an index; a string equal to one of the choices is
 that choice; else a single letter ``A``-``Z`` is a letter index; else a string
 of digits is an index.
+
+A generative task (``output_type = "generate_until"``) has a ``target``
+(a field, or a format string over the row: the reference answer, and the
+answer text of few-shot examples) instead of ``choices``/``gold``, and takes
+lm-eval's generation and scoring settings::
+
+    name = "arith"
+    path = "arith.jsonl"
+    output_type = "generate_until"
+    doc_to_text = "Q: {question}\nA:"
+    target = "answer"
+    until = ["\n"]                     # stop sequences
+    max_gen_toks = 32
+    num_fewshot = 2
+    [[filter_list]]                    # lm-eval's filter_list (default: the first sample as is)
+    name = "number"
+    filter = [{function = "regex", regex_pattern = "(-?[0-9]+)"}, {function = "take_first"}]
+    [[metric_list]]                    # lm-eval's metric_list (default: exact_match)
+    metric = "exact_match"
+    ignore_case = true
+
+Other generative keys: ``gen_prefix``, ``repeats``, ``do_sample``, ``temperature``.
 """
 
 from __future__ import annotations
@@ -43,7 +65,12 @@ _KNOWN_KEYS = {
     "name", "path", "format", "hf_path", "hf_name", "split", "doc_to_text", "question", "choices", "gold",
     "id", "metric_names", "target_delimiter", "fewshot_delimiter", "description", "group", "num_fewshot",
     "fewshot_path", "metadata_fields",
+    # generative tasks
+    "output_type", "target", "until", "max_gen_toks", "filter_list", "metric_list", "gen_prefix", "repeats",
+    "do_sample", "temperature",
 }  # fmt: skip
+_GEN_ONLY = {"target", "until", "max_gen_toks", "filter_list", "metric_list", "gen_prefix", "repeats", "do_sample",
+             "temperature"}
 
 
 def is_task_file(name: str | Path) -> bool:
@@ -157,10 +184,31 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
             f"{path}: set `doc_to_text` (a format string) or `question` (a field name)"
         )
 
-    if "choices" not in cfg or "gold" not in cfg:
-        raise DataFileError(f"{path}: `choices` and `gold` are required")
-    choices_cfg = cfg["choices"]
-    if isinstance(choices_cfg, str):
+    output_type = str(cfg.get("output_type", "multiple_choice"))
+    if output_type not in ("multiple_choice", "generate_until"):
+        raise DataFileError(f"{path}: output_type must be multiple_choice or generate_until, got {output_type!r}")
+    generative = output_type == "generate_until"
+    if generative:
+        if "target" not in cfg:
+            raise DataFileError(f"{path}: a generate_until task needs `target` (a field or a format string)")
+        if "choices" in cfg or "gold" in cfg:
+            raise DataFileError(f"{path}: a generate_until task has a `target`, not `choices`/`gold`")
+        target_cfg = str(cfg["target"])
+        target_fields = _format_fields(target_cfg) or {target_cfg}
+        choices_cfg: Any = []
+    else:
+        stray = sorted(_GEN_ONLY & set(cfg))
+        if stray:
+            raise DataFileError(f"{path}: {stray} apply to generative tasks; set output_type = \"generate_until\"")
+        if "choices" not in cfg or "gold" not in cfg:
+            raise DataFileError(f"{path}: `choices` and `gold` are required")
+        choices_cfg = cfg["choices"]
+    if generative:
+        choice_fields: set[str] = set()
+
+        def doc_to_choice(d: Doc) -> list[str]:
+            return []
+    elif isinstance(choices_cfg, str):
         choice_fields = {choices_cfg}
 
         def doc_to_choice(d: Doc) -> list[str]:
@@ -174,13 +222,13 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
         raise DataFileError(
             f"{path}: `choices` must be a field name or a list of field names"
         )
-    gold_field = str(cfg["gold"])
+    gold_field = str(cfg["gold"]) if not generative else None
     id_field = cfg.get("id")
     meta_fields = list(cfg.get("metadata_fields") or [])
     required = (
         text_fields
         | choice_fields
-        | {gold_field}
+        | ({gold_field} if gold_field else target_fields)
         | ({id_field} if id_field else set())
         | set(meta_fields)
     )
@@ -266,13 +314,13 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
     def doc_to_target(d: Doc) -> int:
         return _resolve_gold(d[gold_field], doc_to_choice(d))
 
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+    source = str(cfg["path"]) if "path" in cfg else f"hf:{cfg.get('hf_path')}"
+    if generative:
+        return _generative_spec(path, cfg, name, load, doc_to_text, metadata, target_cfg, digest, source)
     metric_names = cfg.get("metric_names", ["acc", "acc_norm"])
     if isinstance(metric_names, str):
         metric_names = [metric_names]
-    digest = hashlib.sha256(
-        json.dumps(cfg, sort_keys=True, default=str).encode()
-    ).hexdigest()
-    source = str(cfg["path"]) if "path" in cfg else f"hf:{cfg.get('hf_path')}"
     spec = TaskSpec(
         name=name,
         group=cfg.get("group"),
@@ -293,4 +341,39 @@ def file_task_spec(path: str | Path) -> tuple[TaskSpec, int]:
         extra_hash={"config_sha256": digest},
         strict_items=True,
     )
+    return spec, int(cfg.get("num_fewshot", 0))
+
+
+def _generative_spec(path, cfg, name, load, doc_to_text, metadata, target_cfg, digest, source):
+    """The :class:`~sharpbench.data.gen.GenTaskSpec` of a ``generate_until`` task file."""
+    from sharpbench.answers import AnswerScoring
+    from sharpbench.data.gen import GenTaskSpec
+
+    if _format_fields(target_cfg):
+        def doc_to_target(d: Doc) -> str:
+            return target_cfg.format(**d)
+    else:
+        def doc_to_target(d: Doc) -> str:
+            return str(d[target_cfg])
+
+    until = cfg.get("until", [])
+    if isinstance(until, str):
+        until = [until]
+    try:
+        scoring = AnswerScoring.from_lmeval_config(cfg.get("filter_list"), cfg.get("metric_list"))
+        spec = GenTaskSpec(
+            name=name, group=cfg.get("group"), load_docs=load, doc_to_text=doc_to_text, doc_to_target=doc_to_target,
+            test_split="test", fewshot_split="fewshot" if "fewshot_path" in cfg else "test",
+            fewshot_sampler="first_n", description=str(cfg.get("description", "")),
+            target_delimiter=str(cfg.get("target_delimiter", " ")),
+            fewshot_delimiter=str(cfg.get("fewshot_delimiter", "\n\n")), scoring=scoring,
+            metric_names=tuple(scoring.metric_keys), until=tuple(str(u) for u in until),
+            max_gen_toks=int(cfg.get("max_gen_toks", 256)), do_sample=bool(cfg.get("do_sample", False)),
+            temperature=float(cfg.get("temperature", 0.0)), repeats=int(cfg.get("repeats", 1)),
+            gen_prefix=str(cfg.get("gen_prefix", "")), template_version="sharpbench:file-task:gen:1",
+            doc_metadata=metadata, source=f"file:{path} -> {source}", extra_hash={"config_sha256": digest},
+            strict_items=True,
+        )
+    except (TypeError, ValueError) as exc:  # AnswerSpecError is a ValueError
+        raise DataFileError(f"{path}: {exc}") from exc
     return spec, int(cfg.get("num_fewshot", 0))

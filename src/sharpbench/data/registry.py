@@ -118,4 +118,4 @@ def load_file_task(path: str | Path, num_fewshot: int | None = None) -> Task:
     if is_subset_config(cfg):
         return subset_task_from_config(cfg, Path(path), num_fewshot, get_task)
     spec, default_shots = file_task_spec(path)
-    return Task(spec, default_shots if num_fewshot is None else num_fewshot)
+    return make_task(spec, default_shots if num_fewshot is None else num_fewshot)
