@@ -175,7 +175,16 @@ MINERVA_FEWSHOT: tuple[Doc, ...] = tuple(
 
 
 def _math500_docs() -> list[Doc]:
+    import importlib.util
+
     from sharpbench.answers.math import last_boxed_only_string, normalize_final_answer, remove_boxed
+
+    missing = [m for m in ("sympy", "math_verify") if importlib.util.find_spec(m) is None]
+    if missing:  # before any model loads: the answers cannot be checked without them
+        raise MissingDataError(
+            f"minerva_math500 checks answers with {' and '.join(missing)} (as lm-eval does): "
+            "pip install 'sharpbench[math]'"
+        )
 
     return [
         {"problem": d["problem"], "solution": d["solution"],
