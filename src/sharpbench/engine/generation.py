@@ -11,7 +11,6 @@ and the item's metrics after the filter pipeline (e.g. a majority vote).
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,9 +22,6 @@ from sharpbench.data.gen import sample_seed
 from sharpbench.data.task import GenItem
 from sharpbench.models.base import require
 from sharpbench.results import GenerationRequest, GenItemResult, GenSample
-
-log = logging.getLogger(__name__)
-
 
 class GreedyRepeatsWarning(UserWarning):
     """``repeats`` > 1 with greedy decoding: every sample would be the same text (generated once)."""
@@ -157,7 +153,6 @@ def generate_items(
     if any(it.repeats > 1 and not (it.do_sample and it.temperature > 0) for it in items):
         msg = ("repeats > 1 with greedy decoding: every sample is the same text (generated once); "
                "sample with --gen-kwargs do_sample=true,temperature=0.7 for self-consistency")
-        log.warning(msg)
         warnings.warn(msg, GreedyRepeatsWarning, stacklevel=2)
     have = have or {}
     reqs: list[GenerationRequest] = []
