@@ -23,6 +23,7 @@ from sharpbench.data.task import GenItem
 from sharpbench.models.base import require
 from sharpbench.results import GenerationRequest, GenItemResult, GenSample
 
+
 class GreedyRepeatsWarning(UserWarning):
     """``repeats`` > 1 with greedy decoding: every sample would be the same text (generated once)."""
 
