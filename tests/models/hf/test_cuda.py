@@ -96,3 +96,24 @@ def test_prefix_tree_and_cache_on_gpu_match_the_cpu_plain_path(smollm2_dir):
     got, want = _scores(gpu, items, batch_size=8), _scores(cpu, items, batch_size=8)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-4)
     assert got[1] == want[1] and got[2] == want[2]
+
+
+def test_generation_on_gpu_is_transformers_greedy_text(smollm2_dir):
+    """The lean scheduler (prefix-tree prefill, slot decoding) on CUDA: transformers' greedy text, any batch size."""
+    from sharpbench.data.registry import get_task
+    from sharpbench.results import GenerationRequest
+
+    gpu = load_model(str(smollm2_dir), dtype="float32", device="cuda")
+    prompts = [it.prompt for it in get_task("gsm8k_cot").items(8)]
+    reqs = [GenerationRequest(p, until=("Q:",), max_gen_toks=32) for p in prompts]
+    with gpu.prefix_session():
+        one = [g.text for g in gpu.generate(reqs, batch_size=1)]
+        eight = [g.text for g in gpu.generate(reqs, batch_size=8)]
+    assert eight == one
+    ref = []
+    for p in prompts:
+        ids = torch.tensor([gpu.tok_encode(p)], device="cuda")
+        out = gpu.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=32,
+                                 do_sample=False, pad_token_id=gpu.tokenizer.pad_token_id)
+        ref.append(gpu.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split("Q:")[0])
+    assert one == ref
