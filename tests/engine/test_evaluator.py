@@ -166,3 +166,39 @@ def test_a_forward_hook_is_honoured(ev, hf):
         handle.remove()
     assert hooked != pytest.approx(before, rel=1e-5, abs=1e-3)  # scored with the model's own forward
     assert _flat(ev.score()) == before
+
+
+def test_generative_task_in_memory_with_a_lora_adapter(hf, tmp_path):
+    """Generation through the Evaluator: the same text as run_eval; an adapter changes it, disabling it restores it."""
+    peft = pytest.importorskip("peft")
+    import json
+
+    import torch
+
+    from sharpbench.engine.pipeline import run_eval
+
+    model, tok = hf
+    rows = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in ((2, 2), (3, 5), (10, 7))]
+    (tmp_path / "arith.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    task = tmp_path / "arith.toml"
+    task.write_text('path = "arith.jsonl"\noutput_type = "generate_until"\ndoc_to_text = "Q: {question}\\nA:"\n'
+                    'target = "answer"\nuntil = ["\\n"]\nmax_gen_toks = 12\nnum_fewshot = 1\n', encoding="utf-8")
+
+    def texts(score):
+        return [r.samples[0].generation.text for r in score.results[task.stem]]
+
+    plain = sb.Evaluator(model, tok, tasks=str(task)).score()
+    report = run_eval(sb.Evaluator(model, tok, tasks=str(task)).backend, str(task), store=tmp_path / "s.duckdb")
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        stored = [r.samples[0].generation.text for r in st.item_results(report.tasks[0].run_id)]
+    assert texts(plain) == stored
+    lora = peft.get_peft_model(copy.deepcopy(model), peft.LoraConfig(r=1, lora_alpha=1, target_modules=["q_proj"],
+                                                                     init_lora_weights=False))
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_" in name:
+                p.mul_(40.0)
+    lev = sb.Evaluator(lora, tok, tasks=str(task))
+    assert texts(lev.score()) != texts(plain)  # the adapter is generated with, not skipped
+    with lora.disable_adapter():
+        assert texts(lev.score()) == texts(plain)

@@ -153,6 +153,9 @@ class Evaluator:
         self.n_truncated = 0
         for plan in self.plans:
             batches = []
+            if getattr(plan.task, "kind", "multiple_choice") == "generate_until":
+                self._batches[plan.task.name] = plan.items  # generated on every call (nothing to tokenize once)
+                continue
             for start in range(0, len(plan.items), window):
                 encoded = [encode_item(self.backend, it) for it in plan.items[start : start + window]]
                 self.n_truncated += sum(e.n_truncated for e in encoded)
@@ -211,6 +214,12 @@ class Evaluator:
     def _score_task(self, batches: list[_Batch]) -> list[ItemResult]:
         from sharpbench.models.hf.scoring import NonFiniteLogitsError
 
+        if batches and getattr(batches[0], "kind", "") == "generate_until":  # generative items
+            from sharpbench.engine.generation import generate_items
+
+            with self.backend.prefix_session():  # no prefix states survive the call (weights change between calls)
+                return sorted(generate_items(self.backend, batches, batch_size=self.batch_size),
+                              key=lambda r: r.item_id)
         out: list[ItemResult] = []
         for batch in batches:
             try:
@@ -245,7 +254,9 @@ class Evaluator:
             for plan in plans:
                 meta = {it.item_id: dict(it.metadata) for it in plan.items if it.metadata}
                 hashes = {it.item_id: it.content_hash for it in plan.items}
-                st.write_items(plan.spec, results[plan.task.name], meta, content_hashes=hashes, overwrite=True)
+                gen = {it.item_id: it for it in plan.items if getattr(it, "kind", "") == "generate_until"}
+                st.write_items(plan.spec, results[plan.task.name], meta, content_hashes=hashes, overwrite=True,
+                               gen_items=gen or None)
                 finish_run(st, plan.spec, "complete", "keep" if self._by_id[plan.task.name] else self.limit)
                 run_ids[plan.task.name] = plan.spec.run_id
             return run_ids

@@ -294,7 +294,8 @@ def _store_shard(st: Store, entry: _Entry, shard: Shard, out: ShardOutput, limit
     have = st.stored_item_hashes(entry.spec.run_id)
     new = [r for r in out.results if have.get(r.item_id) != hashes[r.item_id]]
     meta = {it.item_id: dict(it.metadata) for it in shard.items if it.metadata}
-    st.write_items(entry.spec, new, meta, content_hashes=hashes, overwrite=True)
+    gen = {it.item_id: it for it in shard.items if getattr(it, "kind", "") == "generate_until"}
+    st.write_items(entry.spec, new, meta, content_hashes=hashes, overwrite=True, gen_items=gen or None)
 
 
 def _reports(st: Store, entries: list[_Entry], limit, failed: bool) -> list[Any]:

@@ -417,7 +417,7 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
     from sharpbench.engine.requests import TruncationWarning
     from sharpbench.engine.runner import score_items
 
-    if generative:
+    if generative:  # the runner's generative path, with the samples the store holds and a token counter
         from sharpbench.engine.generation import generate_items
 
         gen_items = {it.item_id: it for it in todo}

@@ -68,6 +68,10 @@ def score_items(
 ) -> Iterator[ItemResult]:
     """Score ``items`` and yield an :class:`ItemResult` per item, a batch at a time.
 
+    Generative items (:class:`~sharpbench.data.task.GenItem`) go to
+    :func:`sharpbench.engine.generation.generate_items` and yield
+    :class:`~sharpbench.results.GenItemResult` objects.
+
     Items are tokenized a window at a time (``window`` items, default
     ``max(256, 32 * batch_size)``), ordered inside the window (in prefix-tree
     order, so items sharing a few-shot prefix go together, when the backend
@@ -97,6 +101,12 @@ def score_items(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    items = items if isinstance(items, list) else list(items)
+    if items and getattr(items[0], "kind", "multiple_choice") == "generate_until":
+        from sharpbench.engine.generation import generate_items  # one entry point for every request kind
+
+        yield from generate_items(backend, items, batch_size=batch_size, progress=progress)
+        return
     window = window or default_window(batch_size)
     done = n_trunc = n_req = 0
     by_tree = tree_order(backend)

@@ -397,6 +397,20 @@ class InMemoryHFBackend(HFBackend):
         return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
                               device=self.device, fast=False)
 
+    def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
+        """As :meth:`HFBackend.generate_iter`, on the weights as they are now (LoRA folded, or the model's own forward)."""
+        from sharpbench.models.hf.generate import generate_iter
+
+        if plain_modules(self.model):
+            yield from super().generate_iter(requests, progress, batch_size=batch_size)
+            return
+        with lora_folded(self.model) as folded:
+            yield from generate_iter(
+                self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length, device=self.device,
+                n_slots=batch_size or 32, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
+                cache=self._cache if folded else None, lean_ok=bool(folded) and self.prefix_tree, progress=progress,
+            )
+
 
 @contextmanager
 def lora_folded(model: Any):
