@@ -75,3 +75,13 @@ def test_show_unknown_task_suggests():
     res = runner.invoke(app, ["tasks", "show", "arc_esy"])
     assert res.exit_code == 2
     assert "arc_easy" in res.output
+
+
+def test_show_generative_task_prints_prompt_and_settings():
+    res = runner.invoke(app, ["tasks", "show", "gsm8k_cot", "--n", "1", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    item = json.loads(res.output)["items"][0]
+    assert item["prompt"].startswith("Q: There are 15 trees") and item["prompt"].endswith("\nA:")
+    assert item["until"] == ["Q:", "</s>", "<|im_end|>"] and item["target"] == "18"
+    res = runner.invoke(app, ["tasks", "show", "gsm8k_cot", "--n", "1"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "max_gen_toks 256" in res.output

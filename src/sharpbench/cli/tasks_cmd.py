@@ -110,7 +110,7 @@ def tasks_show(
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="text | json."),
 ) -> None:
-    """Print the exact (context, continuation) requests of the first items of a task."""
+    """Print the exact requests of the first items of a task: (context, continuation) pairs, or generation prompts."""
     from sharpbench.data import get_task
     from sharpbench.data.task import check_text
 
@@ -123,11 +123,8 @@ def tasks_show(
         payload = {
             "task": task.name, "group": task.group, "num_fewshot": task.num_fewshot, "split": task.split,
             "template_hash": task.template_hash, "n_docs": task.n_docs,
-            "items": [
-                {"item_id": it.item_id, "gold": it.gold, "choices": list(it.choices), "metadata": it.metadata,
-                 "requests": [{"context": r.context, "continuation": r.continuation} for r in it.requests]}
-                for it in items
-            ],
+            "kind": task.kind,
+            "items": [_item_json(it) for it in items],
         }  # fmt: skip
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
         return
@@ -137,9 +134,25 @@ def tasks_show(
         f"num_fewshot={task.num_fewshot}  metrics={','.join(task.metric_names)}  hash={task.template_hash[:12]}"
     )
     for it in items:
+        if it.kind == "generate_until":
+            out.rule(escape(f"item {it.item_id}  target={it.target!r}  {it.metadata or ''}"))
+            out.print("[dim]--- prompt:[/dim]")
+            out.print(it.prompt, markup=False)
+            out.print(f"[dim]--- until {list(it.until)!r}, max_gen_toks {it.max_gen_toks}, repeats {it.repeats}, "
+                      f"{'sampled' if it.do_sample else 'greedy'}[/dim]", markup=True)
+            continue
         out.rule(escape(f"item {it.item_id}  gold={it.gold}  {it.metadata or ''}"))
         for j, r in enumerate(it.requests):
             mark = "*" if j == it.gold else " "
             out.print(f"[dim]--- request {j}{mark} context:[/dim]")
             out.print(r.context, markup=False)
             out.print(f"[dim]--- continuation:[/dim] {escape(repr(r.continuation))}")
+
+
+def _item_json(it: Any) -> dict[str, Any]:
+    if it.kind == "generate_until":
+        return {"item_id": it.item_id, "target": it.target, "metadata": it.metadata, "prompt": it.prompt,
+                "until": list(it.until), "max_gen_toks": it.max_gen_toks, "repeats": it.repeats,
+                "do_sample": it.do_sample, "temperature": it.temperature}
+    return {"item_id": it.item_id, "gold": it.gold, "choices": list(it.choices), "metadata": it.metadata,
+            "requests": [{"context": r.context, "continuation": r.continuation} for r in it.requests]}
