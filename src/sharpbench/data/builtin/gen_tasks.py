@@ -31,7 +31,9 @@ from functools import lru_cache
 from typing import Any
 
 from sharpbench.data.base import Doc, TaskSpec
-from sharpbench.data.builtin import agieval, mmlu, mmlu_pro
+import sharpbench.data.builtin.agieval as agieval  # the modules, not the package (which imports this one)
+import sharpbench.data.builtin.mmlu as mmlu
+import sharpbench.data.builtin.mmlu_pro as mmlu_pro
 from sharpbench.data.builtin.common import LM_EVAL, arc_challenge
 from sharpbench.data.errors import MissingDataError
 from sharpbench.data.gen import GenTaskSpec

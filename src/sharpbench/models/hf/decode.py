@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sharpbench.models.hf.fastpath import LeanForward, _rope, rms_norm
+from sharpbench.models.hf.fastpath import LeanForward, mlp_residual, qkv, rotary
 
 
 class SlotCache:
@@ -105,27 +105,16 @@ def decode_step(lean: LeanForward, cache: SlotCache, ids: Any, n_active: int) ->
     neg = torch.zeros(unused.shape, dtype=torch.float32, device=device).masked_fill_(unused, float("-inf"))
     neg = neg[:, None, None, :]  # (B, 1, 1, span), added to the scores
     x = base.embed_tokens(ids)  # (B, d)
-    cos, sin = base.rotary_emb(x, pos[None])
-    cos, sin = cos[0, :, None, :], sin[0, :, None, :]
-    half = sin.shape[-1] // 2
-    sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+    cos, sin = rotary(base, x, pos)
     for i, layer in enumerate(base.layers):
-        attn, mlp = layer.self_attn, layer.mlp
-        hd = attn.head_dim
-        h = rms_norm(x, layer.input_layernorm)
-        q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_active, -1, hd)
-        k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_active, -1, hd)
-        v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_active, -1, hd)
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+        attn = layer.self_attn
+        q, k, v = qkv(layer, x, linear, cos, sin)
         kb, vb = cache.keys[i], cache.values[i]
         kb[rows, :, :, pos] = k
         vb[rows, :, pos] = v
         o = _attend(q, kb[:n_active, :, :, :span], vb[:n_active, :, :span], neg, attn.scaling)
-        x.add_(linear(o.reshape(n_active, -1), attn.o_proj.weight, attn.o_proj.bias))
-        h = rms_norm(x, layer.post_attention_layernorm)
-        g = torch.nn.functional.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
-        g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
-        x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
+        x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
+        mlp_residual(layer, x, linear)
     for b in range(n_active):
         cache.lengths[b] += 1
     return lean.logits(x)

@@ -313,28 +313,50 @@ def _rope(x, cos, sin_signed):
     return out
 
 
+def rotary(base, x, pos):
+    """``(cos, sin_signed)`` of positions ``pos`` as :func:`_rope` takes them, ``(T, 1, head_dim)`` each."""
+    import torch
+
+    cos, sin = base.rotary_emb(x, pos[None])
+    cos, sin = cos[0, :, None, :], sin[0, :, None, :]
+    half = sin.shape[-1] // 2
+    return cos, torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+
+
+def qkv(layer, x, linear, cos, sin):
+    """A decoder layer's queries, keys (both after the rotary embedding) and values of ``x``: ``(T, heads, hd)``."""
+    attn = layer.self_attn
+    n_tok, hd = x.shape[0], attn.head_dim
+    h = rms_norm(x, layer.input_layernorm)
+    q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
+    k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
+    v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
+    return _rope(q, cos, sin), _rope(k, cos, sin), v
+
+
+def mlp_residual(layer, x, linear) -> None:
+    """``x += mlp(post_attention_layernorm(x))`` in place (SiLU-gated MLP)."""
+    import torch.nn.functional as F
+
+    mlp = layer.mlp
+    h = rms_norm(x, layer.post_attention_layernorm)
+    g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
+    g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
+    x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
+
+
 def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
     import torch
-    import torch.nn.functional as F
 
     from sharpbench.models.hf.segattn import segment_attention
 
-    n_tok = ids.shape[0]
     x = base.embed_tokens(ids)  # (T, d), a fresh tensor: safe to update in place
-    cos, sin = base.rotary_emb(x, pos[None])
-    cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # (T, 1, head_dim)
-    half = sin.shape[-1] // 2
-    sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+    cos, sin = rotary(base, x, pos)
     last = len(base.layers) - 1
     saved = [([], []) for _ in save]
     for i, layer in enumerate(base.layers):
-        attn, mlp = layer.self_attn, layer.mlp
-        hd = attn.head_dim
-        h = rms_norm(x, layer.input_layernorm)
-        q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
-        k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
-        v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+        attn = layer.self_attn
+        q, k, v = qkv(layer, x, linear, cos, sin)
         if past is not None:  # cached states first: the plan's key indices below plan.n_past point there
             k, v = torch.cat((past[i][0], k)), torch.cat((past[i][1], v))
         for (sk, sv), idx in zip(saved, save):
@@ -344,10 +366,7 @@ def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
         x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
-        h = rms_norm(x, layer.post_attention_layernorm)
-        g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
-        g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
-        x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
+        mlp_residual(layer, x, linear)
     if keep is not None and last < 0:  # no layers: nothing was selected above
         x = x.index_select(0, keep)
     return x, saved
