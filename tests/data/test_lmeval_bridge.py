@@ -1,0 +1,218 @@
+"""The lm-eval task bridge (``--tasks lmeval:NAME``) against lm-eval 0.4.13's own ``simple_evaluate``.
+
+lm-eval's task loader builds the tasks over local data (``datasets.load_dataset``
+replaced as in :mod:`lmeval_peer`); sharpbench scores the requests with its
+engine and store; the metrics must be lm-eval's, per item and aggregated, for a
+multiple-choice task (few-shot), a generative task (filters) and a rolling
+log-likelihood task (weighted perplexities through the task's own ``process_results``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import lmeval_peer as peer  # noqa: E402
+
+from sharpbench.data.errors import TaskError  # noqa: E402
+from sharpbench.data.lmeval_bridge import LMEvalTask, is_lmeval_name, load_lmeval_task  # noqa: E402
+
+LM_TASKS = peer.LM_TASKS
+WIKI = [
+    {"page": " = Valkyria Chronicles III = \n\n Senjō no Valkyria 3 : Unrecorded Chronicles is a tactical role @-@ "
+             "playing video game developed by Sega and Media.Vision for the PlayStation Portable . Released in "
+             "January 2011 in Japan , it is the third game in the Valkyria series . \n"},
+    {"page": " = Tower Building of the Little Rock Arsenal = \n\n The Tower Building is a building in Little Rock , "
+             "Arkansas . It was built in 1840 and is the oldest building in the city 's MacArthur Park . \n"},
+    {"page": " = Short = \n\n A short page . \n"},
+]
+
+
+def _gsm8k_docs():
+    from sharpbench.data.builtin.gen_tasks import _gsm8k_docs
+
+    return _gsm8k_docs()
+
+
+def _local(path, name=None, **kw):
+    """``datasets.load_dataset`` over local data: the packaged MC sets, gsm8k and a tiny wikitext."""
+    if (path, name) == ("openai/gsm8k", "main"):
+        test = datasets.Dataset.from_list(_gsm8k_docs())
+        return datasets.DatasetDict({"train": test, "test": test})
+    if path == "EleutherAI/wikitext_document_level":
+        ds = datasets.Dataset.from_list(WIKI)
+        return datasets.DatasetDict({"train": ds, "validation": ds, "test": ds})
+    return peer.fake_load_dataset(peer.hub_table())(path, name, **kw)
+
+
+@pytest.fixture
+def local_data(monkeypatch):
+    monkeypatch.setattr(datasets, "load_dataset", _local)
+
+
+def _manager():
+    import lm_eval.tasks
+
+    dirs = [LM_TASKS / d for d in ("arc", "gsm8k", "wikitext")]
+    return lm_eval.tasks.TaskManager(include_path=[str(d) for d in dirs], include_defaults=False)
+
+
+def _lmeval_run(model, task: str, limit: int, **kw):
+    """lm-eval's own run of ``task`` (samples per doc and filter, aggregated results)."""
+    import lm_eval
+
+    out = lm_eval.simple_evaluate(model=model, tasks=[task], limit=limit, log_samples=True,
+                                  task_manager=_manager(), **kw)
+    rows = out["samples"][task]
+    return rows, out["results"][task]
+
+
+# ---------------------------------------------------------------------- fast tests
+def test_prefix_and_names(local_data):
+    from sharpbench.data.registry import get_task, resolve_tasks
+
+    assert is_lmeval_name("lmeval:arc_easy") and not is_lmeval_name("arc_easy")
+    t = load_lmeval_task("lmeval:arc_easy", task_manager=_manager())
+    assert isinstance(t, LMEvalTask) and t.name == "lmeval:arc_easy" and t.kind == "multiple_choice"
+    assert t.metric_names == ["acc", "acc_norm"] and t.version == "1.0"
+    items = t.items(3)
+    assert [len(it.requests) for it in items] == [len(it.choices) for it in items]
+    assert t.items(2) == items[:2]
+    # the run key: stable, and it changes with num_fewshot
+    assert t.template_hash == load_lmeval_task("arc_easy", task_manager=_manager()).template_hash
+    assert t.template_hash != load_lmeval_task("arc_easy", 2, task_manager=_manager()).template_hash
+    with pytest.raises(TaskError, match="needs a task name"):
+        load_lmeval_task("lmeval:")
+    # the registry sends the prefix to the bridge (default task manager: every lm-eval task)
+    (r,) = resolve_tasks("lmeval:arc_easy")
+    assert isinstance(r, LMEvalTask) and isinstance(get_task("lmeval:arc_easy"), LMEvalTask)
+
+
+def test_yaml_path_task(local_data, tmp_path):
+    src = (LM_TASKS / "arc" / "arc_easy.yaml").read_text()
+    (tmp_path / "my_arc.yaml").write_text(src.replace("task: arc_easy", "task: my_arc"))
+    t = load_lmeval_task(f"lmeval:{tmp_path / 'my_arc.yaml'}")
+    assert t.name == "lmeval:my_arc"
+    ref = load_lmeval_task("lmeval:arc_easy", task_manager=_manager())
+    assert [it.requests for it in t.items(4)] == [it.requests for it in ref.items(4)]
+    with pytest.raises(TaskError, match="not found"):
+        load_lmeval_task(f"lmeval:{tmp_path / 'nope.yaml'}")
+
+
+def test_without_lmeval_names_the_install(monkeypatch):
+    import sharpbench.data.lmeval_bridge as bridge
+
+    monkeypatch.setitem(sys.modules, "lm_eval", None)
+    with pytest.raises(TaskError, match=r"pip install lm-eval==0\.4\.13"):
+        bridge.load_lmeval_task("lmeval:arc_easy")
+
+
+def test_gen_items_follow_gen_kwargs(local_data):
+    from sharpbench.data.gen import GenOptions
+
+    t = load_lmeval_task("lmeval:gsm8k_cot", task_manager=_manager())
+    assert t.kind == "generate_until" and t.num_fewshot == 8
+    assert t.metric_names == ["exact_match,strict-match", "exact_match,flexible-extract"]
+    it = t.items(1)[0]
+    assert it.max_gen_toks == 256 and "Q:" in it.until and it.prompt.endswith("A:")
+    short = t.with_options(GenOptions({"max_gen_toks": 32}))
+    assert short.items(1)[0].max_gen_toks == 32 and short.template_hash != t.template_hash
+    s = it.scoring.score(["... The answer is 18.", "no number"], it.target)
+    assert s.extracted["strict-match"][1] == "[invalid]" and s.unextracted["strict-match"] == (False, True)
+
+
+# ---------------------------------------------------------------------- parity with lm-eval's own runs
+@pytest.mark.lmeval
+@pytest.mark.slow
+def test_multiple_choice_matches_lmeval(local_data, smollm2_dir, smollm2, tmp_path):
+    from lm_eval.models.huggingface import HFLM
+
+    from sharpbench.engine.pipeline import run_eval
+    from sharpbench.store import Store
+
+    n, shots = 20, 2
+    lm = HFLM(pretrained=str(smollm2_dir), dtype="float32", batch_size=1, device="cpu")
+    rows, lm_res = _lmeval_run(lm, "arc_easy", n, num_fewshot=shots, bootstrap_iters=1000)
+    task = load_lmeval_task("lmeval:arc_easy", shots, task_manager=_manager())
+    # the prompts are lm-eval's own (few-shot sampling included)
+    lm_args = {r["doc_id"]: [tuple(a) for a in r["arguments"]] for r in rows}
+    assert {it.item_id: [(q.context, q.continuation) for q in it.requests] for it in task.items(n)} == lm_args
+    report = run_eval(smollm2, [task], limit=n, store=tmp_path / "s.duckdb", batch_size=4)
+    rep = report.tasks[0]
+    assert rep.task == "lmeval:arc_easy" and rep.n_items == n
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        ours = {r.item_id: r for r in st.item_results(rep.run_id)}
+    for r in rows:  # per item: lm-eval's acc / acc_norm, and the log-likelihoods
+        got = ours[r["doc_id"]]
+        assert (got.metrics["acc"], got.metrics["acc_norm"]) == (r["acc"], r["acc_norm"]), r["doc_id"]
+        for c, resp in zip(got.choices, r["resps"], strict=True):
+            assert c.loglik == pytest.approx(float(resp[0][0]), abs=1e-4)
+    for m in ("acc", "acc_norm"):
+        assert rep.metrics[m][0] == pytest.approx(lm_res[f"{m},none"], abs=1e-12)
+        assert rep.metrics[m][1] == pytest.approx(lm_res[f"{m}_stderr,none"], rel=1e-9)
+    # resumed from the store: nothing recomputed, the same metrics
+    again = run_eval(smollm2, [task], limit=n, store=tmp_path / "s.duckdb", batch_size=4).tasks[0]
+    assert again.n_computed == 0 and again.metrics == rep.metrics
+
+
+@pytest.mark.lmeval
+@pytest.mark.slow
+def test_generative_matches_lmeval(local_data, smollm2_dir, smollm2, tmp_path):
+    from lm_eval.models.huggingface import HFLM
+
+    from sharpbench.data.gen import GenOptions
+    from sharpbench.engine.pipeline import run_eval
+    from sharpbench.store import Store
+
+    n, max_gen = 5, 32
+    lm = HFLM(pretrained=str(smollm2_dir), dtype="float32", batch_size=1, device="cpu")
+    rows, lm_res = _lmeval_run(lm, "gsm8k_cot", n, gen_kwargs=f"max_gen_toks={max_gen}", bootstrap_iters=1000)
+    task = load_lmeval_task("lmeval:gsm8k_cot", task_manager=_manager())
+    report = run_eval(smollm2, [task], limit=n, store=tmp_path / "s.duckdb", gen_kwargs={"max_gen_toks": max_gen},
+                      batch_size=4)
+    rep = report.tasks[0]
+    assert rep.kind == "generate_until" and rep.n_items == n
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        ours = {r.item_id: r for r in st.item_results(rep.run_id)}
+    assert sorted(ours) == list(range(n))
+    for r in rows:  # one row per (doc, filter): the same text, the same extracted answer and exact_match
+        got = ours[r["doc_id"]]
+        assert got.samples[0].generation.text == r["resps"][0][0], r["doc_id"]
+        assert got.samples[0].extracted[r["filter"]] == r["filtered_resps"][0]
+        assert got.metrics[f"exact_match,{r['filter']}"] == r["exact_match"]
+    for key in ("exact_match,strict-match", "exact_match,flexible-extract"):
+        assert rep.metrics[key][0] == pytest.approx(lm_res[key], abs=1e-12)
+        se = lm_res[key.replace(",", "_stderr,")]
+        assert rep.metrics[key][1] == pytest.approx(se, rel=1e-9)
+    assert task.with_options(GenOptions({"max_gen_toks": max_gen})).template_hash == rep_hash(tmp_path, rep.run_id)
+
+
+def rep_hash(tmp_path, run_id):
+    from sharpbench.store import Store
+
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        return st.get_run(run_id)["template_hash"]
+
+
+@pytest.mark.lmeval
+@pytest.mark.slow
+def test_rolling_task_matches_lmeval(local_data, smollm2_dir, tmp_path):
+    from lm_eval.models.huggingface import HFLM
+
+    from sharpbench.engine.pipeline import run_eval
+    from sharpbench.models import load_model
+
+    lm = HFLM(pretrained=str(smollm2_dir), dtype="float32", batch_size=1, device="cpu", max_length=64)
+    rows, lm_res = _lmeval_run(lm, "wikitext", len(WIKI))
+    ours = load_model(str(smollm2_dir), dtype="float32", max_length=64)
+    task = load_lmeval_task("lmeval:wikitext", task_manager=_manager())
+    assert task.kind == "loglikelihood_rolling"
+    rep = run_eval(ours, [task], store=tmp_path / "s.duckdb", batch_size=2).tasks[0]
+    assert rep.kind == "loglikelihood_rolling" and rep.n_items == len(WIKI)
+    for m in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
+        assert rep.metrics[m][0] == pytest.approx(lm_res[f"{m},none"], rel=1e-5)
