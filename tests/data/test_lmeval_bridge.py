@@ -216,3 +216,44 @@ def test_rolling_task_matches_lmeval(local_data, smollm2_dir, tmp_path):
     assert rep.kind == "loglikelihood_rolling" and rep.n_items == len(WIKI)
     for m in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
         assert rep.metrics[m][0] == pytest.approx(lm_res[f"{m},none"], rel=1e-5)
+
+
+@pytest.mark.lmeval
+@pytest.mark.parametrize("name,shots", [("gsm8k_cot", None), ("arc_easy", 2)])
+def test_chat_prompts_are_lmevals(local_data, name, shots):
+    """``with_style``: lm-eval renders the chat prompts itself, through the model's template as HFLM does."""
+    import functools
+    import types
+
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    from sharpbench.data.chat import ChatSetup, PromptStyle
+    from sharpbench.models import packaged
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(packaged.ensure_checkpoint("smollm2-135m")))
+    except packaged.ModelPackageMissingError as err:  # pragma: no cover - CI installs it
+        pytest.skip(str(err))
+    setup = ChatSetup(apply_chat_template=True, system_prompt="Be careful.", fewshot_as_multiturn=True)
+    plain = load_lmeval_task(f"lmeval:{name}", shots, task_manager=_manager())
+    task = plain.with_style(PromptStyle(setup, tok, "smollm2-135m"))
+    assert task.template_hash != plain.template_hash
+
+    ref = peer.load_lm_task(_manager(), name, plain.num_fewshot)
+    ref.build_all_requests(
+        limit=3, rank=0, world_size=1, system_instruction=setup.system_prompt, apply_chat_template=True,
+        fewshot_as_multiturn=True,
+        chat_template=functools.partial(HFLM.apply_chat_template, types.SimpleNamespace(tokenizer=tok,
+                                                                                          chat_template_args={})),
+    )
+    want = {}
+    for inst in sorted(ref.instances, key=lambda i: (i.doc_id, i.idx)):
+        want.setdefault(inst.doc_id, []).append(inst.arguments[0])
+    items = task.items(3)
+    if task.kind == "generate_until":
+        assert {it.item_id: [it.prompt] for it in items} == want
+        assert items[0].prompt.startswith("<|im_start|>system\nBe careful.")
+    else:
+        assert {it.item_id: [r.context for r in it.requests] for it in items} == want
+    assert plain.items(1)[0] != items[0]
