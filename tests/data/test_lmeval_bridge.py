@@ -206,6 +206,7 @@ def test_rolling_task_matches_lmeval(local_data, smollm2_dir, tmp_path):
 
     from sharpbench.engine.pipeline import run_eval
     from sharpbench.models import load_model
+    from sharpbench.store import Store
 
     lm = HFLM(pretrained=str(smollm2_dir), dtype="float32", batch_size=1, device="cpu", max_length=64)
     rows, lm_res = _lmeval_run(lm, "wikitext", len(WIKI))
@@ -216,6 +217,13 @@ def test_rolling_task_matches_lmeval(local_data, smollm2_dir, tmp_path):
     assert rep.kind == "loglikelihood_rolling" and rep.n_items == len(WIKI)
     for m in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
         assert rep.metrics[m][0] == pytest.approx(lm_res[f"{m},none"], rel=1e-5)
+    by_doc = {r["doc_id"]: r for r in rows}  # per item: the summed log-likelihood of the document
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        for r in st.item_results(rep.run_id):
+            assert r.metrics["loglik"] == pytest.approx(by_doc[r.item_id]["word_perplexity"][0], abs=1e-4)
+        run = st.get_run(rep.run_id)
+    # the run record holds the weighted aggregates too (not means of per-item values)
+    assert run["metrics"]["bits_per_byte"][0] == pytest.approx(lm_res["bits_per_byte,none"], rel=1e-5)
 
 
 @pytest.mark.lmeval

@@ -46,6 +46,7 @@ __all__ = [
     "select_items",
     "store_scores",
     "task_metric_names",
+    "task_summary",
     "run_eval",
     "evaluate_items",
     "summarize",
@@ -486,7 +487,13 @@ def finish_run(st: Store, spec: RunSpec, status: str, limit: Any = KEEP_LIMIT) -
     """Close the run record: ``status`` and the metrics of the items stored now."""
     with st.session():  # one turn: the metrics are those of the items stored when the run is closed
         stored = st.item_results(spec.run_id)
-        st.finish_run(spec.run_id, status=status, metrics=summarize(stored), limit=limit)
+        if spec.kind == "loglikelihood_rolling":  # lm-eval's weighted perplexities, not means of per-item values
+            from sharpbench.engine.rolling import rolling_metrics
+
+            metrics = rolling_metrics(stored)
+        else:
+            metrics = summarize(stored)
+        st.finish_run(spec.run_id, status=status, metrics=metrics, limit=limit)
 
 
 def resolve_task_list(tasks: Any, num_fewshot: int | None = None) -> list[Any]:
