@@ -407,9 +407,8 @@ class LMEvalTask:
             )
         if out == "loglikelihood_rolling":
             (text,) = insts[0].arguments
-            target = lm.doc_to_target(doc)
-            return RollingItem(item_id=doc_id, text=str(text), n_words=int(lm.count_words(target)),
-                               n_bytes=int(lm.count_bytes(target)))
+            n_words, n_bytes = self._rolling_counts(doc)
+            return RollingItem(item_id=doc_id, text=str(text), n_words=n_words, n_bytes=n_bytes)
         pairs = [tuple(i.arguments) for i in insts]
         requests = tuple(Request(str(c), str(x)) for c, x in pairs)
         conts = tuple(str(x) for _, x in pairs)
@@ -417,6 +416,24 @@ class LMEvalTask:
         if out == "multiple_choice":
             gold = self._gold(doc, len(pairs))
         return LMEvalChoiceItem(item_id=doc_id, requests=requests, gold=gold, choices=conts, bridge=self)
+
+    def _rolling_counts(self, doc: Any) -> tuple[int, int]:
+        """The (words, bytes) the task's own ``process_results`` divides by (wikitext counts the raw page)."""
+        lm = self._lm
+        target = lm.doc_to_target(doc)
+        words, nbytes = int(lm.count_words(target)), int(lm.count_bytes(target))
+        try:
+            out = lm.process_results(doc, [0.0])
+        except Exception:  # noqa: BLE001 - a custom process_results; fall back on lm-eval's counts
+            return words, nbytes
+        for key, default in (("word_perplexity", None), ("byte_perplexity", None), ("bits_per_byte", None)):
+            v = out.get(key, default)
+            if isinstance(v, (tuple, list)) and len(v) == 2:
+                if key == "word_perplexity":
+                    words = int(v[1])
+                else:
+                    nbytes = int(v[1])
+        return words, nbytes
 
     def _gold(self, doc: Any, n: int) -> int:
         lm = self._lm
