@@ -265,3 +265,58 @@ def test_chat_prompts_are_lmevals(local_data, name, shots):
     else:
         assert {it.item_id: [r.context for r in it.requests] for it in items} == want
     assert plain.items(1)[0] != items[0]
+
+
+LOCAL_YAML = """task: local_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_target: "{{{{answer}}}}"
+doc_to_choice: "{{{{choices}}}}"
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+metadata:
+  version: 1.0
+"""
+LOCAL_ROWS = [
+    {"question": "What color is the sky on a clear day?", "choices": ["blue", "green", "red"], "answer": 0},
+    {"question": "How many legs does a spider have?", "choices": ["six", "eight", "ten"], "answer": 1},
+    {"question": "What is the opposite of hot?", "choices": ["warm", "cold", "big"], "answer": 1},
+    {"question": "Which animal barks?", "choices": ["cat", "cow", "dog"], "answer": 2},
+]
+
+
+@pytest.mark.lmeval
+@pytest.mark.slow
+def test_cli_yaml_task_over_local_json(tmp_path, smollm2_dir):
+    """``sharpbench eval --tasks lmeval:/path/task.yaml``: lm-eval's loader reads the local data; a rerun reuses."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sharpbench.cli.app import app
+    from sharpbench.store import Store
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in LOCAL_ROWS))
+    yaml = tmp_path / "local_mc.yaml"
+    yaml.write_text(LOCAL_YAML.format(data=data))
+    store = tmp_path / "s.duckdb"
+    args = ["eval", "--model", str(smollm2_dir), "--tasks", f"lmeval:{yaml}", "--store", str(store),
+            "--output-json", str(tmp_path / "out.json")]
+    first = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "4 items computed" in first.output
+    out = json.loads((tmp_path / "out.json").read_text())
+    (task,) = out["tasks"]
+    assert task["task"] == "lmeval:local_mc" and task["n_items"] == 4
+    with Store(store, read_only=True) as st:
+        items = st.item_results(task["run_id"])
+    assert task["metrics"]["acc"]["value"] == pytest.approx(sum(r.metrics["acc"] for r in items) / 4)
+    again = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert again.exit_code == 0 and "0 items computed, 4 reused" in again.output
