@@ -32,6 +32,13 @@ WIKI = [
     {"page": " = Short = \n\n A short page . \n"},
 ]
 
+LAMBADA = [
+    {"text": "She opened the door and saw that it was raining, so she went back inside to get her umbrella"},
+    {"text": "The cat sat on the mat and looked at the dog, which was sleeping by the fire"},
+    {"text": "He paid for the coffee and left a generous tip for the waiter"},
+    {"text": "After years of practice, the young pianist finally played the concerto without a single mistake"},
+]
+
 
 def _gsm8k_docs():
     from sharpbench.data.builtin.gen_tasks import _gsm8k_docs
@@ -44,6 +51,8 @@ def _local(path, name=None, **kw):
     if (path, name) == ("openai/gsm8k", "main"):
         test = datasets.Dataset.from_list(_gsm8k_docs())
         return datasets.DatasetDict({"train": test, "test": test})
+    if path == "EleutherAI/lambada_openai":
+        return datasets.DatasetDict({"test": datasets.Dataset.from_list(LAMBADA)})
     if path == "EleutherAI/wikitext_document_level":
         ds = datasets.Dataset.from_list(WIKI)
         return datasets.DatasetDict({"train": ds, "validation": ds, "test": ds})
@@ -58,7 +67,7 @@ def local_data(monkeypatch):
 def _manager():
     import lm_eval.tasks
 
-    dirs = [LM_TASKS / d for d in ("arc", "gsm8k", "wikitext")]
+    dirs = [LM_TASKS / d for d in ("arc", "gsm8k", "wikitext", "lambada")]
     return lm_eval.tasks.TaskManager(include_path=[str(d) for d in dirs], include_defaults=False)
 
 
@@ -320,3 +329,29 @@ def test_cli_yaml_task_over_local_json(tmp_path, smollm2_dir):
     assert task["metrics"]["acc"]["value"] == pytest.approx(sum(r.metrics["acc"] for r in items) / 4)
     again = CliRunner().invoke(app, args, catch_exceptions=False)
     assert again.exit_code == 0 and "0 items computed, 4 reused" in again.output
+
+
+@pytest.mark.lmeval
+@pytest.mark.slow
+def test_loglikelihood_task_with_perplexity_aggregation(local_data, smollm2_dir, smollm2, tmp_path):
+    """``output_type: loglikelihood`` (lambada): acc per item and lm-eval's non-mean ``perplexity`` aggregation."""
+    import math
+
+    from lm_eval.models.huggingface import HFLM
+
+    from sharpbench.engine.pipeline import run_eval
+    from sharpbench.store import Store
+
+    lm = HFLM(pretrained=str(smollm2_dir), dtype="float32", batch_size=1, device="cpu")
+    rows, lm_res = _lmeval_run(lm, "lambada_openai", len(LAMBADA), bootstrap_iters=0)
+    task = load_lmeval_task("lmeval:lambada_openai", task_manager=_manager())
+    assert task.output_type == "loglikelihood" and task.kind == "multiple_choice"
+    rep = run_eval(smollm2, [task], store=tmp_path / "s.duckdb", batch_size=2).tasks[0]
+    assert rep.metrics["perplexity"][0] == pytest.approx(lm_res["perplexity,none"], rel=1e-5)
+    assert rep.metrics["acc"][0] == lm_res["acc,none"]
+    assert math.isnan(rep.metrics["perplexity"][1])  # lm-eval bootstraps it; sharpbench only when asked
+    with Store(tmp_path / "s.duckdb", read_only=True) as st:
+        ours = {r.item_id: r for r in st.item_results(rep.run_id)}
+    for r in rows:
+        assert ours[r["doc_id"]].metrics["acc"] == r["acc"]
+        assert ours[r["doc_id"]].metrics["perplexity"] == pytest.approx(r["perplexity"], abs=1e-4)
