@@ -10,17 +10,13 @@ log-likelihood task (weighted perplexities through the task's own ``process_resu
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import datasets
+import lmeval_peer as peer
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import lmeval_peer as peer  # noqa: E402
-
-from sharpbench.data.errors import TaskError  # noqa: E402
-from sharpbench.data.lmeval_bridge import LMEvalTask, is_lmeval_name, load_lmeval_task  # noqa: E402
+from sharpbench.data.errors import TaskError, UnknownTaskError
+from sharpbench.data.lmeval_bridge import LMEvalTask, is_lmeval_name, load_lmeval_task
 
 LM_TASKS = peer.LM_TASKS
 WIKI = [
@@ -97,6 +93,10 @@ def test_prefix_and_names(local_data):
     assert t.template_hash != load_lmeval_task("arc_easy", 2, task_manager=_manager()).template_hash
     with pytest.raises(TaskError, match="needs a task name"):
         load_lmeval_task("lmeval:")
+    with pytest.raises(UnknownTaskError, match="Did you mean: lmeval:arc_easy"):
+        load_lmeval_task("lmeval:arc_eas", task_manager=_manager())
+    with pytest.raises(TaskError, match="group or tag"):
+        load_lmeval_task("lmeval:ai2_arc", task_manager=_manager())
     # the registry sends the prefix to the bridge (default task manager: every lm-eval task)
     (r,) = resolve_tasks("lmeval:arc_easy")
     assert isinstance(r, LMEvalTask) and isinstance(get_task("lmeval:arc_easy"), LMEvalTask)

@@ -109,10 +109,13 @@ def _load_lm_task(ref: str, task_manager: Any = None) -> Any:
         manager = lm_eval.tasks.TaskManager(include_path=[str(path.parent)], include_defaults=False)
     else:
         name, manager = ref, task_manager or _default_manager()
+        _check_name(manager, name)
     try:
         loaded = manager.load([name])
     except (KeyError, ValueError) as exc:
         raise UnknownTaskError(f"lm-eval {lm_eval.__version__} has no task {name!r}: {exc}") from None
+    except (ImportError, OSError, RuntimeError) as exc:  # its data set (offline, missing) or its code
+        raise TaskError(f"lm-eval could not load task {name!r}: {type(exc).__name__}: {exc}") from None
     tasks = loaded["tasks"]
     if len(tasks) != 1 or loaded.get("groups"):
         raise TaskError(
@@ -120,6 +123,22 @@ def _load_lm_task(ref: str, task_manager: Any = None) -> Any:
             f"(e.g. lmeval:{next(iter(tasks), '?')})"
         )
     return next(iter(tasks.values()))
+
+
+def _check_name(manager: Any, name: str) -> None:
+    """Fail before any data loads for an unknown name (with close names) or a group / tag."""
+    import difflib
+
+    import lm_eval
+
+    groups = set(getattr(manager, "all_groups", ())) | set(getattr(manager, "all_tags", ()))
+    if name in groups:
+        raise TaskError(f"lmeval:{name} is an lm-eval group or tag; name its tasks one by one (lmeval:TASK)")
+    known = getattr(manager, "all_subtasks", None)
+    if known is not None and name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join('lmeval:' + c for c in close)}?" if close else ""
+        raise UnknownTaskError(f"lm-eval {lm_eval.__version__} has no task {name!r}.{hint}")
 
 
 def load_lmeval_task(
@@ -369,6 +388,8 @@ class LMEvalTask:
         n = n_total if limit is None else min(int(limit), n_total)
         if len(self._items) >= n:
             return self._items[:n]
+        if n_total == 0:
+            raise TaskError(f"task {self.name}: the '{self.split}' split has no documents; there is nothing to evaluate")
         lm = self._lm
         lm.set_fewshot_seed(seed=self.fewshot_seed)  # the sampler is stateful: the same shots on every build
         try:
