@@ -51,8 +51,15 @@ from sharpbench.data.errors import TaskError, UnknownTaskError
 from sharpbench.data.task import GenItem, Item, Request, RollingItem
 from sharpbench.results import ItemResult
 
-__all__ = ["PREFIX", "LMEVAL_PIN", "LMEvalTask", "LMEvalScoring", "LMEvalChoiceItem", "is_lmeval_name",
-           "load_lmeval_task"]
+__all__ = [
+    "LMEVAL_PIN",
+    "PREFIX",
+    "LMEvalChoiceItem",
+    "LMEvalScoring",
+    "LMEvalTask",
+    "is_lmeval_name",
+    "load_lmeval_task",
+]
 
 #: Task names with this prefix are built by lm-eval's task loader.
 PREFIX = "lmeval:"
@@ -70,7 +77,7 @@ def is_lmeval_name(name: str) -> bool:
 def _lm_eval() -> Any:
     try:
         import lm_eval
-        import lm_eval.tasks  # noqa: F401
+        import lm_eval.tasks
     except ImportError as exc:
         raise TaskError(
             f"lmeval: tasks are built by lm-evaluation-harness, which is not installed "
@@ -154,7 +161,7 @@ def load_lmeval_task(
         Where task names are looked up (default: every lm-eval task).
     """
     ref = name.strip()
-    ref = ref[len(PREFIX):] if ref.startswith(PREFIX) else ref
+    ref = ref.removeprefix(PREFIX)
     if not ref:
         raise TaskError("lmeval: needs a task name or a task YAML path, e.g. lmeval:arc_easy")
     return LMEvalTask(ref, num_fewshot=num_fewshot, task_manager=task_manager, fewshot_seed=fewshot_seed)

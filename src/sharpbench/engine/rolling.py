@@ -31,7 +31,7 @@ from sharpbench.engine.results import ChoiceResult, ItemResult
 from sharpbench.models.base import TokenRequest
 from sharpbench.models.errors import ScoringError
 
-__all__ = ["ROLLING_METRICS", "rolling_windows", "rolling_requests", "score_rolling", "rolling_metrics"]
+__all__ = ["ROLLING_METRICS", "rolling_metrics", "rolling_requests", "rolling_windows", "score_rolling"]
 
 #: The metrics a rolling task reports (lm-eval's names), lower is better for all.
 ROLLING_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
