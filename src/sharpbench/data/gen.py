@@ -243,7 +243,8 @@ def with_gen_options(tasks: Sequence[Task], options: GenOptions | None) -> list[
     """Apply run options to the generative tasks of a list (multiple-choice tasks pass through)."""
     if options is None:
         return list(tasks)
-    return [t.with_options(options) if isinstance(t, GenTask) else t for t in tasks]
+    return [t.with_options(options) if isinstance(t, GenTask) or (
+        getattr(t, "kind", "") == "generate_until" and hasattr(t, "with_options")) else t for t in tasks]
 
 
 def replace_spec(spec: GenTaskSpec, **changes: Any) -> GenTaskSpec:

@@ -9,6 +9,7 @@ from sharpbench.data.base import Task
 from sharpbench.data.builtin import BUILTIN_GROUPS, BUILTIN_SPECS, GroupInfo
 from sharpbench.data.errors import TaskError, UnknownTaskError
 from sharpbench.data.gen import make_task
+from sharpbench.data.lmeval_bridge import is_lmeval_name, load_lmeval_task
 from sharpbench.data.filetask import file_task_spec, is_task_file, read_task_file
 from sharpbench.data.subset import is_subset_config, subset_task_from_config
 
@@ -72,6 +73,8 @@ def get_task(name: str, num_fewshot: int | None = None) -> Task:
         For an unknown name (the message suggests close names) or a group name.
     """
     name = name.strip()
+    if is_lmeval_name(name):  # lm-eval's own task loader (lm-eval installed)
+        return load_lmeval_task(name, num_fewshot=num_fewshot)  # type: ignore[return-value]
     if is_task_file(name):
         return load_file_task(Path(name), num_fewshot=num_fewshot)
     factory = BUILTIN_SPECS.get(name)
@@ -101,7 +104,7 @@ def resolve_tasks(names: str | list[str], num_fewshot: int | None = None) -> lis
     for part in parts:
         members = (
             BUILTIN_GROUPS[part].tasks
-            if part in BUILTIN_GROUPS and not is_task_file(part)
+            if part in BUILTIN_GROUPS and not is_task_file(part) and not is_lmeval_name(part)
             else (part,)
         )
         for member in members:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -89,8 +90,11 @@ def check_text(task_name: str, items: list) -> None:
     from sharpbench.data.errors import DataFileError
 
     for it in items:
-        if getattr(it, "kind", "multiple_choice") == "generate_until":
+        kind = getattr(it, "kind", "multiple_choice")
+        if kind == "generate_until":
             parts = [("prompt", "prompt", it.prompt)]
+        elif kind == "loglikelihood_rolling":
+            parts = [("text", "text", it.text)]
         else:
             parts = [(f"choice {j}", part, text) for j, r in enumerate(it.requests)
                      for part, text in (("context", r.context), ("continuation", r.continuation))]
@@ -171,4 +175,57 @@ class GenItem:
              [list(m) for m in self.messages] if self.messages else None, self.seed if self.do_sample else None],
             ensure_ascii=False,
         )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def count_words(text: str) -> int:
+    """Words of a text as lm-eval 0.4.13 counts them for ``word_perplexity`` (``re.split(r"\\s+", text)``)."""
+    return len(re.split(r"\s+", text))
+
+
+def count_bytes(text: str) -> int:
+    """UTF-8 bytes of a text, lm-eval's ``count_bytes`` (for ``byte_perplexity`` and ``bits_per_byte``)."""
+    return len(text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class RollingItem:
+    """One text scored whole (request kind ``loglikelihood_rolling``: perplexity, bits per byte).
+
+    The engine splits the text into lm-eval's rolling windows of the model's
+    context length and sums the log-likelihood of every token.
+
+    Attributes
+    ----------
+    item_id : int
+        Index of the document in its split (lm-eval's ``doc_id``).
+    text : str
+        The text to score (lm-eval's ``doc_to_target``).
+    n_words, n_bytes : int, optional
+        The word and byte counts the perplexities divide by; default: lm-eval's
+        ``count_words`` / ``count_bytes`` of ``text`` (a task that overrides them
+        passes its own counts).
+    metadata : dict
+    """
+
+    item_id: int
+    text: str
+    n_words: int | None = None
+    n_bytes: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    kind = "loglikelihood_rolling"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text:
+            raise ValueError(f"item {self.item_id}: a rolling-loglikelihood item needs a non-empty text")
+        if self.n_words is None:
+            object.__setattr__(self, "n_words", count_words(self.text))
+        if self.n_bytes is None:
+            object.__setattr__(self, "n_bytes", count_bytes(self.text))
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Fingerprint of what the item is scored on: the text and its word/byte counts."""
+        blob = json.dumps([self.kind, self.text, int(self.n_words), int(self.n_bytes)], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

@@ -46,6 +46,7 @@ __all__ = [
     "select_items",
     "store_scores",
     "task_metric_names",
+    "task_summary",
     "run_eval",
     "evaluate_items",
     "summarize",
@@ -317,7 +318,7 @@ def run_eval(
                 TaskReport(
                     task=task.name, run_id=spec.run_id, num_fewshot=spec.num_fewshot,
                     n_items=len(results), n_computed=len(todo), n_reused=len(items) - len(todo),
-                    metrics=summarize(results, task_metric_names(task, results)),
+                    metrics=task_summary(task, results),
                     group=spec.task_group, version=spec.task_version, n_truncated=n_trunc,
                     n_changed=len(changed), changed_ids=changed, n_unverified=len(unverified),
                     kind=task.kind, generation=_generation_stats(st, spec.run_id, task, ids),
@@ -424,9 +425,16 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
         have = st.stored_samples(spec.run_id, todo)  # samples of earlier runs are kept, only new ones computed
         stream = generate_items(lm, todo, batch_size=batch_size, tokens=tokens, have=have)
         write_kw: dict[str, Any] = {"gen_items": gen_items}
+    elif getattr(todo[0], "kind", "") == "loglikelihood_rolling":
+        from sharpbench.engine.rolling import score_rolling
+
+        stream, write_kw = score_rolling(lm, todo, batch_size=batch_size), {}
     else:
         stream = score_items(lm, todo, batch_size=batch_size)
         write_kw = {}
+    if callable(getattr(todo[0], "rescore", None)):  # items with their own per-item metrics (lm-eval bridge)
+        by_id = {it.item_id: it for it in todo}
+        stream = (by_id[r.item_id].rescore(r) for r in stream)
     meta = {it.item_id: dict(it.metadata) for it in todo if it.metadata}
     hashes = {it.item_id: it.content_hash for it in todo}
     wanted = {it.item_id for it in todo}
@@ -479,7 +487,13 @@ def finish_run(st: Store, spec: RunSpec, status: str, limit: Any = KEEP_LIMIT) -
     """Close the run record: ``status`` and the metrics of the items stored now."""
     with st.session():  # one turn: the metrics are those of the items stored when the run is closed
         stored = st.item_results(spec.run_id)
-        st.finish_run(spec.run_id, status=status, metrics=summarize(stored), limit=limit)
+        if spec.kind == "loglikelihood_rolling":  # lm-eval's weighted perplexities, not means of per-item values
+            from sharpbench.engine.rolling import rolling_metrics
+
+            metrics = rolling_metrics(stored)
+        else:
+            metrics = summarize(stored)
+        st.finish_run(spec.run_id, status=status, metrics=metrics, limit=limit)
 
 
 def resolve_task_list(tasks: Any, num_fewshot: int | None = None) -> list[Any]:
@@ -639,6 +653,8 @@ def _count_truncated(lm, items) -> int:
         return 0
     n = 0
     for it in items:
+        if getattr(it, "kind", "multiple_choice") == "loglikelihood_rolling":
+            continue  # rolling windows always fit the window
         if getattr(it, "kind", "multiple_choice") == "generate_until":
             room = max_len - it.max_gen_toks
             if len(it.prompt.encode("utf-8")) + 4 > room and len(lm.tok_encode(it.prompt)) > room:
@@ -656,6 +672,23 @@ def _count_truncated(lm, items) -> int:
                 n += 1
                 break
     return n
+
+
+def task_summary(task, results: Sequence[Any]) -> dict[str, tuple[float, float]]:
+    """A task's reported metrics ``{name: (value, stderr)}`` over its item results.
+
+    A task with its own ``summarize(results)`` (the lm-eval bridge: lm-eval's
+    aggregation functions) reports through it; rolling-loglikelihood tasks report
+    lm-eval's weighted perplexities; every other task the mean and stderr of each metric.
+    """
+    own = getattr(task, "summarize", None)
+    if callable(own):
+        return dict(own(results))
+    if getattr(task, "kind", "") == "loglikelihood_rolling":
+        from sharpbench.engine.rolling import rolling_metrics
+
+        return rolling_metrics(results)
+    return summarize(results, task_metric_names(task, results))
 
 
 def task_metric_names(task, results: Sequence[ItemResult]) -> list[str]:
