@@ -114,3 +114,18 @@ def test_prompt_longer_than_the_window_is_cut_from_the_left(smollm2, prompts):
     # 100 tokens of room: the prompt's last 100 tokens are kept (lm-eval's left truncation); it still generates
     with pytest.raises(BackendError, match="no room"):
         list(generate_iter(smollm2.model, smollm2.tokenizer, reqs, smollm2.tok_encode, max_length=8))
+
+
+def test_memory_bound_limits_the_slots_not_the_text(smollm2, prompts):
+    from sharpbench.models.hf.decode import slot_bytes
+    from sharpbench.models.hf.fastpath import lean_body
+    from sharpbench.models.hf.generate import generate_iter
+
+    reqs = _greedy(prompts[:4], 12)
+    free = _texts(smollm2, reqs, 4)
+    one_slot = slot_bytes(lean_body(smollm2.model), max(len(smollm2.tok_encode(p)) for p in prompts[:4]) + 12)
+    got = {}
+    for i, g, _ in generate_iter(smollm2.model, smollm2.tokenizer, reqs, smollm2.tok_encode,
+                                 max_length=smollm2.max_length, n_slots=4, memory=one_slot):
+        got[i] = g.text  # one sequence at a time still decodes everything
+    assert [got[i] for i in range(4)] == free

@@ -68,21 +68,23 @@ PREFIX_CACHE_SHARE = 0.125  # default prefix-cache budget: this share of free RA
 PREFIX_CACHE_MAX_MB = 4096
 
 
-def default_prefix_cache_mb(device: str) -> int:
-    """Prefix-cache budget: 1/8 of the free memory of ``device``, at most 4 GiB."""
+def free_memory(device: str) -> int:
+    """Free bytes of ``device`` (GPU memory for CUDA, available RAM otherwise; 2 GiB if unknown)."""
     import os
 
-    free = 0
     try:
         if str(device).startswith("cuda"):
             import torch
 
-            free = torch.cuda.mem_get_info(torch.device(device))[0]
-        else:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, OSError, ValueError, RuntimeError):
-        free = 2 << 30
-    return int(min(PREFIX_CACHE_MAX_MB, PREFIX_CACHE_SHARE * free / (1 << 20)))
+        return 2 << 30
+
+
+def default_prefix_cache_mb(device: str) -> int:
+    """Prefix-cache budget: 1/8 of the free memory of ``device``, at most 4 GiB."""
+    return int(min(PREFIX_CACHE_MAX_MB, PREFIX_CACHE_SHARE * free_memory(device) / (1 << 20)))
 
 
 class LmEvalTokenization:
@@ -302,6 +304,7 @@ class HFBackend(LmEvalTokenization):
             self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length,
             device=self.device, n_slots=batch_size or 32, max_tokens=self.max_batch_tokens,
             max_rows=self.batch_size, cache=self._cache, lean_ok=self.prefix_tree, progress=progress,
+            memory=free_memory(self.device) // 2,
         )
 
     def num_parameters(self, *, non_embedding: bool = False) -> int:
@@ -409,6 +412,7 @@ class InMemoryHFBackend(HFBackend):
                 self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length, device=self.device,
                 n_slots=batch_size or 32, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
                 cache=self._cache if folded else None, lean_ok=bool(folded) and self.prefix_tree, progress=progress,
+                memory=free_memory(self.device) // 2,
             )
 
 

@@ -21,6 +21,14 @@ from typing import Any
 from sharpbench.models.hf.fastpath import LeanForward, mlp_residual, qkv, rotary
 
 
+def slot_bytes(lean: LeanForward, capacity: int) -> int:
+    """Bytes of one sequence's key/value slot of ``capacity`` positions (every layer, keys and values)."""
+    attn = lean.base.layers[0].self_attn
+    n_kv = attn.k_proj.weight.shape[0] // attn.head_dim
+    itemsize = lean.base.embed_tokens.weight.element_size()
+    return 2 * len(lean.base.layers) * n_kv * attn.head_dim * capacity * itemsize
+
+
 class SlotCache:
     """Key/value buffers of ``n_slots`` sequences of up to ``capacity`` positions each.
 

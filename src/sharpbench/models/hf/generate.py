@@ -155,6 +155,7 @@ def generate_iter(
     cache: Any = None,
     lean_ok: bool = True,
     progress: Callable[[int], None] | None = None,
+    memory: int | None = None,
 ) -> Iterator[tuple[int, Generation, float]]:
     """Generate every request; yields ``(request index, generation, seconds)`` as each finishes.
 
@@ -174,6 +175,9 @@ def generate_iter(
         Use the lean scheduler when the model supports it (else transformers' ``generate``).
     progress : callable, optional
         Called with the number of tokens generated in each step.
+    memory : int, optional
+        Bytes the key/value slots may take; fewer than ``n_slots`` sequences
+        decode together when their slots would not fit (at least one does).
 
     Yields
     ------
@@ -195,7 +199,8 @@ def generate_iter(
     if lean is None:
         yield from _generate_plain(model, tokenizer, seqs, rules, device, n_slots, progress)
     else:
-        yield from _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_rows, cache, progress)
+        yield from _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_rows, cache, progress,
+                                  memory)
 
 
 def _after_token(rules: StopRules, s: _Seq, token: int) -> str | None:
@@ -210,15 +215,17 @@ def _after_token(rules: StopRules, s: _Seq, token: int) -> str | None:
     return None
 
 
-def _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_rows, cache, progress):
+def _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_rows, cache, progress, memory=None):
     import torch
 
-    from sharpbench.models.hf.decode import SlotCache, decode_step
+    from sharpbench.models.hf.decode import SlotCache, decode_step, slot_bytes
     from sharpbench.models.hf.prefill import prefill
 
     waiting = deque(sorted(seqs, key=lambda s: s.prompt))  # tree order: shared prefixes prefill together
-    n_slots = min(n_slots, len(seqs)) or 1
     capacity = max(len(s.prompt) + s.request.max_gen_toks for s in seqs) if seqs else 1
+    n_slots = min(n_slots, len(seqs)) or 1
+    if memory is not None:
+        n_slots = max(1, min(n_slots, int(memory) // slot_bytes(lean, capacity)))
     slots = SlotCache(lean, n_slots, capacity, device)
     active: list[_Seq] = []  # active[b] lives in slot b
 
