@@ -20,7 +20,7 @@ def test_the_readme_has_tested_python_examples():
     blocks = readme_blocks()
     assert len(blocks) >= 3
     text = "\n".join(blocks)
-    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL"):
+    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL", "sb.ChatSetup"):
         assert name in text
 
 
@@ -33,5 +33,6 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
         exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)  # noqa: S102
     out = capsys.readouterr().out
     assert "piqa 5" in out
+    assert "exact_match,flexible-extract" in out  # the generative example
     assert (tmp_path / "api-example.duckdb").exists()
     assert os.path.exists(tmp_path / "api-example.duckdb")
