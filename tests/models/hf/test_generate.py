@@ -129,3 +129,22 @@ def test_memory_bound_limits_the_slots_not_the_text(smollm2, prompts):
                                  max_length=smollm2.max_length, n_slots=4, memory=one_slot):
         got[i] = g.text  # one sequence at a time still decodes everything
     assert [got[i] for i in range(4)] == free
+
+
+def test_shared_prefix_attention_equals_attention_over_the_concatenated_keys():
+    import torch
+
+    from sharpbench.models.hf.decode import _attend
+
+    g = torch.Generator().manual_seed(0)
+    b, kv, grp, hd, p, own = 5, 3, 3, 16, 40, 7
+    q = torch.randn(b, kv * grp, hd, generator=g)
+    ks, vs = torch.randn(kv, hd, p, generator=g), torch.randn(kv, p, hd, generator=g)
+    kt, v = torch.randn(b, kv, hd, own, generator=g), torch.randn(b, kv, own, hd, generator=g)
+    lengths = torch.tensor([1, 3, 7, 2, 5])
+    neg = torch.zeros(b, own).masked_fill_(torch.arange(own)[None] >= lengths[:, None], float("-inf"))[:, None, None]
+    got = _attend(q, kt, v, neg, 0.25, shared=(ks, vs))
+    full_k = torch.cat((ks[None].expand(b, -1, -1, -1), kt), dim=-1)
+    full_v = torch.cat((vs[None].expand(b, -1, -1, -1), v), dim=-2)
+    full_neg = torch.cat((torch.zeros(b, 1, 1, p), neg), dim=-1)
+    torch.testing.assert_close(got, _attend(q, full_k, full_v, full_neg, 0.25), rtol=1e-5, atol=1e-6)

@@ -38,6 +38,9 @@ from sharpbench.models.gen_text import cut_at_stop, prompt_window
 from sharpbench.results import Generation, GenerationRequest
 
 
+MIN_SHARED_DECODE = 32  # shorter common prompt prefixes stay in each sequence's own slot
+
+
 def eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     """The tokens that end a generation: the generation config's ``eos_token_id`` (one or a list) and the tokenizer's."""
     ids: set[int] = set()
@@ -220,13 +223,20 @@ def _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_ro
 
     from sharpbench.models.hf.decode import SlotCache, decode_step, slot_bytes
     from sharpbench.models.hf.prefill import prefill
+    from sharpbench.models.hf.prefix import common_prefix_len
 
     waiting = deque(sorted(seqs, key=lambda s: s.prompt))  # tree order: shared prefixes prefill together
-    capacity = max(len(s.prompt) + s.request.max_gen_toks for s in seqs) if seqs else 1
+    # A prefix every prompt starts with (the few-shot exemplars) is kept once and attended to once per step.
+    # One position short of the shortest prompt: every sequence keeps at least its last prompt token as its own.
+    shared_len = common_prefix_len(waiting[0].prompt, waiting[-1].prompt) if len(seqs) > 1 else 0
+    shared_len = min(shared_len, min(len(s.prompt) for s in seqs) - 1)
+    if shared_len < MIN_SHARED_DECODE:
+        shared_len = 0
+    capacity = max(len(s.prompt) - shared_len + s.request.max_gen_toks for s in seqs) if seqs else 1
     n_slots = min(n_slots, len(seqs)) or 1
     if memory is not None:
         n_slots = max(1, min(n_slots, int(memory) // slot_bytes(lean, capacity)))
-    slots = SlotCache(lean, n_slots, capacity, device)
+    slots = None
     active: list[_Seq] = []  # active[b] lives in slot b
 
     def release(b: int) -> None:  # keep the active rows a prefix of the slots
@@ -243,6 +253,12 @@ def _generate_lean(model, lean, seqs, rules, device, n_slots, max_tokens, max_ro
                 now = time.perf_counter()
                 states = prefill(model, [s.prompt for s in batch], device=device, max_tokens=max_tokens,
                                  max_rows=max_rows, cache=cache)
+                if slots is None:
+                    shared = None
+                    if shared_len:
+                        st0 = states[0]
+                        shared = ([k[:shared_len] for k in st0.keys], [v[:shared_len] for v in st0.values])
+                    slots = SlotCache(lean, n_slots, capacity, device, shared=shared)
                 for s, st in zip(batch, states):
                     s.started, s.generator = now, _generator(s.request, device)
                     reason = _after_token(rules, s, choose(st.logits, s.request, s.generator))
