@@ -36,8 +36,9 @@ def eval_command(
     limit: Optional[int] = typer.Option(None, "--limit", "-l", min=1, help="Only the first N documents of each task."),
     num_fewshot: Optional[int] = typer.Option(None, "--num-fewshot", "-k", min=0, help="Few-shot examples per prompt."),
     dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
-    batch_size: int = typer.Option(
-        16, "--batch-size", "-b", min=1, help="Items per forward batch (also items per store transaction)."
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", "-b", min=1,
+        help="Items per forward batch (default 16); generative tasks: sequences decoded together (default 64).",
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: the backend's choice)."),
     store: Path = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="DuckDB result store."),

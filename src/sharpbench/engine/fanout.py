@@ -115,10 +115,13 @@ def _prefix_order(items) -> list:
     :mod:`sharpbench.models.hf.prefix`): few-shot items of a subject, or one
     question's prompt variants, then share their prefix's computation.
     """
-    return sorted(items, key=lambda it: (min(r.context for r in it.requests), it.item_id))
+    def prompt(it):
+        return it.prompt if it.kind == "generate_until" else min(r.context for r in it.requests)
+
+    return sorted(items, key=lambda it: (prompt(it), it.item_id))
 
 
-def score_shard(shard: Shard, batch_size: int = 16) -> ShardOutput:
+def score_shard(shard: Shard, batch_size: int | None = None) -> ShardOutput:
     """Load (or reuse) the shard's model in this process and score its items."""
     from sharpbench.engine.runner import score_items
 
@@ -127,7 +130,10 @@ def score_shard(shard: Shard, batch_size: int = 16) -> ShardOutput:
     if lm is None:
         _LOADED.clear()  # one model per worker process at a time
         lm = _LOADED[shard.model] = shard.model.load()
-    results = list(score_items(lm, list(shard.items), batch_size=batch_size))
+    from sharpbench.engine.pipeline import DEFAULT_BATCH_SIZE
+
+    kind = getattr(shard.items[0], "kind", "multiple_choice") if shard.items else "multiple_choice"
+    results = list(score_items(lm, list(shard.items), batch_size=batch_size or DEFAULT_BATCH_SIZE.get(kind, 16)))
     identity = ModelIdentity(str(lm.model_id), str(lm.fingerprint), str(lm.name), str(lm.dtype))
     return ShardOutput(identity, getattr(lm, "max_length", None), results, time.perf_counter() - t0,
                        socket.gethostname())
@@ -176,7 +182,7 @@ def run_fanout(
     dtype: str = "float32",
     backend: str = "hf",
     device: str | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     shard_size: int = 100,
     ray: str | None = None,
     retries: int = 1,

@@ -20,7 +20,7 @@ from sharpbench.answers.filters import FALLBACK
 from sharpbench.answers.math import INVALID_ANSWER
 from sharpbench.data.gen import sample_seed
 from sharpbench.data.task import GenItem
-from sharpbench.models.base import require
+from sharpbench.models.base import prefix_session, require
 from sharpbench.results import GenerationRequest, GenItemResult, GenSample
 
 
@@ -183,13 +183,14 @@ def generate_items(
     for n in range(len(items)):  # everything already stored: only re-scored
         if len(got[n]) == need[n]:
             yield finish(n)
-    for i, gen, sec in _stream(backend, reqs, batch_size, tokens, window or 4 * batch_size):
-        n, k = owner[i]
-        got[n][k] = (gen, sec)
-        if stats is not None:
-            stats.seconds += sec
-        if len(got[n]) == need[n]:
-            yield finish(n)
+    with prefix_session(backend):  # the few-shot prefix stays cached while prompts are admitted one by one
+        for i, gen, sec in _stream(backend, reqs, batch_size, tokens, window or 4 * batch_size):
+            n, k = owner[i]
+            got[n][k] = (gen, sec)
+            if stats is not None:
+                stats.seconds += sec
+            if len(got[n]) == need[n]:
+                yield finish(n)
 
 
 def _stream(backend, reqs, batch_size, tokens, window) -> Iterator[tuple[int, object, float]]:

@@ -59,6 +59,10 @@ __all__ = [
     "ChangedItemsWarning",
 ]
 
+# Default --batch-size per request kind: items per forward batch; sequences decoded together for generation
+# (a decode step on a CPU costs about the same for 16 or 64 rows: the weights are read once per step).
+DEFAULT_BATCH_SIZE = {"multiple_choice": 16, "loglikelihood_rolling": 16, "generate_until": 64}
+
 # progress(done_increment, task_name) after every finished item.
 ProgressFn = Callable[[int, str], None]
 
@@ -224,7 +228,7 @@ def run_eval(
     limit: int | None = None,
     num_fewshot: int | None = None,
     dtype: str = "float32",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     device: str | None = None,
     backend: str = "hf",
     store: Store | str | Path = DEFAULT_STORE,
@@ -256,6 +260,9 @@ def run_eval(
         ``progress(n, task)`` after items finish (``n`` newly stored items).
     on_plan : callable, optional
         ``on_plan(n_to_compute, n_reused)`` once the work is known, before scoring.
+    batch_size : int, optional
+        Items per forward batch for multiple choice (default 16); sequences
+        decoded together for generative tasks (default 64).
     chunk_size : int, optional
         Items per store transaction (default ``batch_size``: the engine yields
         a batch at a time, so an interrupted run loses at most one batch).
@@ -309,8 +316,9 @@ def run_eval(
             task, spec, items, todo = plan.task, plan.spec, plan.items, plan.todo
             changed, unverified = plan.changed, plan.unverified
             n_trunc = _count_truncated(lm, todo)
-            store_scores(lm, st, spec, todo, batch_size=batch_size,
-                         chunk_size=chunk_size or max(batch_size, 1), progress=progress,
+            bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
+            store_scores(lm, st, spec, todo, batch_size=bs,
+                         chunk_size=chunk_size or min(max(bs, 1), 16), progress=progress,
                          limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT, tokens=tokens)
             ids = [it.item_id for it in items]
             results = st.item_results(spec.run_id, ids)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import warnings
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from sharpbench.engine.metrics import item_metrics
 from sharpbench.engine.requests import EncodedItem, TruncationWarning, encode_item
 from sharpbench.engine.results import ItemResult
-from sharpbench.models.base import Backend
+from sharpbench.models.base import Backend, prefix_session
 from sharpbench.models.errors import NonFiniteLogitsError, ScoringError
 from sharpbench.models.hf.prefix import tree_saves_work
 
@@ -49,12 +48,6 @@ def _shares_prefixes(encoded: list[EncodedItem]) -> bool:
     Otherwise (0-shot tasks) items go longest first, exactly as without a prefix cache.
     """
     return tree_saves_work([r.context for e in encoded for r in e.requests])
-
-
-def _session(backend: Backend):
-    """The backend's prefix-cache session for one evaluation, if it has one."""
-    session = getattr(backend, "prefix_session", None)
-    return session() if session is not None else contextlib.nullcontext()
 
 
 def score_items(
@@ -103,14 +96,16 @@ def score_items(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     items = items if isinstance(items, list) else list(items)
     if items and getattr(items[0], "kind", "multiple_choice") == "generate_until":
-        from sharpbench.engine.generation import generate_items  # one entry point for every request kind
+        from sharpbench.engine.generation import (
+            generate_items,  # one entry point for every request kind
+        )
 
         yield from generate_items(backend, items, batch_size=batch_size, progress=progress)
         return
     window = window or default_window(batch_size)
     done = n_trunc = n_req = 0
     by_tree = tree_order(backend)
-    with _session(backend):
+    with prefix_session(backend):
         for chunk in _windows(items, window):
             encoded = [encode_item(backend, item, unconditional=mutual_info) for item in chunk]
             n_trunc += sum(e.n_truncated for e in encoded)

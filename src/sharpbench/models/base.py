@@ -16,7 +16,7 @@ from sharpbench.results import ChoiceResult, Generation, GenerationRequest, Toke
 
 __all__ = [
     "Backend", "BackendInfo", "Generation", "GenerationRequest", "ModelIdentity", "TokenRequest",
-    "constructor_options", "require",
+    "constructor_options", "prefix_session", "require",
 ]
 
 # What each request kind needs from a backend: the method it calls.
@@ -54,6 +54,14 @@ class Backend(Protocol):
     #   generate(requests: Sequence[GenerationRequest], progress=None) -> list[Generation]
     #       in request order; ``progress(n_new_tokens)`` may be called as tokens are produced.
     #   loglikelihood_rolling(requests: Sequence[tuple[int, ...]]) -> list[float]
+
+
+def prefix_session(backend: object):
+    """The backend's prefix-cache session for one evaluation (shared prefixes kept between calls), if it has one."""
+    import contextlib
+
+    session = getattr(backend, "prefix_session", None)
+    return session() if session is not None else contextlib.nullcontext()
 
 
 def require(backend: object, kind: str) -> None:
