@@ -317,8 +317,9 @@ def run_eval(
             changed, unverified = plan.changed, plan.unverified
             n_trunc = _count_truncated(lm, todo)
             bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
-            store_scores(lm, st, spec, todo, batch_size=bs,
-                         chunk_size=chunk_size or min(max(bs, 1), 16), progress=progress,
+            # generated items finish one by one: store them 16 at a time rather than a whole batch of sequences
+            chunk = chunk_size or (min(bs, 16) if task.kind == "generate_until" else max(bs, 1))
+            store_scores(lm, st, spec, todo, batch_size=bs, chunk_size=chunk, progress=progress,
                          limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT, tokens=tokens)
             ids = [it.item_id for it in items]
             results = st.item_results(spec.run_id, ids)
