@@ -93,13 +93,19 @@ def load_settings(path: Path | None = None) -> Settings:
         raise SettingsError(f"{path}: setting {key!r}: {err['msg']} (got {err.get('input')!r})") from None
 
 
+# Options whose ``None`` default means "the built-in default for the case" (not "off"): a settings file sets them.
+# ``--batch-size``: 16 items per batch for multiple choice, 64 sequences for generation unless set.
+_NONE_MEANS_DEFAULT = frozenset({"batch_size"})
+
+
 def default_map(command: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for ``command`` (a click command or group; typer may vendor click, so it
     is duck-typed) and its subcommands: ``defaults`` for every option of the same name whose own
-    default is a value (not ``None``)."""
+    default is a value (not ``None``, which means "off unless given", except for ``--batch-size``)."""
     out: dict[str, Any] = {}
     for param in command.params:
-        if param.param_type_name == "option" and param.name in defaults and param.default is not None:
+        if (param.param_type_name == "option" and param.name in defaults
+                and (param.default is not None or param.name in _NONE_MEANS_DEFAULT)):
             out[param.name] = defaults[param.name]
     if hasattr(command, "commands"):
         for name, sub in command.commands.items():
