@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sharpbench.models.errors import BackendError
 
-__all__ = ["cut_at_stop", "prompt_window"]
+__all__ = ["cut_at_stop", "in_request_order", "prompt_window"]
 
 
 def prompt_window(ids: Sequence[int], max_length: int, max_gen_toks: int) -> list[int]:
@@ -44,3 +45,14 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
             if at >= 0 and (cut < 0 or at < cut):
                 cut = at
     return (text, False) if cut < 0 else (text[:cut], True)
+
+
+def in_request_order(stream: Iterable[tuple[int, Any, float]], n: int) -> list[Any]:
+    """The generations of a ``generate_iter`` stream (``(index, generation, seconds)``) as a list in request order."""
+    out: list[Any] = [None] * n
+    for i, gen, _ in stream:
+        out[i] = gen
+    missing = [i for i, g in enumerate(out) if g is None]
+    if missing:
+        raise BackendError(f"the backend returned no generation for request(s) {missing[:5]}")
+    return out

@@ -32,7 +32,7 @@ from sharpbench.models.fingerprint import weights_fingerprint
 import sharpbench.models.packaged as packaged
 from sharpbench.models.packaged import PACKAGED_MODELS
 from sharpbench.models.resolve import default_threads
-from sharpbench.models.gen_text import cut_at_stop, prompt_window
+from sharpbench.models.gen_text import cut_at_stop, in_request_order, prompt_window
 from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
 _DEFAULT_N_CTX = 2048  # lm-eval's default window; the logits buffer is n_ctx x vocab floats
@@ -209,10 +209,7 @@ class LlamaCppBackend:
         ``max_gen_toks`` tokens (``"length"``).  ``progress(n)`` gets the new
         token counts.
         """
-        out: list[Generation | None] = [None] * len(requests)
-        for i, gen, _sec in self.generate_iter(requests, progress):
-            out[i] = gen
-        return out  # type: ignore[return-value]
+        return in_request_order(self.generate_iter(requests, progress), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None, *,

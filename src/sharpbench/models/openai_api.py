@@ -50,7 +50,7 @@ from typing import Any
 
 from sharpbench.models.base import BackendInfo, ModelIdentity, constructor_options
 from sharpbench.models.errors import BackendError, ServerError, TokenAlignmentError
-from sharpbench.models.gen_text import cut_at_stop, prompt_window
+from sharpbench.models.gen_text import cut_at_stop, in_request_order, prompt_window
 from sharpbench.models.hf import LmEvalTokenization
 from sharpbench.models.resolve import resolve_source
 from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
@@ -222,10 +222,7 @@ class OpenAIBackend(LmEvalTokenization):
         reports none).  Transport failures, 429 and 5xx are retried as for
         loglik; an answer without choices or text raises :class:`ServerError`.
         """
-        out: list[Generation | None] = [None] * len(requests)
-        for i, gen, _sec in self.generate_iter(requests, progress):
-            out[i] = gen
-        return out  # type: ignore[return-value]
+        return in_request_order(self.generate_iter(requests, progress), len(requests))
 
     def generate_iter(
         self, requests: Sequence[GenerationRequest], progress: Callable[[int], None] | None = None, *,

@@ -285,10 +285,9 @@ class HFBackend(LmEvalTokenization):
     def generate(self, requests: Sequence[GenerationRequest], progress=None, *,
                  batch_size: int | None = None) -> list[Generation]:
         """Generate for every request (lm-eval's ``generate_until`` rules); results in request order."""
-        out: list[Generation | None] = [None] * len(requests)
-        for i, gen, _ in self.generate_iter(requests, progress=progress, batch_size=batch_size):
-            out[i] = gen
-        return out  # type: ignore[return-value]
+        from sharpbench.models.gen_text import in_request_order
+
+        return in_request_order(self.generate_iter(requests, progress=progress, batch_size=batch_size), len(requests))
 
     def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
         """Yield ``(request index, Generation, seconds)`` as each request finishes (continuous batching).
