@@ -293,21 +293,31 @@ class OpenAIBackend(LmEvalTokenization):
             n_tokens = len(self.tok_encode(text, add_special_tokens=False))
         return Generation(text=text, n_tokens=n_tokens, stop_reason=_stop_reason(choice, found, asked))
 
+    def _probe_tokens(self, payload: dict[str, Any]) -> dict | None:
+        """Send ``payload`` (prompt as token ids) once under ``prompt_format="auto"``; settle the format.
+
+        No retries of a rejection: servers answer a prompt they cannot parse with 400/422 (or 500,
+        llama-cpp-python); then it is text from here on and ``None`` is returned.
+        """
+        try:
+            data = self._post(payload, retry_status=False)
+        except ServerError as err:
+            if err.status is None:
+                raise
+            with self._lock:
+                self.prompt_format = "text"
+            return None
+        with self._lock:
+            self.prompt_format = "tokens"
+        return data
+
     def _complete(self, req: GenerationRequest, body: dict[str, Any]) -> dict:
         """One ``/completions`` call with the prompt as token ids or text (see :meth:`generate`)."""
         full = self.tok_encode(req.prompt)
         ids = prompt_window(full, self.max_length, req.max_gen_toks) or [self.prefix_token_id]
         if self.prompt_format == "auto":
-            try:
-                data = self._post({**body, "prompt": ids}, retry_status=False)
-            except ServerError as err:
-                if err.status is None:
-                    raise
-                with self._lock:
-                    self.prompt_format = "text"
-            else:
-                with self._lock:
-                    self.prompt_format = "tokens"
+            data = self._probe_tokens({**body, "prompt": ids})
+            if data is not None:
                 return data
         if self.prompt_format == "tokens":
             return self._post({**body, "prompt": ids})
@@ -377,18 +387,8 @@ class OpenAIBackend(LmEvalTokenization):
         if fmt == "tokens":
             return self._align(ids, self._post({"prompt": ids, "echo": True, "logprobs": 1}), offset=0)
         if fmt == "auto":
-            # One try with token ids, no retries of a rejection: servers answer a prompt they cannot
-            # parse with 400/422 (or 500, llama-cpp-python); then it is text from here on.
-            try:
-                data = self._post({"prompt": ids, "echo": True, "logprobs": 1}, retry_status=False)
-            except ServerError as err:
-                if err.status is None:
-                    raise
-                with self._lock:
-                    self.prompt_format = "text"
-            else:
-                with self._lock:
-                    self.prompt_format = "tokens"
+            data = self._probe_tokens({"prompt": ids, "echo": True, "logprobs": 1})
+            if data is not None:
                 return self._align(ids, data, offset=0)
         return self._echo_text(ids)
 
