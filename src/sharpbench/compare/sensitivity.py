@@ -237,8 +237,8 @@ def run_sensitivity(
             for i, (v, desc) in enumerate(zip(vs, out.variants)):
                 say(f"{model}: variant {i + 1}/{len(vs)} {v.name}")
                 vitems = [build_item(q, v, chat=chat) for q in questions]
-                results = _variant_results(backend, [vi.item for vi in vitems], st, tasks, desc, questions,
-                                           batch_size)
+                results = variant_results(backend, [vi.item for vi in vitems], st, tasks, desc, questions,
+                                          batch_size)
                 for j, (vi, r) in enumerate(zip(vitems, results)):
                     pred[i, j] = vi.order[predicted_choice(r, vi.item)]
             out.models.append(summarize_model(str(model), [v.name for v in vs], pred, gold, n_splits=n_splits,
@@ -257,12 +257,20 @@ def _open_store(store: Any) -> tuple[Any, bool]:
     return (store, False) if isinstance(store, Store) else (Store(store, shared=True), True)
 
 
-def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batch_size: int):
-    """Per-item results of one variant: scored in memory, or through the store (reused when there)."""
+def variant_results(backend, items, st, tasks: str, desc: dict, questions, batch_size: int, *,
+                    count_new: bool = False):
+    """Per-item results of one variant: scored in memory, or through the store (reused when there).
+
+    The run is task ``sensitivity:<tasks>:<variant>``; its key hashes the
+    variant and the questions, so any command asking the same variant of the
+    same questions (``sensitivity``, ``elicit``) shares it. With ``count_new``
+    returns ``(results, n_scored_now)``.
+    """
     from sharpbench.compare.scoring import score_item_list
 
     if st is None:
-        return score_item_list(backend, items, batch_size=batch_size)
+        res = score_item_list(backend, items, batch_size=batch_size)
+        return (res, len(items)) if count_new else res
     import hashlib
     import json
 
@@ -280,7 +288,8 @@ def _variant_results(backend, items, st, tasks: str, desc: dict, questions, batc
     todo = [it for it in items if it.item_id not in done]
     store_scores(backend, st, spec, todo, batch_size=batch_size, limit=KEEP_LIMIT)
     by_id = {r.item_id: r for r in st.item_results(spec.run_id, [it.item_id for it in items])}
-    return [by_id[it.item_id] for it in items]
+    res = [by_id[it.item_id] for it in items]
+    return (res, len(todo)) if count_new else res
 
 
 def plot_sensitivity(result: SensitivityResult, path: str | Path) -> Path:

@@ -1,0 +1,440 @@
+"""Run an elicitation study: every method's prompts on every model x task, stored per item, then scored honestly.
+
+Each prompt ("arm") is an ordinary stored run (``sharpbench eval``'s pipeline,
+or ``sharpbench sensitivity``'s variant runs), so a rerun reads back what the
+store has and an interrupted study resumes. The numbers come from
+:mod:`sharpbench.elicit.stats`: held-out selection wherever a method chooses
+among prompts, and paired bootstrap intervals over items.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sharpbench.elicit.errors import ElicitError
+from sharpbench.elicit.families import (
+    DEFAULT_METHODS,
+    SYSTEM_PROMPTS,
+    Family,
+    MethodSpec,
+    family,
+    gen_variants,
+    mc_variants,
+    parse_methods,
+    sample_items,
+)
+from sharpbench.elicit.result import (
+    ArmScore,
+    CellResult,
+    Comparison,
+    ElicitResult,
+    MethodScore,
+)
+from sharpbench.elicit.stats import canonical, cell_stats, majority_vote
+
+LETTERS = "abcdefghij"
+PROMPT_METHODS = ("plain", "variants", "system-prompts", "direct", "cot")  # single prompts, greedy
+
+
+@dataclass
+class ElicitSettings:
+    """Everything that shapes a study's numbers (saved with the result)."""
+
+    methods: str = DEFAULT_METHODS
+    limit: int = 200
+    variants: str = "default"
+    sc_temperature: float = 0.7
+    seed: int = 1234
+    n_boot: int = 1000
+    n_splits: int = 50
+    probe_splits: int = 10
+    batch_size: int | None = None
+    max_gen_toks: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Arm:
+    method: str
+    name: str
+    answers: list[str | None]
+    correct: np.ndarray
+    tokens: int = 0
+    seconds: float | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class _Cell:
+    """One model x task while it runs."""
+
+    backend: Any
+    store: Any
+    fam: Family
+    units: list[tuple[str, int]]
+    questions: list[Any]
+    settings: ElicitSettings
+    say: Callable[[str], None]
+    arms: list[_Arm] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    gold: list[str | None] = field(default_factory=list)
+    costs: dict[str, tuple[int, float | None]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ running an arm through the pipeline
+    def run(self, method: str, name: str, task_of: Callable[[str], Any], *, chat: Any = None,
+            repeats: int | None = None, sample: bool = False) -> _Arm:
+        from sharpbench.engine.pipeline import prompt_style, run_eval, select_items
+
+        self.say(f"{self.fam.name}: {name}")
+        by_sub: dict[str, list[int]] = {}
+        for sub, i in self.units:
+            by_sub.setdefault(sub, []).append(i)
+        tasks = {sub: _as_task(task_of(sub)) for sub in by_sub}
+        if chat is not None and not chat.is_plain:
+            style = prompt_style(self.backend, chat)
+            tasks = {sub: t.with_style(style) for sub, t in tasks.items()}
+        names = {t.name for t in tasks.values()}
+        if len(names) != len(tasks):  # several subtasks share one arm task (not expected)
+            raise ElicitError(f"arm {name}: subtasks map onto the same task")
+        gen_kwargs: dict[str, Any] = {}
+        if self.settings.max_gen_toks and any(t.kind == "generate_until" for t in tasks.values()):
+            gen_kwargs["max_gen_toks"] = self.settings.max_gen_toks
+        if sample:
+            gen_kwargs.update(do_sample=True, temperature=self.settings.sc_temperature)
+        t0 = time.perf_counter()
+        rep = run_eval(self.backend, list(tasks.values()), item_ids={tasks[s].name: ids for s, ids in by_sub.items()},
+                       store=self.store, batch_size=self.settings.batch_size, gen_kwargs=gen_kwargs or None,
+                       repeats=repeats, seed=self.settings.seed)
+        seconds = time.perf_counter() - t0 if rep.n_computed else None
+        run_of = {t.task: t.run_id for t in rep.tasks}
+        results: dict[tuple[str, int], Any] = {}
+        items: dict[tuple[str, int], Any] = {}
+        for sub, ids in by_sub.items():
+            task = tasks[sub]
+            for r in self.store.item_results(run_of[task.name], ids):
+                results[(sub, r.item_id)] = r
+            for it in select_items(task, ids=ids):
+                items[(sub, it.item_id)] = it
+        answers, correct, gold, tokens = [], [], [], 0
+        for u in self.units:
+            r, it = results[u], items[u]
+            a, c, g = self._read(r, it, tasks[u[0]])
+            answers.append(a), correct.append(c), gold.append(g)
+            tokens += _tokens(self.backend, it, r)
+        if not self.gold:
+            self.gold = gold
+        arm = _Arm(method, name, answers, np.asarray(correct, dtype=float), tokens, seconds,
+                   next(iter(run_of.values())) if len(run_of) == 1 else None)
+        self.arms.append(arm)
+        return arm
+
+    def _read(self, r: Any, item: Any, task: Any) -> tuple[str | None, float, str | None]:
+        """(canonical answer, correct, canonical gold) of one stored item."""
+        if getattr(r, "kind", "") == "generate_until":
+            scoring = item.scoring
+            filt = scoring.filters[0].name
+            key = f"{scoring.metric.names[0]},{filt}"
+            gold = canonical(r.gold, **self.fam.match)
+            if len(r.samples) > 1:  # self-consistency: a majority over the samples' answers
+                votes = [[_answer(s.extracted.get(filt), self.fam)] for s in r.samples]
+                ans = majority_vote(votes)[0]
+                return ans, float(ans is not None and ans == gold), gold
+            return _answer(r.samples[0].extracted.get(filt), self.fam), float(r.metrics.get(key, 0.0)), gold
+        ll = np.array([c.loglik for c in r.choices], dtype=float)
+        if self.fam.mc_metric == "acc_norm":
+            ll = ll / np.array([max(len(c), 1) for c in item.choices], dtype=float)
+        return LETTERS[int(np.argmax(ll))], float(r.metrics[self.fam.mc_metric]), LETTERS[int(item.gold)]
+
+    # ------------------------------------------------------------ prompt variants of multiple choice
+    def run_mc_variants(self, spec: str) -> None:
+        from sharpbench.compare.sensitivity import predicted_choice, variant_results
+        from sharpbench.compare.variants import build_item, chat_renderer, describe
+
+        render = None
+        for v in mc_variants(self.fam, spec):
+            if v.chat:
+                if not _has_chat_template(self.backend):
+                    self.notes.setdefault("variants", "chat variants skipped: no chat template")
+                    continue
+                render = render or chat_renderer(self.backend.tokenizer)
+            name = f"variant:{'letters' if v.name == 'plain' else v.name}"
+            self.say(f"{self.fam.name}: {name}")
+            vitems = [build_item(q, v, chat=render if v.chat else None) for q in self.questions]
+            t0 = time.perf_counter()
+            results, n_new = variant_results(self.backend, [vi.item for vi in vitems], self.store, self.fam.name,
+                                             describe([v])[0], self.questions,
+                                             self.settings.batch_size or 16, count_new=True)
+            answers, correct, tokens = [], [], 0
+            for q, vi, r in zip(self.questions, vitems, results):
+                k = vi.order[predicted_choice(r, vi.item)]
+                answers.append(LETTERS[k]), correct.append(float(k == q.answer))
+                tokens += _tokens(self.backend, vi.item, r)
+            self.arms.append(_Arm("variants", name, answers, np.asarray(correct), tokens,
+                                  time.perf_counter() - t0 if n_new else None))
+
+    # ------------------------------------------------------------ the probe
+    def run_probe(self) -> None:
+        from sharpbench.elicit.probe import probe_held_out
+        from sharpbench.engine.pipeline import select_items
+        from sharpbench.models.hf.hidden import answer_states, supports_hidden_states
+
+        if not self.fam.is_mc:
+            self.notes["probe"] = "skipped: free-form answers (the probe reads a choice among options)"
+            return
+        if not supports_hidden_states(self.backend):
+            self.notes["probe"] = f"skipped: the {self.backend.name} backend does not expose hidden states"
+            return
+        from sharpbench.data.registry import get_task
+
+        self.say(f"{self.fam.name}: probe")
+        by_sub: dict[str, list[int]] = {}
+        for sub, i in self.units:
+            by_sub.setdefault(sub, []).append(i)
+        items = {}
+        for sub, ids in by_sub.items():
+            for it in select_items(get_task(sub), ids=ids):
+                items[(sub, it.item_id)] = it
+        ordered = [items[u] for u in self.units]
+        t0 = time.perf_counter()
+        states = answer_states(self.backend, ordered, batch_size=self.settings.batch_size or 16)
+        res = probe_held_out(states, np.array([it.gold for it in ordered]), n_splits=self.settings.probe_splits,
+                             seed=self.settings.seed)
+        tokens = sum(_tokens(self.backend, it, None) for it in ordered)
+        self.arms.append(_Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens,
+                              time.perf_counter() - t0))
+        chosen = ", ".join(f"{k}: {v}" for k, v in sorted(res.layers_chosen.items()))
+        self.notes["probe"] = f"held out over {res.n_splits} splits; layers chosen (layer: times) {chosen}"
+
+
+def _as_task(t: Any) -> Any:
+    from sharpbench.data.base import TaskSpec
+
+    if isinstance(t, str):
+        from sharpbench.data.registry import get_task
+
+        return get_task(t)
+    if isinstance(t, TaskSpec):
+        from sharpbench.data.gen import make_task
+
+        return make_task(t)
+    return t
+
+
+def _answer(extracted: str | None, fam: Family) -> str | None:
+    if extracted is None or extracted in ("", "[invalid]"):
+        return None
+    return canonical(extracted, **fam.match) or None
+
+
+def _has_chat_template(backend: Any) -> bool:
+    tok = getattr(backend, "tokenizer", None)
+    return getattr(tok, "chat_template", None) is not None
+
+
+def _tokens(backend: Any, item: Any, result: Any) -> int:
+    """Tokens the model reads (prompt x samples) and writes for one item; 0 without a tokenizer."""
+    tok = getattr(backend, "tokenizer", None)
+    if tok is None:
+        return 0
+
+    def n(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    if hasattr(item, "requests"):
+        return sum(n(rq.context + rq.continuation) for rq in item.requests)
+    samples = getattr(result, "samples", ()) or ()
+    return n(item.prompt) * max(len(samples), 1) + sum(int(s.generation.n_tokens) for s in samples)
+
+
+def _params(model: Any, backend: Any) -> float | None:
+    from sharpbench.models.packaged import PACKAGED_MODELS
+
+    spec = PACKAGED_MODELS.get(str(model).strip().lower()) if isinstance(model, str) else None
+    if spec is not None:
+        m = re.fullmatch(r"([\d.]+)([MB])", spec.params)
+        if m:
+            return float(m.group(1)) * (1e6 if m.group(2) == "M" else 1e9)
+    net = getattr(backend, "model", None)
+    if hasattr(net, "parameters"):
+        return float(sum(p.numel() for p in net.parameters()))
+    return None
+
+
+def elicit(
+    models: Sequence[Any],
+    tasks: str | Sequence[str],
+    *,
+    methods: str | Sequence[str] = DEFAULT_METHODS,
+    limit: int = 200,
+    store: Any = None,
+    settings: ElicitSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+    load: Callable[[Any], Any] | None = None,
+) -> ElicitResult:
+    """Plain score, every method's honest score and the elicited maximum of each model on each task.
+
+    Parameters
+    ----------
+    models : sequence of str or Backend
+        Packaged names, paths, hub ids, or loaded backends.
+    tasks : str or sequence of str
+        Families: ``mmlu`` (or ``mmlu_<subject>``), ``arc_challenge``,
+        ``agieval_en`` (or ``agieval_<subset>``), ``gsm8k_cot``.
+    methods : str
+        ``plain,variants,cot,self-consistency:K,system-prompts,vote,probe``
+        (``plain`` is always run).
+    limit : int
+        Items per task (round-robin over subjects for MMLU and AGIEval).
+    store : Store or path, optional
+        Where every arm's per-item answers go (default: the default store).
+    settings : ElicitSettings, optional
+        Sampling temperature, seed, bootstrap and split counts, variant set.
+    load : callable, optional
+        ``load(model) -> Backend`` (default :func:`sharpbench.models.load_model`).
+    """
+    from sharpbench.store import DEFAULT_STORE, Store
+
+    s = settings or ElicitSettings()
+    s.methods = ",".join(m.label for m in parse_methods(methods))
+    s.limit = limit
+    specs = parse_methods(s.methods)
+    fams = [family(t) for t in ([x.strip() for x in tasks.split(",") if x.strip()] if isinstance(tasks, str)
+                                 else list(tasks))]
+    if not fams:
+        raise ElicitError("no task given")
+    if not models:
+        raise ElicitError("no model given")
+    say = progress or (lambda m: None)
+    samples = {f.name: sample_items(f, limit) for f in fams}  # bad tasks fail before any model loads
+    for f in fams:
+        if len(samples[f.name][0]) < 10:
+            raise ElicitError(f"{f.name}: {len(samples[f.name][0])} items; held-out selection needs at least 10")
+    if load is None:
+        from sharpbench.models import load_model as load
+    own = not isinstance(store, Store)
+    st = Store(store if store is not None else DEFAULT_STORE, shared=True) if own else store
+    out = ElicitResult(settings=s.to_dict())
+    try:
+        for model in models:
+            backend = model if hasattr(model, "loglikelihood") else load(model)
+            label = str(model) if isinstance(model, (str, Path)) else str(backend.model_id)
+            for f in fams:
+                units, questions = samples[f.name]
+                cell = _Cell(backend, st, f, units, questions, s, lambda m, lab=label: say(f"{lab} {m}"))
+                _run_methods(cell, specs)
+                out.cells.append(_summarize(cell, label, specs, s, _params(model, backend),
+                                            _has_chat_template(backend)))
+    finally:
+        if own:
+            st.close()
+    return out
+
+
+def _run_methods(cell: _Cell, specs: Sequence[MethodSpec]) -> None:
+    from sharpbench.data.chat import ChatSetup
+
+    f = cell.fam
+    names = {m.name for m in specs}
+    chat = _has_chat_template(cell.backend)
+    gen_chat = ChatSetup(apply_chat_template=True) if chat else None
+    how = "in the chat template" if chat else "as plain text (no chat template)"
+    cell.run("plain", "plain", lambda sub: sub)
+    if "variants" in names:
+        if f.is_mc:
+            cell.run_mc_variants(cell.settings.variants)
+        else:
+            for spec in gen_variants(f):
+                cell.run("variants", f"variant:{spec.name}", lambda sub, spec=spec: spec)
+    if "system-prompts" in names:
+        if chat:
+            cell.run("system-prompts", "system:none", lambda sub: sub, chat=ChatSetup(apply_chat_template=True))
+        for key, text in SYSTEM_PROMPTS.items():
+            cell.run("system-prompts", f"system:{key}", lambda sub: sub,
+                     chat=ChatSetup(apply_chat_template=chat, system_prompt=text))
+        cell.notes["system-prompts"] = f"system messages {how}"
+    if "cot" in names:
+        cell.run("direct", "direct", f.direct, chat=gen_chat)
+        cell.run("cot", "cot", f.cot, chat=gen_chat)
+        cell.notes["direct"] = cell.notes["cot"] = f"generated {how}"
+    for m in specs:
+        if m.name == "self-consistency":
+            cell.run("self-consistency", f"sc@{m.k}", f.cot, chat=gen_chat, repeats=m.k, sample=True)
+            cell.notes["self-consistency"] = (f"majority of {m.k} samples at temperature "
+                                              f"{cell.settings.sc_temperature}, step by step {how}")
+    if "probe" in names:
+        cell.run_probe()
+
+
+def _summarize(cell: _Cell, model: str, specs: Sequence[MethodSpec], s: ElicitSettings,
+               params: float | None, instruct: bool) -> CellResult:
+    arms = cell.arms
+    prompt_arms = [a for a in arms if a.method in PROMPT_METHODS]
+    if "vote" in {m.name for m in specs} and len(prompt_arms) >= 3:
+        plain_idx = next(i for i, a in enumerate(prompt_arms) if a.name == "plain")
+        vote = majority_vote([a.answers for a in prompt_arms], prefer=plain_idx)
+        correct = np.array([float(v is not None and v == g) for v, g in zip(vote, cell.gold)])
+        arms.append(_Arm("vote", "vote", vote, correct, 0, None))
+        cell.notes["vote"] = f"majority over {len(prompt_arms)} prompts' answers (ties: the plain prompt's)"
+    elif "vote" in {m.name for m in specs}:
+        cell.notes["vote"] = "skipped: a vote needs at least 3 prompts (add variants, cot or system-prompts)"
+    correct = {a.name: a.correct for a in arms}
+    groups: dict[str, list[str]] = {}
+    for a in arms:
+        groups.setdefault(a.method, []).append(a.name)
+    if "variants" in groups:
+        groups["variants"] = ["plain"] + groups["variants"]
+    if len(prompt_arms) > 1:
+        groups["best-prompt"] = [a.name for a in prompt_arms]
+    compare = []
+    if "vote" in groups and "best-prompt" in groups:
+        compare.append(("vote", "best-prompt"))
+    if "probe" in groups:
+        compare.append(("probe", "elicited"))
+    st = cell_stats(correct, groups, elicit_from=[a.name for a in arms if a.method != "probe"], compare=compare,
+                    n_boot=s.n_boot, n_splits=s.n_splits, seed=s.seed)
+    order = ["plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "best-prompt", "vote",
+             "probe"]
+    rows = []
+    for m in order:
+        if m in groups:
+            members = [a for a in arms if a.name in groups[m]]
+            e, g = st.methods[m], st.gains[m]
+            best = max(members, key=lambda a: a.correct.mean()).name
+            # what the method adds to the plain prompt (a vote costs the prompts it votes over)
+            paid = prompt_arms if m == "vote" else [a for a in members if m == "plain" or a.name != "plain"]
+            secs = [a.seconds for a in paid if a.seconds is not None]
+            rows.append(MethodScore(
+                method=m, score=e.value, low=e.low, high=e.high, gain=g.value, gain_low=g.low, gain_high=g.high,
+                n_arms=len(members), best_arm=best, tokens=sum(a.tokens for a in paid),
+                seconds=sum(secs) if secs else None,
+                note=cell.notes.get(m),
+            ))
+        elif m in cell.notes:
+            rows.append(MethodScore(method=m, score=None, note=cell.notes[m]))
+    accs = np.array([a.correct.mean() for a in prompt_arms])
+    ratio = st.ratio
+    return CellResult(
+        model=model, task=cell.fam.name, n_items=len(cell.units),
+        plain=st.plain.value, plain_low=st.plain.low, plain_high=st.plain.high,
+        elicited=st.elicited.value, elicited_low=st.elicited.low, elicited_high=st.elicited.high,
+        ratio=None if ratio is None else ratio.value, ratio_low=None if ratio is None else ratio.low,
+        ratio_high=None if ratio is None else ratio.high,
+        best_method=max((r for r in rows if r.score is not None and r.method != "probe"),
+                        key=lambda r: r.score).method,
+        prompt_std=float(accs.std(ddof=1)) if accs.size > 1 else 0.0,
+        prompt_range=float(accs.max() - accs.min()) if accs.size else 0.0,
+        methods=rows,
+        arms=[ArmScore(a.method, a.name, float(a.correct.mean()), len(a.correct), a.tokens, a.seconds, a.run_id,
+                       list(a.answers), [float(x) for x in a.correct]) for a in arms],
+        comparisons=[Comparison(a, b, e.value, e.low, e.high) for (a, b), e in st.comparisons.items()],
+        params=params, instruct=instruct,
+    )
