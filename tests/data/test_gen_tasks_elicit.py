@@ -159,6 +159,13 @@ def test_groups_and_registry():
     (" Because of the conditions, the answer is (D)", "D", True),  # a word starting with a letter is not a letter
     (" the answer is d", "D", True),
     (" I do not know", "A", False),
+    (" I do not know", "I", False),  # a word, not the letter I
+    ("\nI think the answer is (B).", "B", True),
+    (" I'm sure: the answer is (E)", "E", True),
+    ("\nA lesion of the facial nerve", "A", False),
+    ("\nA.\nThe answer is C.", "A", True),  # the first letter wins
+    (" D\n", "D", True),
+    (" (b)", "B", True),
 ])
 def test_direct_filter_extracts_the_letter(output, gold, ok):
     scoring = get_task("agieval_lsat_ar_direct").spec.scoring

@@ -26,25 +26,27 @@ derive from):
 * ``mmlu_<subject>_cot`` (group ``mmlu_cot``): MMLU-Pro's zero-shot chain of
   thought on the MMLU test questions of ``mmlu_<subject>``: "The following are
   multiple choice questions (with answers) about <subject>. Think step by step
-  and then finish your answer with "the answer is (X)" ..." + ``Question:\n<q>
-  \nOptions:\nA. ...\nAnswer: Let's think step by step.``, the letter extracted
+  and then finish your answer with "the answer is (X)" ..." + ``Question:\\n<q>
+  \\nOptions:\\nA. ...\\nAnswer: Let's think step by step.``, the letter extracted
   from "the answer is (X)";
 * ``arc_challenge_cot``: the same protocol on ``arc_challenge``'s test
   questions (subject "science"; gold letter from ``answerKey``, 1-4 -> A-D);
 * ``agieval_<subset>_direct`` (group ``agieval_en_direct``): the question block
   of ``agieval_<subset>_cot`` asking for the letter at once: "The following are
   multiple choice questions (with answers) about reasoning. Answer with the
-  letter of the correct option.\n" + passage + ``Question:\n<q>\nOptions:\n
-  A. ...\nAnswer:``; the answer is an optional "(" and a letter A-J at the start
-  of the output (or "the answer is (X)"), ``until`` a blank line or "Question:";
+  letter of the correct option.\\n" + passage + ``Question:\\n<q>\\nOptions:\\n
+  A. ...\\nAnswer:``; the answer is a letter A-J at the start of the output,
+  in parentheses or not ("(B)", "B.", "(c) because"; a capital that starts a
+  word, as in "I think" or "A lesion", is not taken), else the letter of "the
+  answer is (X)"; ``until`` a blank line or "Question:";
 * ``gsm8k_direct``: ``gsm8k_cot``'s 8 exemplar questions, each answered with
-  "The answer is N." only (no reasoning), ``Q: ...\nA:``; filters, stops and
+  "The answer is N." only (no reasoning), ``Q: ...\\nA:``; filters, stops and
   metric of ``gsm8k_cot``;
 * :func:`gsm8k_cot_variants` (not registered; built on demand): ``gsm8k_cot``
   with one prompt factor changed at a time: ``gsm8k_cot[fewshot=4]`` and
   ``gsm8k_cot[fewshot=2]`` (the first 4 / 2 exemplars), ``gsm8k_cot[zeroshot]``
   (``gsm8k_cot_zeroshot``'s "A: Let's think step by step." and no exemplars),
-  ``gsm8k_cot[format=Question/Answer]`` (``Question: ...\nAnswer:`` for the
+  ``gsm8k_cot[format=Question/Answer]`` (``Question: ...\\nAnswer:`` for the
   exemplars and the question, stop at "Question:"), ``gsm8k_cot[instruction]``
   ("Solve the following math word problems step by step." before the exemplars).
 
@@ -389,9 +391,12 @@ def arc_challenge_cot() -> GenTaskSpec:
     )
 
 
-# the letter at the start of the output ("B", "(B)", "b) ..."), else the letter of "the answer is (X)"
+# The letter at the start of the output: "(B)", "(c) because", "B", "B. text", "B: ..." (a capital not
+# followed by a letter, digit, apostrophe or a lower-case word, so "I think", "I'm", "A lesion" are words,
+# not answers); else the letter of "the answer is (X)".
 DIRECT_FILTERS = [{"name": "letter-extract", "filter": [
-    {"function": "regex", "regex_pattern": r"^\s*\(([A-Ja-j])\)|^\s*([A-J])\b|answer is \(?([A-Ja-j])\)?"},
+    {"function": "regex",
+     "regex_pattern": r"^\s*\(([A-Ja-j])\)|^\s*([A-J])(?![A-Za-z0-9'’])(?!\s+[a-z])|answer is \(?([A-Ja-j])\)?"},
     {"function": "take_first"}]}]
 DIRECT_METRIC = [{"metric": "exact_match", "ignore_case": True, "ignore_punctuation": True}]
 
@@ -435,7 +440,7 @@ GSM8K_DIRECT_FEWSHOT: tuple[Doc, ...] = tuple(
 
 
 def gsm8k_direct() -> GenTaskSpec:
-    """``gsm8k_cot`` with the exemplars' reasoning removed: "Q: ...\nA: The answer is N."."""
+    """``gsm8k_cot`` with the exemplars' reasoning removed: ``Q: ...\\nA: The answer is N.``"""
     return dataclasses.replace(
         gsm8k_cot(), name="gsm8k_direct", fewshot_samples=GSM8K_DIRECT_FEWSHOT, version=None,
         template_version="sharpbench:gsm8k_direct:1",
