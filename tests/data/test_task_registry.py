@@ -50,8 +50,9 @@ def test_groups_expand_and_dedupe():
 def test_list_tasks_is_complete():
     names = list_tasks()
     # multiple choice: 11 + 57 MMLU + 7 AGIEval + MMLU-Pro + 14 categories;
-    # generative: gsm8k_cot(_zeroshot), minerva_math500, arc_challenge_gen, mmlu_pro_cot, 57 mmlu_*_gen, 7 agieval_*_cot
-    assert len(names) == 11 + 57 + 7 + 1 + 14 + 5 + 57 + 7
+    # generative: gsm8k_cot(_zeroshot), minerva_math500, arc_challenge_gen, mmlu_pro_cot, 57 mmlu_*_gen, 7 agieval_*_cot;
+    # elicitation (#19): gsm8k_direct, arc_challenge_cot, 57 mmlu_*_cot, 7 agieval_*_direct
+    assert len(names) == 11 + 57 + 7 + 1 + 14 + 5 + 57 + 7 + 2 + 57 + 7
     assert names == sorted(names)
 
 

