@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sharpbench.elicit.result import ArmScore, CellResult, Comparison, ElicitResult, MethodScore
+from sharpbench.elicit.result import (
+    ArmScore,
+    CellResult,
+    Comparison,
+    ElicitResult,
+    MethodScore,
+)
 
 ODD_MODEL = "my <fine-tune> & co"
 
@@ -53,7 +59,7 @@ def _cell(rng, model, params, instruct, skill, backend, task, n, base, generativ
         tokens = int(tok * n * cost * (1.0 if name != "cot" or generative else 1.2))
         methods.append(MethodScore(name, score, max(score - 2 * se, 0), min(score + 2 * se, 1), gain,
                                    gain - 1.5 * se, gain + 1.5 * se, k, f"{name}-arm-1" if k > 1 else name,
-                                   tokens, round(tokens / 9000, 1)))
+                                   tokens, round(tokens / 9000, 1), note))
         for a in range(k if name not in ("vote", "probe") else 0):
             acc = float(np.clip(score + rng.normal(0, 0.03), 0, 1))
             arms.append(ArmScore(name, f"{name}-arm-{a}", acc, n, tokens // k, None))

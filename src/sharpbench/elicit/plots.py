@@ -39,7 +39,8 @@ METHOD_ORDER = (
     "plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "vote", "probe", "elicited",
 )
 """The column order of every method table and plot; a method is placed by its name before any ``:``
-(``self-consistency:8`` sits with ``self-consistency``). Unknown methods follow, in order of appearance."""
+(``self-consistency:8`` sits with ``self-consistency``). Unknown methods go just before ``elicited``, in order of
+appearance."""
 
 _SKIPPED_COLOUR = "#c8c8c8"
 _NOT_RUN_COLOUR = "#ffffff"
@@ -79,9 +80,9 @@ def _short(label: Any, n: int = 32) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _method_rank(name: str) -> int:
+def _method_rank(name: str) -> float:
     base = name.split(":", 1)[0]
-    return METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER)
+    return METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER) - 1.5  # before elicited
 
 
 def _fmt(x: float, value: str) -> str:
@@ -321,7 +322,7 @@ def prompt_variance(result: ElicitResult, *, path: str | Path | None = None) -> 
                 except KeyError:
                     vals.append(np.nan)
             ax.bar(x + (k - (len(tasks) - 1) / 2) * width, vals, width, color=colours[t], label=_short(t, 30))
-        ax.set_xticks(x, [_short(m, 24) for m in models], rotation=25 if len(models) > 2 else 0, ha="right"
+        ax.set_xticks(x, [_short(m, 30) for m in models], rotation=25 if len(models) > 2 else 0, ha="right"
                       if len(models) > 2 else "center", fontsize=8)
         ax.set(xlabel="model", ylabel=label)
         ax.grid(axis="y", alpha=0.3)
@@ -367,7 +368,7 @@ def cost_vs_gain(result: ElicitResult, *, path: str | Path | None = None) -> Fig
     fig = _new_figure(6.0 * ncols + 3.0, 4.0 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     nudge = {m: 10 ** (0.012 * (i - (len(models) - 1) / 2)) for i, m in enumerate(models)}
-    no_tokens: list[str] = []
+    no_tokens: dict[str, list[str]] = {}
     used_methods: set[str] = set()
     for ax, t in zip(axes, tasks):
         drawn = 0
@@ -379,7 +380,7 @@ def cost_vs_gain(result: ElicitResult, *, path: str | Path | None = None) -> Fig
                 if gain is None:
                     continue
                 if not m.tokens or m.tokens <= 0 or c.n_items <= 0:
-                    no_tokens.append(f"{m.method} ({c.model}, {c.task})")
+                    no_tokens.setdefault(m.method, []).append(f"{c.model}, {c.task}")
                     continue
                 lo = m.gain_low if m.gain_low is not None else gain
                 hi = m.gain_high if m.gain_high is not None else gain
@@ -406,7 +407,8 @@ def cost_vs_gain(result: ElicitResult, *, path: str | Path | None = None) -> Fig
                 for m in models]
     handles.append(Line2D([], [], color="grey", ls="--", label="no gain (plain)"))
     if no_tokens:
-        shown = ", ".join(no_tokens[:4]) + (f" and {len(no_tokens) - 4} more" if len(no_tokens) > 4 else "")
-        handles.append(Line2D([], [], ls="none", label=_short("not shown, no token count: " + shown, 90)))
+        shown = "; ".join(f"{m} ({where[0]})" if len(where) == 1 else f"{m} ({len(where)} cells)"
+                          for m, where in no_tokens.items())
+        handles.append(Line2D([], [], ls="none", label=_short("not shown, no token count: " + shown, 100)))
     fig.legend(handles=handles, loc="outside right upper", fontsize=7)
     return _finish(fig, path)
