@@ -103,8 +103,7 @@ def cell_method(cell: CellResult, name: str) -> MethodScore | None:
     m = cell.method(name)
     if m is None and name == "elicited":
         gain = cell.elicited - cell.plain
-        return MethodScore("elicited", cell.elicited, cell.elicited_low, cell.elicited_high, gain=gain,
-                           best_arm=cell.best_method)
+        return MethodScore("elicited", cell.elicited, cell.elicited_low, cell.elicited_high, gain=gain)
     if m is not None and m.method == "plain" and m.gain is None and m.score is not None:
         m = replace(m, gain=0.0)
     return m
