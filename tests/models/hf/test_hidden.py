@@ -1,0 +1,151 @@
+"""Hidden states at the answer position (``models/hf/hidden.py``) on the packaged SmolLM2-135M.
+
+Reference: a plain transformers forward of each sequence alone, with
+``output_hidden_states=True``, on the token ids the scoring path builds
+(``engine.requests.encode_item``).  Float32 on CPU; padding and batching only
+change the reduction order, so 1e-4 absolute is ample (measured ~1e-5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sharpbench.data.registry import get_task
+from sharpbench.data.task import Item, Request
+from sharpbench.engine.requests import encode_item
+from sharpbench.models.errors import CapabilityError
+from sharpbench.models.hf import HFBackend
+from sharpbench.models.hf.hidden import (
+    answer_states,
+    answer_tokens,
+    default_layers,
+    num_layers,
+    resolve_layers,
+    supports_hidden_states,
+)
+
+ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def arc_items():
+    return get_task("arc_easy").items(limit=6)
+
+
+def reference_states(model, ids_per_option, layers):
+    """Per-sequence forward of the whole causal LM (no padding, no batching)."""
+    out = []
+    with torch.inference_mode():
+        for ids in ids_per_option:
+            hs = model(torch.tensor([ids]), output_hidden_states=True).hidden_states
+            out.append(np.stack([hs[k][0, -1].float().numpy() for k in layers]))
+    return np.stack(out)
+
+
+def test_tokens_equal_the_scoring_path(smollm2, arc_items):
+    for it in arc_items:
+        enc = encode_item(smollm2, it)
+        assert answer_tokens(smollm2, it) == [list(r.context + r.continuation) for r in enc.requests]
+
+
+def test_empty_context_gets_the_prefix_token(smollm2):
+    it = Item(item_id=0, requests=(Request("", " Paris"), Request("", " Rome")), gold=0, choices=("Paris", "Rome"))
+    enc = encode_item(smollm2, it)
+    assert answer_tokens(smollm2, it) == [list(r.context + r.continuation) for r in enc.requests]
+    assert answer_tokens(smollm2, it)[0][0] == smollm2.prefix_token_id
+
+
+def test_states_equal_plain_forward(smollm2, arc_items):
+    n = num_layers(smollm2)
+    layers = [0, 1, n // 2, n]
+    got = answer_states(smollm2, arc_items, layers=layers, batch_size=8)
+    assert len(got) == len(arc_items)
+    hidden = smollm2.model.config.hidden_size
+    for it, states in zip(arc_items, got):
+        assert states.dtype == np.float32
+        assert states.shape == (len(it.requests), len(layers), hidden)
+        ref = reference_states(smollm2.model, [list(r.context + r.continuation) for r in encode_item(smollm2, it).requests],
+                               layers)
+        np.testing.assert_allclose(states, ref, atol=ATOL, rtol=0)
+    # different options of an item differ (the state is at the option's own last token)
+    assert np.abs(got[0][0, -1] - got[0][1, -1]).max() > 1e-2
+
+
+def test_batch_size_invariance_and_default_layers(smollm2, arc_items):
+    a = answer_states(smollm2, arc_items, batch_size=1)
+    b = answer_states(smollm2, arc_items, batch_size=8)
+    for x, y in zip(a, b):
+        assert x.shape == (len(x), len(default_layers(num_layers(smollm2))), smollm2.model.config.hidden_size)
+        np.testing.assert_allclose(x, y, atol=ATOL, rtol=0)
+
+
+def test_layer_order_and_negative_indices(smollm2, arc_items):
+    n = num_layers(smollm2)
+    a = answer_states(smollm2, arc_items[:2], layers=[n, 3])
+    b = answer_states(smollm2, arc_items[:2], layers=[-1])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x[:, :1], y, atol=ATOL, rtol=0)
+
+
+def test_left_truncation_to_the_window(smollm2, arc_items):
+    small = HFBackend.from_model(smollm2.model, smollm2.tokenizer, max_length=12)
+    it = arc_items[0]
+    full = answer_tokens(smollm2, it)
+    cut = answer_tokens(small, it)
+    assert all(len(c) == min(12, len(f)) and c == f[-12:] for c, f in zip(cut, full))
+    got = answer_states(small, [it], layers=[num_layers(small)])[0]
+    np.testing.assert_allclose(got, reference_states(small.model, cut, [num_layers(small)]), atol=ATOL, rtol=0)
+
+
+def test_progress_counts_items(smollm2, arc_items):
+    seen = []
+    answer_states(smollm2, arc_items, layers=[1], batch_size=3, progress=seen.append)
+    assert sum(seen) == len(arc_items)
+
+
+def test_bad_layers(smollm2, arc_items):
+    n = num_layers(smollm2)
+    with pytest.raises(ValueError, match=rf"layer index {n + 1} out of range: the model has {n} layers"):
+        answer_states(smollm2, arc_items[:1], layers=[1, n + 1])
+    with pytest.raises(ValueError, match="out of range"):
+        answer_states(smollm2, arc_items[:1], layers=[-(n + 2)])
+    with pytest.raises(ValueError, match="empty"):
+        answer_states(smollm2, arc_items[:1], layers=[])
+    with pytest.raises(ValueError, match="twice"):
+        answer_states(smollm2, arc_items[:1], layers=[n, -1])
+    with pytest.raises(ValueError, match="integers"):
+        answer_states(smollm2, arc_items[:1], layers=[1.5])
+    with pytest.raises(ValueError, match="batch_size"):
+        answer_states(smollm2, arc_items[:1], batch_size=0)
+
+
+def test_default_layers():
+    assert default_layers(30) == [1, 5, 9, 13, 18, 22, 26, 30]
+    assert default_layers(4) == [1, 2, 3, 4]
+    assert default_layers(1) == [1]
+    for n in range(1, 80):
+        d = default_layers(n)
+        assert d[-1] == n and d[0] == 1 and d == sorted(set(d)) and len(d) == min(n, 8)
+    assert resolve_layers(None, 30) == default_layers(30)
+    with pytest.raises(ValueError):
+        default_layers(0)
+
+
+def test_supports_hidden_states_hf_and_servers(smollm2, smollm2_dir):
+    assert supports_hidden_states(smollm2)
+    assert supports_hidden_states(HFBackend.from_model(smollm2.model, smollm2.tokenizer))
+    pytest.importorskip("httpx")
+    from sharpbench.models.openai_api import OpenAIBackend
+
+    server = OpenAIBackend("smollm2", base_url="http://127.0.0.1:9/v1", tokenizer=str(smollm2_dir), probe=False)
+    assert not supports_hidden_states(server)
+    with pytest.raises(CapabilityError, match="the openai backend exposes no hidden states"):
+        answer_states(server, get_task("arc_easy").items(limit=1))
+
+
+def test_generative_items_are_refused(smollm2):
+    items = get_task("gsm8k_cot").items(limit=1)
+    with pytest.raises(ValueError, match="multiple-choice"):
+        answer_states(smollm2, items)
