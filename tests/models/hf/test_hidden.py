@@ -3,7 +3,8 @@
 Reference: a plain transformers forward of each sequence alone, with
 ``output_hidden_states=True``, on the token ids the scoring path builds
 (``engine.requests.encode_item``).  Float32 on CPU; padding and batching only
-change the reduction order, so 1e-4 absolute is ample (measured ~1e-5).
+change the reduction order: 1e-4 absolute plus 1e-5 relative (float32 rounding of the few
+massive-activation dimensions, |h| ~ 300).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sharpbench.models.hf.hidden import (
 )
 
 ATOL = 1e-4
+RTOL = 1e-5  # SmolLM2 has a few massive-activation dimensions (|h| ~ 300) where 1e-4 absolute is float32 eps
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def test_states_equal_plain_forward(smollm2, arc_items):
         assert states.shape == (len(it.requests), len(layers), hidden)
         ref = reference_states(smollm2.model, [list(r.context + r.continuation) for r in encode_item(smollm2, it).requests],
                                layers)
-        np.testing.assert_allclose(states, ref, atol=ATOL, rtol=0)
+        np.testing.assert_allclose(states, ref, atol=ATOL, rtol=RTOL)
     # different options of an item differ (the state is at the option's own last token)
     assert np.abs(got[0][0, -1] - got[0][1, -1]).max() > 1e-2
 
@@ -78,7 +80,7 @@ def test_batch_size_invariance_and_default_layers(smollm2, arc_items):
     b = answer_states(smollm2, arc_items, batch_size=8)
     for x, y in zip(a, b):
         assert x.shape == (len(x), len(default_layers(num_layers(smollm2))), smollm2.model.config.hidden_size)
-        np.testing.assert_allclose(x, y, atol=ATOL, rtol=0)
+        np.testing.assert_allclose(x, y, atol=ATOL, rtol=RTOL)
 
 
 def test_layer_order_and_negative_indices(smollm2, arc_items):
@@ -86,7 +88,7 @@ def test_layer_order_and_negative_indices(smollm2, arc_items):
     a = answer_states(smollm2, arc_items[:2], layers=[n, 3])
     b = answer_states(smollm2, arc_items[:2], layers=[-1])
     for x, y in zip(a, b):
-        np.testing.assert_allclose(x[:, :1], y, atol=ATOL, rtol=0)
+        np.testing.assert_allclose(x[:, :1], y, atol=ATOL, rtol=RTOL)
 
 
 def test_left_truncation_to_the_window(smollm2, arc_items):
@@ -96,7 +98,7 @@ def test_left_truncation_to_the_window(smollm2, arc_items):
     cut = answer_tokens(small, it)
     assert all(len(c) == min(12, len(f)) and c == f[-12:] for c, f in zip(cut, full))
     got = answer_states(small, [it], layers=[num_layers(small)])[0]
-    np.testing.assert_allclose(got, reference_states(small.model, cut, [num_layers(small)]), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(got, reference_states(small.model, cut, [num_layers(small)]), atol=ATOL, rtol=RTOL)
 
 
 def test_progress_counts_items(smollm2, arc_items):
@@ -149,3 +151,44 @@ def test_generative_items_are_refused(smollm2):
     items = get_task("gsm8k_cot").items(limit=1)
     with pytest.raises(ValueError, match="multiple-choice"):
         answer_states(smollm2, items)
+
+
+def test_shared_prefix_path_equals_whole_sequences(smollm2, arc_items, monkeypatch):
+    from sharpbench.models.hf import hidden
+
+    tokens = answer_tokens(smollm2, arc_items[0])
+    p = hidden.shared_prefix(tokens)
+    assert p >= hidden.MIN_SHARED and all(t[:p] == tokens[0][:p] for t in tokens)  # arc: the question is shared
+    shared = answer_states(smollm2, arc_items, layers=[0, 7, 30], batch_size=3)  # also: options split over chunks
+    monkeypatch.setattr(hidden, "MIN_SHARED", 10**9)
+    whole = answer_states(smollm2, arc_items, layers=[0, 7, 30], batch_size=5)
+    for x, y in zip(shared, whole):
+        np.testing.assert_allclose(x, y, atol=ATOL, rtol=RTOL)
+
+
+def test_shared_prefix():
+    from sharpbench.models.hf.hidden import shared_prefix
+
+    assert shared_prefix([[1, 2, 3], [1, 2, 4]]) == 2
+    assert shared_prefix([[1, 2], [1, 2, 3]]) == 1  # every option keeps at least one token of its own
+    assert shared_prefix([[1, 2, 3]]) == 0
+    assert shared_prefix([[5, 2], [1, 2]]) == 0
+
+
+@pytest.mark.parametrize("kind", ["gemma3", "qwen2"])
+def test_other_architectures(kind, smollm2_dir, tmp_path_factory, arc_items):
+    """Gemma-3 (sliding window 6: the shared prefix of every item is longer) and Qwen2 (biases, untied head)."""
+    from model_helpers import make_tiny_checkpoint
+
+    from sharpbench.models import load_model
+
+    path = make_tiny_checkpoint(tmp_path_factory.mktemp(kind), smollm2_dir, kind=kind)
+    backend = load_model(str(path), dtype="float32")
+    assert supports_hidden_states(backend) and num_layers(backend) == 2
+    items = arc_items[:4]
+    got = answer_states(backend, items, layers=[0, 1, 2], batch_size=4)
+    for it, states in zip(items, got):
+        tokens = answer_tokens(backend, it)
+        assert len(tokens[0]) > 6
+        ref = reference_states(backend.model, tokens, [0, 1, 2])
+        np.testing.assert_allclose(states, ref, atol=ATOL, rtol=RTOL)

@@ -8,7 +8,8 @@ an empty context becomes the prefix token), and the model reads
 ``context + continuation``; the state kept is the one at the last token, i.e.
 the model's state right after the whole answer option.  Sequences longer than
 the model window keep their last ``max_length`` tokens (cut from the left, as
-lm-eval truncates).  The scoring path never feeds the last continuation token
+lm-eval truncates).  The options' shared prefix (the question) is computed
+once per item.  The scoring path never feeds the last continuation token
 (it only predicts it), so a request that fills the window exactly loses one
 more context token here than there; the token boundaries are otherwise equal.
 
@@ -17,6 +18,7 @@ more context token here than there; the token boundaries are otherwise equal.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from sharpbench.data.task import Item
 
 DEFAULT_N_LAYERS = 8
+MIN_SHARED = 8  # options sharing at least this many leading tokens compute them once
 
 __all__ = [
     "DEFAULT_N_LAYERS",
@@ -36,6 +39,7 @@ __all__ = [
     "default_layers",
     "num_layers",
     "resolve_layers",
+    "shared_prefix",
     "supports_hidden_states",
 ]
 
@@ -193,7 +197,15 @@ def answer_states(
     batch_size : int
         Sequences per forward pass (right-padded, with an attention mask).
     progress : callable, optional
-        Called with the number of items finished after each batch.
+        Called with the number of items finished after each forward pass that finished some.
+
+    Notes
+    -----
+    When an item's options share at least ``MIN_SHARED`` leading tokens (its
+    question), that prefix is computed once and its key/value cache extended
+    by all options in one right-padded pass; other items' options are run
+    whole, longest first, ``batch_size`` at a time.  Both give the states of a
+    plain per-sequence forward (to float rounding).
 
     Returns
     -------
@@ -221,40 +233,30 @@ def answer_states(
                 f"item {getattr(it, 'item_id', '?')}: hidden states need multiple-choice items, "
                 f"got {getattr(it, 'kind', type(it).__name__)!r}"
             )
-    seqs: list[tuple[int, int, list[int]]] = []  # (item position, option, token ids)
-    for i, it in enumerate(items):
-        seqs.extend((i, j, ids) for j, ids in enumerate(answer_tokens(backend, it)))
     model = backend.model
     body = getattr(model, "base_model", model)  # the decoder without the LM head: no (batch, time, vocab) logits
     hidden = int(getattr(getattr(model.config, "text_config", None) or model.config, "hidden_size"))
     out = [np.zeros((len(it.requests), len(layer_idx), hidden), dtype=np.float32) for it in items]
-    left = [len(it.requests) for it in items]
     device = model.get_input_embeddings().weight.device
     pad = _pad_id(backend)
-    order = sorted(range(len(seqs)), key=lambda s: -len(seqs[s][2]))  # similar lengths together: less padding
+    full: list[tuple[int, int, list[int]]] = []  # (item position, option, token ids) run whole, batched
     with torch.inference_mode():
+        for i, it in enumerate(items):
+            tokens = answer_tokens(backend, it)
+            p = shared_prefix(tokens)
+            if p < MIN_SHARED:
+                full.extend((i, j, ids) for j, ids in enumerate(tokens))
+                continue
+            for start in range(0, len(tokens), int(batch_size)):
+                chunk = tokens[start:start + int(batch_size)]
+                out[i][start:start + len(chunk)] = _run_shared(body, chunk, p, layer_idx, n_blocks, pad, device)
+            if progress is not None:
+                progress(1)
+        left = Counter(i for i, _, _ in full)
+        order = sorted(range(len(full)), key=lambda s: -len(full[s][2]))  # similar lengths together: less padding
         for start in range(0, len(order), int(batch_size)):
-            batch = [seqs[s] for s in order[start:start + int(batch_size)]]
-            width = max(len(ids) for _, _, ids in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for r, (_, _, ids) in enumerate(batch):
-                input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                mask[r, : len(ids)] = 1
-            res = body(input_ids=input_ids.to(device), attention_mask=mask.to(device), output_hidden_states=True,
-                       use_cache=False)
-            states = res.hidden_states
-            if states is None or len(states) != n_blocks + 1:
-                raise CapabilityError(
-                    f"{type(model).__name__} returned {0 if states is None else len(states)} hidden states, "
-                    f"expected {n_blocks + 1} (num_hidden_layers + 1)"
-                )
-            last = torch.tensor([len(ids) - 1 for _, _, ids in batch], device=states[0].device)
-            rows = torch.arange(len(batch), device=states[0].device)
-            picked = torch.stack([states[k][rows, last] for k in layer_idx], dim=1)  # (batch, layers, hidden)
-            picked = picked.float().cpu().numpy()
-            if not np.isfinite(picked).all():
-                raise ScoringError("the model produced NaN or inf hidden states")
+            batch = [full[s] for s in order[start:start + int(batch_size)]]
+            picked = _run_batch(body, [ids for _, _, ids in batch], layer_idx, n_blocks, pad, device)
             done = 0
             for r, (i, j, _) in enumerate(batch):
                 out[i][j] = picked[r]
@@ -263,6 +265,88 @@ def answer_states(
             if progress is not None and done:
                 progress(int(done))
     return out
+
+
+def shared_prefix(tokens: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of the options' tokens, leaving every option at least one token."""
+    if len(tokens) < 2:
+        return 0
+    first = tokens[0]
+    n = min(len(t) for t in tokens) - 1
+    p = 0
+    while p < n and all(t[p] == first[p] for t in tokens):
+        p += 1
+    return p
+
+
+def _states(res: Any, n_blocks: int, model: Any):
+    states = res.hidden_states
+    if states is None or len(states) != n_blocks + 1:
+        raise CapabilityError(
+            f"{type(model).__name__} returned {0 if states is None else len(states)} hidden states, "
+            f"expected {n_blocks + 1} (num_hidden_layers + 1)"
+        )
+    return states
+
+
+def _pick(states, last: list[int], layer_idx: list[int]) -> np.ndarray:
+    """``(rows, layers, hidden)`` float32 states at position ``last[r]`` of each row."""
+    import torch
+
+    dev = states[0].device
+    rows = torch.arange(len(last), device=dev)
+    at = torch.tensor(last, device=dev)
+    picked = torch.stack([states[k][rows, at] for k in layer_idx], dim=1).float().cpu().numpy()
+    if not np.isfinite(picked).all():
+        raise ScoringError("the model produced NaN or inf hidden states")
+    return picked
+
+
+def _right_padded(seqs: Sequence[Sequence[int]], pad: int):
+    import torch
+
+    width = max(len(ids) for ids in seqs)
+    input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, ids in enumerate(seqs):
+        input_ids[r, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+        mask[r, : len(ids)] = 1
+    return input_ids, mask
+
+
+def _run_batch(body, seqs, layer_idx, n_blocks, pad, device) -> np.ndarray:
+    """Whole sequences, right-padded in one forward."""
+    input_ids, mask = _right_padded(seqs, pad)
+    res = body(input_ids=input_ids.to(device), attention_mask=mask.to(device), output_hidden_states=True,
+               use_cache=False)
+    return _pick(_states(res, n_blocks, body), [len(ids) - 1 for ids in seqs], layer_idx)
+
+
+def _run_shared(body, seqs, p, layer_idx, n_blocks, pad, device) -> np.ndarray:
+    """Sequences sharing their first ``p`` tokens: the prefix once (key/value cache), then the rest together."""
+    import torch
+
+    prefix = torch.tensor([list(seqs[0][:p])], dtype=torch.long, device=device)
+    first = body(input_ids=prefix, use_cache=True)
+    past = getattr(first, "cache", None) or first.past_key_values  # transformers 5.x renamed past_key_values
+    past.batch_repeat_interleave(len(seqs))
+    rest = [ids[p:] for ids in seqs]
+    input_ids, mask = _right_padded(rest, pad)
+    mask = torch.cat([torch.ones((len(seqs), p), dtype=torch.long), mask], dim=1)
+    res = body(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=True,
+               output_hidden_states=True, **{_cache_kwarg(body): past})
+    return _pick(_states(res, n_blocks, body), [len(r) - 1 for r in rest], layer_idx)
+
+
+def _cache_kwarg(body: Any) -> str:
+    """``cache`` (transformers >= 5.x forwards) or ``past_key_values`` (older ones)."""
+    import inspect
+
+    try:
+        params = inspect.signature(body.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _pad_id(backend: Any) -> int:
