@@ -100,6 +100,29 @@ def test_test_labels_are_never_read():
     assert not np.array_equal(fit_predict(states, flipped, train, test, seed=2)[1], pred)
 
 
+def test_C_grid_is_chosen_on_training_items_only():
+    from sharpbench.elicit.probe import C_GRID
+
+    states, gold = synthetic(40, n_layers=3, signal_layer=2, strength=1.0, seed=8)
+    train, test = np.arange(0, 40, 2), np.arange(1, 40, 2)
+    layer, pred = fit_predict(states, gold, train, test, C=C_GRID)
+    other = gold.copy()
+    other[test] = (gold[test] + 1) % np.array([len(states[i]) for i in test])
+    assert (other[test] != gold[test]).all()
+    layer2, pred2 = fit_predict(states, other, train, test, C=C_GRID)
+    assert layer2 == layer
+    np.testing.assert_array_equal(pred2, pred)
+    res = probe_held_out(states, gold, n_splits=2, C=C_GRID)
+    assert sum(res.C_chosen.values()) == 4 and set(res.C_chosen) <= set(C_GRID)
+    assert probe_held_out(states, gold, n_splits=1, C=0.5).C_chosen == {0.5: 2}
+    # a single (layer, C) pair is the plain fit: the same predictions as the user's baseline
+    np.testing.assert_array_equal(fit_predict(states, gold, train, test, layers_idx=[2], C=[1.0])[1],
+                                  user_baseline(states, gold, train, test, 2))
+    for bad in (0, -1.0, [], [1.0, 1.0], "x", float("nan")):
+        with pytest.raises(ElicitError, match="C"):
+            probe_held_out(states, gold, C=bad)
+
+
 def test_too_few_items():
     states, gold = synthetic(11, signal_layer=0)
     assert min_items(3) == 12
