@@ -82,21 +82,37 @@ def test_matches_the_plain_sklearn_baseline_at_the_last_layer():
 
 
 def test_test_labels_are_never_read():
-    states, gold = synthetic(40, n_layers=4, signal_layer=1, strength=1.0, seed=7)
-    train, test = np.arange(0, 40, 2), np.arange(1, 40, 2)
-    layer, pred = fit_predict(states, gold, train, test, seed=2)
-    rng = np.random.default_rng(9)
-    other = gold.copy()
-    for i in test:
-        other[i] = (gold[i] + 1 + rng.integers(len(states[i]) - 1)) % len(states[i])
-    assert (other[test] != gold[test]).all() and (other[train] == gold[train]).all()
-    layer2, pred2 = fit_predict(states, other, train, test, seed=2)
-    assert layer2 == layer
-    np.testing.assert_array_equal(pred2, pred)
-    # and the training labels do matter
-    flipped = gold.copy()
-    for i in train:
-        flipped[i] = (gold[i] + 1) % len(states[i])
+    """Train items carry their signal at layer 1; each test item has one option marked at layer 1 (A) and
+    another at layer 3 (B), with three times as many test items as training items.  A procedure that looked at
+    test labels would choose layer 3 when the test golds are B; the honest one chooses layer 1 either way."""
+    rng = np.random.default_rng(7)
+    direction = rng.normal(size=HIDDEN)
+    direction /= np.linalg.norm(direction)
+    n_train, n_test = 20, 60
+    states, gold_a, gold_b = [], [], []
+    for i in range(n_train + n_test):
+        s = rng.normal(size=(4, 4, HIDDEN))
+        a, b = rng.choice(4, size=2, replace=False)
+        s[a, 1] += 3 * direction
+        if i >= n_train:
+            s[b, 3] += 3 * direction
+        states.append(s)
+        gold_a.append(a)
+        gold_b.append(a if i < n_train else b)
+    gold_a, gold_b = np.array(gold_a), np.array(gold_b)
+    train, test = np.arange(n_train), np.arange(n_train, n_train + n_test)
+    layer, pred = fit_predict(states, gold_a, train, test, seed=2)
+    layer_b, pred_b = fit_predict(states, gold_b, train, test, seed=2)
+    assert layer == layer_b == 1
+    np.testing.assert_array_equal(pred_b, pred)
+    assert np.mean(pred == gold_a[test]) > 0.8
+    # the same through the C grid
+    assert fit_predict(states, gold_b, train, test, C=(0.01, 1.0))[0] == 1
+    # and a procedure that did see the test labels would have been fooled: layer 3 fits them better
+    assert fit_predict(states, gold_b, test, train, seed=2)[0] == 3
+    # the training labels do matter
+    flipped = gold_a.copy()
+    flipped[train] = (gold_a[train] + 1) % 4
     assert not np.array_equal(fit_predict(states, flipped, train, test, seed=2)[1], pred)
 
 
