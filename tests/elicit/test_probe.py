@@ -193,7 +193,6 @@ def test_module_imports_no_torch():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.slow
 def test_real_model_smoke(smollm2):
     from sharpbench.data.registry import get_task
     from sharpbench.elicit.probe import probe_note, run_probe

@@ -117,7 +117,7 @@ def test_bad_layers(smollm2, arc_items):
         answer_states(smollm2, arc_items[:1], layers=[])
     with pytest.raises(ValueError, match="twice"):
         answer_states(smollm2, arc_items[:1], layers=[n, -1])
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(TypeError, match="integers"):
         answer_states(smollm2, arc_items[:1], layers=[1.5])
     with pytest.raises(ValueError, match="batch_size"):
         answer_states(smollm2, arc_items[:1], batch_size=0)

@@ -115,7 +115,9 @@ def resolve_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     Raises
     ------
     ValueError
-        An empty list, a non-integer, an index out of range, or a repeated layer.
+        An empty list, an index out of range, or a repeated layer.
+    TypeError
+        A layer that is not an integer.
     """
     if layers is None:
         return default_layers(n_layers)
@@ -124,7 +126,7 @@ def resolve_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
     out: list[int] = []
     for layer in layers:
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise ValueError(f"layer indices must be integers, got {layer!r}")
+            raise TypeError(f"layer indices must be integers, got {layer!r}")
         i = int(layer)
         if not -(n_layers + 1) <= i <= n_layers:
             raise ValueError(
@@ -219,6 +221,8 @@ def answer_states(
         The backend exposes no transformers model (llama.cpp, a server).
     ValueError
         Bad ``layers`` or ``batch_size``; an item that is not multiple choice.
+    TypeError
+        A layer index that is not an integer.
     """
     import torch
 
@@ -235,7 +239,7 @@ def answer_states(
             )
     model = backend.model
     body = getattr(model, "base_model", model)  # the decoder without the LM head: no (batch, time, vocab) logits
-    hidden = int(getattr(getattr(model.config, "text_config", None) or model.config, "hidden_size"))
+    hidden = int((getattr(model.config, "text_config", None) or model.config).hidden_size)
     out = [np.zeros((len(it.requests), len(layer_idx), hidden), dtype=np.float32) for it in items]
     device = model.get_input_embeddings().weight.device
     pad = _pad_id(backend)
