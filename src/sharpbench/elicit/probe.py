@@ -8,10 +8,10 @@ LogisticRegression(C))``) scores every row, and an item's predicted answer is
 the option with the largest decision value.  Items may have different numbers
 of options.
 
-Honest numbers: the layer is chosen by cross-validation over the *training*
-items only (folds grouped by item, item-level accuracy), the probe is refit on
-all training items at that layer, and only then are the held-out items
-predicted.  :func:`probe_held_out` repeats this over random half splits, each
+Honest numbers: the layer (and ``C``, when a grid is given) is chosen by
+cross-validation over the *training* items only (folds grouped by item,
+item-level accuracy), the probe is refit on all training items at that
+choice, and only then are the held-out items predicted.  :func:`probe_held_out` repeats this over random half splits, each
 used both ways, so every item gets one held-out prediction per split.
 
 This module imports only numpy and scikit-learn at load time; the model side

@@ -192,3 +192,17 @@ def test_other_architectures(kind, smollm2_dir, tmp_path_factory, arc_items):
         assert len(tokens[0]) > 6
         ref = reference_states(backend.model, tokens, [0, 1, 2])
         np.testing.assert_allclose(states, ref, atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_states_equal_cpu(smollm2, smollm2_dir, arc_items):
+    """On a GPU (float32, GPU kernels: 1e-3) and in bfloat16 (finite float32 arrays of the same shape)."""
+    from sharpbench.models import load_model
+
+    cpu = answer_states(smollm2, arc_items, layers=[1, 15, 30])
+    gpu = answer_states(load_model(str(smollm2_dir), dtype="float32", device="cuda"), arc_items, layers=[1, 15, 30])
+    for x, y in zip(cpu, gpu):
+        np.testing.assert_allclose(y, x, atol=1e-3, rtol=1e-3)
+    bf16 = answer_states(load_model(str(smollm2_dir), dtype="bfloat16", device="cuda"), arc_items, layers=[1, 15, 30])
+    assert all(b.dtype == np.float32 and b.shape == x.shape and np.isfinite(b).all() for b, x in zip(bf16, cpu))
