@@ -61,6 +61,10 @@ _LAZY = {
     "AdaptiveTest": ("sharpbench.adaptive", "AdaptiveTest"),
     "StoppingRule": ("sharpbench.adaptive", "StoppingRule"),
     "calibrate_bank": ("sharpbench.adaptive.calibrate", "calibrate_bank"),
+    # elicitation: the plain score against the best honest elicitation
+    "elicit": ("sharpbench.elicit.study", "elicit"),
+    "ElicitSettings": ("sharpbench.elicit.study", "ElicitSettings"),
+    "ElicitResult": ("sharpbench.elicit.result", "ElicitResult"),
 }
 
 __all__ = ["__version__", *_LAZY]

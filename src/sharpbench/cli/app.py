@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "distill_cmd",
     "adaptive_cmd",
     "compare_cmd",
+    "elicit_cmd",
     "insight_cmd",
     "report_cmd",
 )

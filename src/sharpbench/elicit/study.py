@@ -105,15 +105,16 @@ class _Cell:
         names = {t.name for t in tasks.values()}
         if len(names) != len(tasks):  # several subtasks share one arm task (not expected)
             raise ElicitError(f"arm {name}: subtasks map onto the same task")
+        gen = any(t.kind == "generate_until" for t in tasks.values())
         gen_kwargs: dict[str, Any] = {}
-        if self.settings.max_gen_toks and any(t.kind == "generate_until" for t in tasks.values()):
+        if self.settings.max_gen_toks and gen:
             gen_kwargs["max_gen_toks"] = self.settings.max_gen_toks
         if sample:
             gen_kwargs.update(do_sample=True, temperature=self.settings.sc_temperature)
         t0 = time.perf_counter()
         rep = run_eval(self.backend, list(tasks.values()), item_ids={tasks[s].name: ids for s, ids in by_sub.items()},
                        store=self.store, batch_size=self.settings.batch_size, gen_kwargs=gen_kwargs or None,
-                       repeats=repeats, seed=self.settings.seed)
+                       repeats=repeats if gen else None, seed=self.settings.seed if gen else None)
         seconds = time.perf_counter() - t0 if rep.n_computed else None
         run_of = {t.task: t.run_id for t in rep.tasks}
         results: dict[tuple[str, int], Any] = {}
@@ -183,12 +184,20 @@ class _Cell:
 
     # ------------------------------------------------------------ the probe
     def run_probe(self) -> None:
-        from sharpbench.elicit.probe import probe_held_out
+        from sharpbench.elicit.probe import C_GRID, min_items, probe_held_out
         from sharpbench.engine.pipeline import select_items
-        from sharpbench.models.hf.hidden import answer_states, supports_hidden_states
+        from sharpbench.models.hf.hidden import (
+            answer_states,
+            default_layers,
+            num_layers,
+            supports_hidden_states,
+        )
 
         if not self.fam.is_mc:
             self.notes["probe"] = "skipped: free-form answers (the probe reads a choice among options)"
+            return
+        if len(self.units) < min_items():
+            self.notes["probe"] = f"skipped: the probe needs at least {min_items()} items (raise --limit)"
             return
         if not supports_hidden_states(self.backend):
             self.notes["probe"] = f"skipped: the {self.backend.name} backend does not expose hidden states"
@@ -205,9 +214,12 @@ class _Cell:
                 items[(sub, it.item_id)] = it
         ordered = [items[u] for u in self.units]
         t0 = time.perf_counter()
-        states = answer_states(self.backend, ordered, batch_size=self.settings.batch_size or 16)
+        layers = default_layers(num_layers(self.backend))
+        states = answer_states(self.backend, ordered, layers=layers, batch_size=self.settings.batch_size or 16)
+        # ~100 training items against hundreds of hidden dimensions: the regularisation is chosen with the
+        # layer, by cross-validation on the training half only
         res = probe_held_out(states, np.array([it.gold for it in ordered]), n_splits=self.settings.probe_splits,
-                             seed=self.settings.seed)
+                             seed=self.settings.seed, C=C_GRID, layers=layers)
         tokens = sum(_tokens(self.backend, it, None) for it in ordered)
         self.arms.append(_Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens,
                               time.perf_counter() - t0))

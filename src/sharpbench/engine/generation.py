@@ -149,21 +149,47 @@ def generate_items(
     CapabilityError
         If the backend cannot generate.
     """
+    items = list(items)
+    stored = [list((have or {}).get(it.item_id, ())) for it in items]
+    for _, res in generate_indexed(backend, items, batch_size=batch_size, progress=progress, tokens=tokens,
+                                   stats=stats, window=window, stored=stored):
+        yield res
+
+
+def generate_indexed(
+    backend,
+    items: Sequence[GenItem],
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+    tokens: Callable[[int], None] | None = None,
+    stats: GenStats | None = None,
+    window: int | None = None,
+    stored: Sequence[Sequence[GenSample]] | None = None,
+) -> Iterator[tuple[int, GenItemResult]]:
+    """:func:`generate_items` yielding ``(position in items, result)``: items of several tasks may share ids.
+
+    ``stored`` holds each item's stored samples by position. All items decode
+    in one stream, so items of many small tasks (57 MMLU subjects) fill the
+    batch together.
+    """
     require(backend, "generate_until")
     items = list(items)
     if any(it.repeats > 1 and not (it.do_sample and it.temperature > 0) for it in items):
         msg = ("repeats > 1 with greedy decoding: every sample is the same text (generated once); "
                "sample with --gen-kwargs do_sample=true,temperature=0.7 for self-consistency")
         warnings.warn(msg, GreedyRepeatsWarning, stacklevel=2)
-    have = have or {}
+    items = list(items)
+    if stored is not None and len(stored) != len(items):
+        raise ValueError(f"stored samples for {len(stored)} items, {len(items)} items given")
     reqs: list[GenerationRequest] = []
     owner: list[tuple[int, int]] = []
     got: list[dict[int, tuple]] = []
     need: list[int] = []
     for n, it in enumerate(items):
-        stored = list(have.get(it.item_id, ()))
-        got.append({s.index: (s.generation, s.seconds) for s in stored})
-        todo = needed_samples(it, stored)
+        mine = list(stored[n]) if stored is not None else []
+        got.append({s.index: (s.generation, s.seconds) for s in mine})
+        todo = needed_samples(it, mine)
         need.append(len(got[n]) + len(todo))
         for k in todo:
             reqs.append(sample_request(it, k))
@@ -182,7 +208,7 @@ def generate_items(
 
     for n in range(len(items)):  # everything already stored: only re-scored
         if len(got[n]) == need[n]:
-            yield finish(n)
+            yield n, finish(n)
     with prefix_session(backend):  # the few-shot prefix stays cached while prompts are admitted one by one
         for i, gen, sec in _stream(backend, reqs, batch_size, tokens, window or 4 * batch_size):
             n, k = owner[i]
@@ -190,7 +216,7 @@ def generate_items(
             if stats is not None:
                 stats.seconds += sec
             if len(got[n]) == need[n]:
-                yield finish(n)
+                yield n, finish(n)
 
 
 def _stream(backend, reqs, batch_size, tokens, window) -> Iterator[tuple[int, object, float]]:

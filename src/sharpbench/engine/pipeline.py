@@ -311,16 +311,27 @@ def run_eval(
         if on_plan is not None:
             todo_n = sum(len(p.todo) for p in plans)
             on_plan(todo_n, sum(len(p.items) for p in plans) - todo_n)
+        def run_limit(task: Any) -> Any:
+            return limit if ids_by_task.get(task.name) is None else KEEP_LIMIT
+
+        n_trunc_of = {id(p): _count_truncated(lm, p.todo) for p in plans}
+        gen_plans = [p for p in plans if p.task.kind == "generate_until" and p.todo]
+        together = {id(p) for p in gen_plans} if len(gen_plans) > 1 else set()
+        if together:  # many small generative tasks (MMLU subjects): one decoding stream for all
+            bs = batch_size or DEFAULT_BATCH_SIZE["generate_until"]
+            store_generations(lm, st, [(p.spec, p.todo, run_limit(p.task)) for p in gen_plans], batch_size=bs,
+                              chunk_size=chunk_size or min(bs, 16), progress=progress, tokens=tokens)
         reports = []
         for plan in plans:
             task, spec, items, todo = plan.task, plan.spec, plan.items, plan.todo
             changed, unverified = plan.changed, plan.unverified
-            n_trunc = _count_truncated(lm, todo)
-            bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
-            # generated items finish one by one: store them 16 at a time rather than a whole batch of sequences
-            chunk = chunk_size or (min(bs, 16) if task.kind == "generate_until" else max(bs, 1))
-            store_scores(lm, st, spec, todo, batch_size=bs, chunk_size=chunk, progress=progress,
-                         limit=limit if ids_by_task.get(task.name) is None else KEEP_LIMIT, tokens=tokens)
+            n_trunc = n_trunc_of[id(plan)]
+            if id(plan) not in together:
+                bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
+                # generated items finish one by one: store them 16 at a time rather than a whole batch of sequences
+                chunk = chunk_size or (min(bs, 16) if task.kind == "generate_until" else max(bs, 1))
+                store_scores(lm, st, spec, todo, batch_size=bs, chunk_size=chunk, progress=progress,
+                             limit=run_limit(task), tokens=tokens)
             ids = [it.item_id for it in items]
             results = st.item_results(spec.run_id, ids)
             reports.append(
@@ -424,72 +435,122 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
         if st.get_run(spec.run_id) is not None:
             finish_run(st, spec, "complete", limit)
         return
-    from sharpbench.engine.requests import TruncationWarning
+    if generative:
+        store_generations(lm, st, [(spec, todo, limit)], batch_size=batch_size, chunk_size=chunk_size,
+                          progress=progress, tokens=tokens)
+        return
     from sharpbench.engine.runner import score_items
 
-    if generative:  # the runner's generative path, with the samples the store holds and a token counter
-        from sharpbench.engine.generation import generate_items
-
-        gen_items = {it.item_id: it for it in todo}
-        have = st.stored_samples(spec.run_id, todo)  # samples of earlier runs are kept, only new ones computed
-        stream = generate_items(lm, todo, batch_size=batch_size, tokens=tokens, have=have)
-        write_kw: dict[str, Any] = {"gen_items": gen_items}
-    elif getattr(todo[0], "kind", "") == "loglikelihood_rolling":
+    if getattr(todo[0], "kind", "") == "loglikelihood_rolling":
         from sharpbench.engine.rolling import score_rolling
 
-        stream, write_kw = score_rolling(lm, todo, batch_size=batch_size), {}
+        stream = score_rolling(lm, todo, batch_size=batch_size)
     else:
         stream = score_items(lm, todo, batch_size=batch_size)
-        write_kw = {}
     if callable(getattr(todo[0], "rescore", None)):  # items with their own per-item metrics (lm-eval bridge)
         by_id = {it.item_id: it for it in todo}
         stream = (by_id[r.item_id].rescore(r) for r in stream)
-    meta = {it.item_id: dict(it.metadata) for it in todo if it.metadata}
-    hashes = {it.item_id: it.content_hash for it in todo}
-    wanted = {it.item_id for it in todo}
-    buffer: list[ItemResult] = []
+    writer = _RunWriter(st, spec, todo, chunk_size=chunk_size, progress=progress, limit=limit)
+    _drain([writer], ((0, r) for r in stream))
 
-    def flush(recheck: bool = False) -> None:
-        nonlocal buffer
+
+def store_generations(lm, st: Store, runs: Sequence[tuple[RunSpec, Sequence[Any], Any]], *, batch_size: int = 64,
+                      chunk_size: int | None = None, progress: ProgressFn | None = None,
+                      tokens: Callable[[int], None] | None = None) -> None:
+    """Generate the items of several generative runs in one stream and store each run's items as they finish.
+
+    ``runs`` holds ``(spec, todo, limit)`` per run. The items of all runs decode
+    together, so the 57 small runs of an MMLU subject sample fill the batch as
+    one task would; each item is stored in its own run (samples the store holds
+    are kept, only the missing ones computed).
+    """
+    from sharpbench.engine.generation import generate_indexed
+
+    runs = [r for r in runs if r[1]]
+    items, owner, stored = [], [], []
+    for k, (spec, todo, _) in enumerate(runs):
+        have = st.stored_samples(spec.run_id, todo)  # samples of earlier runs are kept, only new ones computed
+        for it in todo:
+            items.append(it)
+            owner.append(k)
+            stored.append(have.get(it.item_id, ()))
+    writers = [_RunWriter(st, spec, todo, chunk_size=chunk_size or min(batch_size, 16), progress=progress,
+                          limit=limit, gen_items={it.item_id: it for it in todo}) for spec, todo, limit in runs]
+    stream = generate_indexed(lm, items, batch_size=batch_size, tokens=tokens, stored=stored)
+    _drain(writers, ((owner[n], res) for n, res in stream))
+
+
+class _RunWriter:
+    """Stores one run's finished items in chunks (whole items only) and closes its run record."""
+
+    def __init__(self, st: Store, spec: RunSpec, todo: Sequence[Any], *, chunk_size: int,
+                 progress: ProgressFn | None, limit: Any, gen_items: Mapping[int, Any] | None = None) -> None:
+        self.st, self.spec, self.limit, self.progress = st, spec, limit, progress
+        self.chunk_size = max(int(chunk_size), 1)
+        self.meta = {it.item_id: dict(it.metadata) for it in todo if it.metadata}
+        self.hashes = {it.item_id: it.content_hash for it in todo}
+        self.wanted = {it.item_id for it in todo}
+        self.write_kw: dict[str, Any] = {"gen_items": gen_items} if gen_items is not None else {}
+        self.buffer: list[Any] = []
+
+    def add(self, res: Any) -> None:
+        if res.item_id not in self.wanted:
+            raise RuntimeError(f"engine returned item {res.item_id} that was not asked for")
+        self.wanted.discard(res.item_id)
+        self.buffer.append(res)
+        if len(self.buffer) >= self.chunk_size:
+            self.flush()
+
+    def flush(self, recheck: bool = False) -> None:
         if recheck:  # after an interrupt the last chunk may have committed just before it
-            have = st.stored_item_hashes(spec.run_id)
-            buffer = [r for r in buffer if have.get(r.item_id) != hashes[r.item_id]]
-        if buffer:
+            have = self.st.stored_item_hashes(self.spec.run_id)
+            self.buffer = [r for r in self.buffer if have.get(r.item_id) != self.hashes[r.item_id]]
+        if self.buffer:
             # overwrite: an item in todo may be stored with content that has changed since
-            st.write_items(spec, buffer, meta, content_hashes=hashes, overwrite=True, **write_kw)
-            if progress is not None:
-                progress(len(buffer), spec.task)
-            buffer = []
+            self.st.write_items(self.spec, self.buffer, self.meta, content_hashes=self.hashes, overwrite=True,
+                                **self.write_kw)
+            if self.progress is not None:
+                self.progress(len(self.buffer), self.spec.task)
+            self.buffer = []
+
+    def interrupted(self) -> None:
+        self.flush(recheck=True)  # whole items only: each is complete
+        finish_run(self.st, self.spec, "interrupted", self.limit)
+
+    def done(self) -> None:
+        self.flush()
+        if self.wanted:
+            raise RuntimeError(f"engine did not return {len(self.wanted)} item(s) of {self.spec.task}, "
+                               f"e.g. {sorted(self.wanted)[:3]}")
+        finish_run(self.st, self.spec, "complete", self.limit)
+
+
+def _drain(writers: Sequence[_RunWriter], stream: Iterable[tuple[int, Any]]) -> None:
+    """Feed ``(writer index, result)`` pairs to the writers; on any interruption store what is whole."""
+    from sharpbench.engine.requests import TruncationWarning
 
     try:
         with warnings.catch_warnings():
             # The runner warns per request; run_eval reports truncated *items* once.
             warnings.simplefilter("ignore", TruncationWarning)
-            for res in stream:
-                if res.item_id not in wanted:
-                    raise RuntimeError(f"engine returned item {res.item_id} that was not asked for")
-                wanted.discard(res.item_id)
-                buffer.append(res)
-                if len(buffer) >= chunk_size:
-                    flush()
-        flush()
+            for k, res in stream:
+                writers[k].add(res)
+        for w in writers:
+            w.done()
     except KeyboardInterrupt:
-        flush(recheck=True)  # whole items only: each is complete
-        finish_run(st, spec, "interrupted", limit)
+        for w in writers:
+            w.interrupted()
+        stored = ", ".join(f"{w.spec.task} has {len(w.st.stored_item_ids(w.spec.run_id))}" for w in writers)
         raise EvalInterrupted(
-            f"interrupted: {spec.task} has {len(st.stored_item_ids(spec.run_id))} items stored "
-            f"in {st.path}; run the same command again to resume"
+            f"interrupted: {stored} items stored in {writers[0].st.path}; run the same command again to resume"
         ) from None
     except BaseException:
         try:
-            flush(recheck=True)
-            finish_run(st, spec, "interrupted", limit)
+            for w in writers:
+                w.interrupted()
         except Exception:  # the original error matters more
             pass
         raise
-    if wanted:
-        raise RuntimeError(f"engine did not return {len(wanted)} item(s) of {spec.task}, e.g. {sorted(wanted)[:3]}")
-    finish_run(st, spec, "complete", limit)
 
 
 def finish_run(st: Store, spec: RunSpec, status: str, limit: Any = KEEP_LIMIT) -> None:

@@ -1,0 +1,150 @@
+"""``sharpbench elicit``: the plain score against the best honest elicitation, per model and task."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sharpbench.cli.common import (
+    App,
+    OutputFormat,
+    backend_help,
+    dtype_help,
+    save_artifact,
+)
+from sharpbench.errors import InputError
+
+DEFAULT_TASKS = "mmlu,arc_challenge,gsm8k_cot,agieval_en"
+
+
+def register(app: App) -> None:
+    app.command("elicit")(elicit_command)
+
+
+def elicit_command(
+    model: list[str] = typer.Option([], "--model", "-m", help="Model to study (repeatable)."),
+    models_file: Optional[Path] = typer.Option(None, "--models", help="File with one model per line."),
+    tasks: str = typer.Option(DEFAULT_TASKS, "--tasks", "-t",
+                              help="mmlu (or mmlu_<subject>), arc_challenge, agieval_en (or agieval_<subset>), "
+                                   "gsm8k_cot."),
+    methods: str = typer.Option(
+        "plain,variants,cot,system-prompts,vote,probe", "--methods",
+        help="plain, variants, cot, self-consistency:K, system-prompts, vote, probe (plain always runs).",
+    ),
+    limit: int = typer.Option(200, "--limit", "-l", min=10, help="Items per task (spread over the subjects)."),
+    variants: str = typer.Option("default", "--variants",
+                                 help="Multiple-choice prompt variants: default, full, or dimensions e.g. labels,shift."),
+    sc_temperature: float = typer.Option(0.7, "--sc-temperature", min=0.0,
+                                         help="Sampling temperature of self-consistency."),
+    seed: int = typer.Option(1234, "--seed", help="Seed of sampling, splits and the bootstrap."),
+    max_gen_toks: Optional[int] = typer.Option(None, "--max-gen-toks", min=1,
+                                               help="Cap on generated tokens (default: each task's own)."),
+    n_boot: int = typer.Option(1000, "--n-boot", min=50, help="Bootstrap resamples of the items."),
+    n_splits: int = typer.Option(50, "--n-splits", min=1, help="Random half splits of held-out selection."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1),
+    backend: str = typer.Option("hf", "--backend", help=backend_help()),
+    dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
+    store: Optional[Path] = typer.Option(None, "--store", "-s",
+                                         help="Result store (every prompt's per-item answers; reused on rerun)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report (tables and plots)."),
+    output_json: Optional[Path] = typer.Option(None, "--output-json",
+                                               help="Write the whole result, with per-item answers, as JSON."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+) -> None:
+    """How smart is the model really: plain score, every method's held-out score, elicited maximum / plain."""
+    from sharpbench.elicit.study import ElicitSettings, elicit
+    from sharpbench.engine.fanout import read_models_file
+
+    names = list(model) + (read_models_file(models_file) if models_file is not None else [])
+    if not names:
+        raise InputError("give a model: --model NAME (repeatable) or --models FILE")
+    if len(set(names)) != len(names):
+        raise InputError(f"a model is listed twice: {sorted({n for n in names if names.count(n) > 1})}")
+    for p in (report, output_json):
+        if p is not None and not p.parent.exists():
+            raise InputError(f"the folder of {p} does not exist")
+    err = Console(stderr=True, soft_wrap=True)
+    settings = ElicitSettings(variants=variants, sc_temperature=sc_temperature, seed=seed, n_boot=n_boot,
+                              n_splits=n_splits, batch_size=batch_size, max_gen_toks=max_gen_toks)
+    kw = {"store": store} if store is not None else {}
+
+    def load(name: str):
+        from sharpbench.models import load_model
+
+        return load_model(name, dtype=dtype, backend=backend)
+
+    with err.status("starting") as status:
+        res = elicit(names, tasks, methods=methods, limit=limit, settings=settings, load=load,
+                     progress=lambda m: (status.update(escape(m)), err.print(f"[dim]{escape(m)}[/dim]")), **kw)
+    payload = res.to_dict()
+    if fmt == OutputFormat.json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    elif fmt == OutputFormat.csv:
+        _csv(res)
+    else:
+        _tables(res)
+    if output_json is not None:
+        res.save(output_json, per_item=True)
+        err.print(f"[dim]result written to {escape(str(output_json))}[/dim]")
+    if report is not None:
+        from sharpbench.report.elicit_page import build_elicit_report
+
+        err.print(f"[dim]report written to {escape(str(build_elicit_report(res, report)))}[/dim]")
+    if store is not None:
+        save_artifact(store, "elicit", f"{','.join(names)} on {tasks}", payload)
+
+
+def _ci(v: float | None, lo: float | None, hi: float | None, pct: bool = True) -> str:
+    if v is None:
+        return "-"
+    f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:.2f}")
+    return f"{f(v)} [{f(lo)}, {f(hi)}]" if lo is not None and hi is not None else f(v)
+
+
+def _tables(res) -> None:
+    out = Console()
+    t = Table(title="elicitation (accuracy %, 95% intervals; elicited = best prompt chosen held out)")
+    for c in ("model", "task", "n", "plain", "elicited", "elicited / plain", "best method", "prompt std / range"):
+        t.add_column(c)
+    for c in res.cells:
+        t.add_row(escape(c.model), c.task, str(c.n_items), _ci(c.plain, c.plain_low, c.plain_high),
+                  _ci(c.elicited, c.elicited_low, c.elicited_high),
+                  _ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) if c.ratio is not None else "undefined (plain 0)",
+                  c.best_method, f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}")
+    out.print(t)
+    for c in res.cells:
+        m = Table(title=f"{escape(c.model)} on {c.task}: each method (score held out where it chooses among prompts)")
+        for col in ("method", "score", "gain over plain", "prompts", "best prompt", "tokens / item", "seconds",
+                    "note"):
+            m.add_column(col, overflow="fold")
+        for r in c.methods:
+            m.add_row(r.method, _ci(r.score, r.low, r.high), _ci(r.gain, r.gain_low, r.gain_high),
+                      str(r.n_arms or "-"), escape(r.best_arm or "-"),
+                      f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else "-",
+                      f"{r.seconds:.0f}" if r.seconds is not None else "-", escape(r.note or ""))
+        out.print(m)
+        for x in c.comparisons:
+            verdict = "separated" if x.separated else "not separated (interval includes 0)"
+            out.print(f"  {x.a} - {x.b}: {_ci(x.diff, x.low, x.high)} points: {verdict}")
+
+
+def _csv(res) -> None:
+    import csv
+
+    w = csv.writer(sys.stdout)
+    w.writerow(["model", "task", "method", "score", "low", "high", "gain", "gain_low", "gain_high", "n_arms",
+                "best_arm", "tokens", "seconds", "note"])
+    for c in res.cells:
+        for r in c.methods:
+            w.writerow([c.model, c.task, r.method, r.score, r.low, r.high, r.gain, r.gain_low, r.gain_high, r.n_arms,
+                        r.best_arm, r.tokens, r.seconds, r.note])
+
+
+__all__ = ["elicit_command", "register"]

@@ -1,0 +1,105 @@
+"""The elicitation study end to end on the packaged SmolLM2: arms stored as runs, numbers recomputed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from sharpbench.elicit.errors import ElicitError
+from sharpbench.elicit.families import parse_methods
+from sharpbench.elicit.stats import canonical
+from sharpbench.elicit.study import ElicitSettings, elicit
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 12
+SETTINGS = dict(variants="labels", max_gen_toks=24, n_boot=100, n_splits=10)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, smollm2):
+    store = tmp_path_factory.mktemp("elicit") / "s.duckdb"
+    res = elicit([smollm2], "arc_challenge", methods="plain,variants,cot,system-prompts,vote", limit=LIMIT,
+                 store=store, settings=ElicitSettings(**SETTINGS))
+    return res, store
+
+
+def test_plain_arm_is_the_plain_evaluation(study, smollm2):
+    import sharpbench as sb
+
+    res, store = study
+    cell = res.cells[0]
+    plain = next(a for a in cell.arms if a.arm == "plain")
+    ids = [i for i in range(LIMIT)]  # ARC-Challenge has one subtask: the first LIMIT documents
+    rep = sb.evaluate(smollm2, "arc_challenge", item_ids=ids, store=store)
+    assert plain.accuracy == pytest.approx(rep.tasks[0].metrics["acc_norm"][0])
+    assert rep.n_computed == 0  # the study stored it: same run, reused
+    assert cell.plain == pytest.approx(plain.accuracy)
+
+
+def test_arms_and_methods(study):
+    res, _ = study
+    cell = res.cells[0]
+    names = [a.arm for a in cell.arms]
+    # labels dimension: ABCD (the letters prompt), 1234, abcd, none; the chat template addresses SmolLM2
+    assert {"plain", "variant:letters", "variant:labels=1234", "variant:labels=abcd", "variant:labels=none",
+            "system:none", "system:assistant", "system:expert", "system:praise", "system:terse", "direct", "cot",
+            "vote"} == set(names)
+    assert all(len(a.correct) == LIMIT and len(a.answers) == LIMIT for a in cell.arms)
+    methods = {m.method: m for m in cell.methods}
+    assert methods["variants"].n_arms == 5 and methods["system-prompts"].n_arms == 5
+    for m in methods.values():
+        assert 0 <= m.score <= 1 and m.low <= m.score + 1e-9 and m.score <= m.high + 1e-9
+    assert methods["direct"].score == pytest.approx(next(a for a in cell.arms if a.arm == "direct").accuracy)
+    assert cell.elicited_low <= cell.elicited <= cell.elicited_high
+    accs = [a.accuracy for a in cell.arms if a.method in ("plain", "variants", "system-prompts", "direct", "cot")]
+    assert cell.prompt_range == pytest.approx(max(accs) - min(accs))
+
+
+def test_vote_recomputed_by_hand(study):
+    res, _ = study
+    cell = res.cells[0]
+    prompts = [a for a in cell.arms if a.method in ("plain", "variants", "system-prompts", "direct", "cot")]
+    plain = next(a for a in cell.arms if a.arm == "plain")
+    gold = [a if c == 1 else None for a, c in zip(plain.answers, plain.correct)]  # known where plain was right
+    vote = next(a for a in cell.arms if a.arm == "vote")
+    for j in range(LIMIT):
+        col = [a.answers[j] for a in prompts if a.answers[j] is not None]
+        counts = {x: col.count(x) for x in col}
+        top = max(counts.values())
+        assert counts[vote.answers[j]] == top
+        if gold[j] is not None:
+            assert vote.correct[j] == float(vote.answers[j] == gold[j])
+
+
+def test_rerun_reuses_every_arm(study, smollm2):
+    res, store = study
+    again = elicit([smollm2], "arc_challenge", methods="plain,variants,cot,system-prompts,vote", limit=LIMIT,
+                   store=store, settings=ElicitSettings(**SETTINGS))
+    a, b = res.cells[0], again.cells[0]
+    assert all(x.seconds is None for x in b.arms)  # nothing computed
+    assert [x.correct for x in a.arms] == [x.correct for x in b.arms]
+    assert a.elicited == b.elicited and a.plain == b.plain
+
+
+def test_free_form_task_skips_the_probe(tmp_path, smollm2):
+    res = elicit([smollm2], "gsm8k_cot", methods="plain,probe", limit=10, store=tmp_path / "g.duckdb",
+                 settings=ElicitSettings(max_gen_toks=8, n_boot=50, n_splits=5))
+    probe = res.cells[0].method("probe")
+    assert probe.skipped and "free-form" in probe.note
+    plain = res.cells[0].arms[0]
+    assert all(a is None or a == canonical(a) for a in plain.answers)
+
+
+def test_bad_input_fails_before_any_model_loads(tmp_path):
+    def load(name):
+        raise AssertionError("the model must not load")
+
+    with pytest.raises(ElicitError, match="unknown method"):
+        elicit(["m"], "arc_challenge", methods="plain,magic", load=load, store=tmp_path / "s.duckdb")
+    with pytest.raises(ElicitError, match="does not know task"):
+        elicit(["m"], "piqa", load=load, store=tmp_path / "s.duckdb")
+    with pytest.raises(ElicitError, match="at least 10"):
+        elicit(["m"], "arc_challenge", limit=5, load=load, store=tmp_path / "s.duckdb")
+    with pytest.raises(ElicitError, match="self-consistency needs at least 2"):
+        parse_methods("self-consistency:1")
+    assert [m.label for m in parse_methods("cot,self-consistency")] == ["plain", "cot", "self-consistency:8"]
