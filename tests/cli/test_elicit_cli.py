@@ -1,0 +1,62 @@
+"""`sharpbench elicit` from the command line: tables, the HTML report, the JSON result and input errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sharpbench.elicit.result import ElicitResult
+from sharpbench.errors import EXIT_INPUT
+
+
+def _elicit(*args: str, timeout: int = 900):
+    env = {**os.environ, "COLUMNS": "220", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "sharpbench", "elicit", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_elicit_writes_tables_report_and_json(tmp_path):
+    store, report, out = tmp_path / "s.duckdb", tmp_path / "e.html", tmp_path / "e.json"
+    res = _elicit("-m", "smollm2-135m", "-t", "arc_challenge", "--limit", "12", "--methods",
+                  "plain,variants,system-prompts,probe", "--variants", "labels", "--n-boot", "100",
+                  "--n-splits", "5", "--store", str(store), "--report", str(report), "--output-json", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "elicited / plain" in res.stdout and "system-prompts" in res.stdout and "probe" in res.stdout
+    result = ElicitResult.load(out)
+    cell = result.cell("smollm2-135m", "arc_challenge")
+    assert cell.n_items == 12 and len(cell.arms[0].correct) == 12  # per-item answers kept in the JSON
+    html = report.read_text()
+    assert "<img" in html and "arc_challenge" in html
+    import sharpbench as sb
+
+    with sb.Store(store) as st:
+        assert st.artifacts("elicit")  # the summary is kept in the store
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-m", "smollm2-135m", "--methods", "plain,telepathy"], "unknown method 'telepathy'"),
+        (["-m", "smollm2-135m", "-t", "piqa"], "elicit does not know task 'piqa'"),
+        ([], "give a model"),
+        (["-m", "smollm2-135m", "--limit", "3"], "greater than or equal to 10"),
+        (["-m", "smollm2-135m", "--methods", "self-consistency:x"], "integer K"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    res = _elicit(*args, "--store", str(tmp_path / "s.duckdb"), timeout=120)
+    assert res.returncode == EXIT_INPUT, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_models_file_must_exist(tmp_path):
+    res = _elicit("--models", str(tmp_path / "nope.txt"), timeout=120)
+    assert res.returncode == EXIT_INPUT and "does not exist" in res.stderr
+    (tmp_path / "m.txt").write_text("smollm2-135m\nsmollm2-135m\n")
+    res = _elicit("--models", str(tmp_path / "m.txt"), timeout=120)
+    assert res.returncode == EXIT_INPUT and "more than once" in res.stderr
