@@ -20,7 +20,7 @@ def test_the_readme_has_tested_python_examples():
     blocks = readme_blocks()
     assert len(blocks) >= 3
     text = "\n".join(blocks)
-    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL", "sb.ChatSetup"):
+    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL", "sb.ChatSetup", "sb.elicit"):
         assert name in text
 
 
@@ -34,5 +34,6 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "piqa 5" in out
     assert "exact_match,flexible-extract" in out  # the generative example
+    assert re.search(r"plain 0\.\d\d, elicited 0\.\d\d", out) and "probe 0." in out  # the elicitation example
     assert (tmp_path / "api-example.duckdb").exists()
     assert os.path.exists(tmp_path / "api-example.duckdb")

@@ -404,11 +404,12 @@ def _summarize(cell: _Cell, model: str, specs: Sequence[MethodSpec], s: ElicitSe
         groups.setdefault(a.method, []).append(a.name)
     if "variants" in groups:
         groups["variants"] = ["plain"] + groups["variants"]
-    if len(prompt_arms) > 1:
+    prompt_methods = {a.method for a in prompt_arms} - {"plain"}
+    if len(prompt_methods) > 1:  # one method alone is its own best prompt
         groups["best-prompt"] = [a.name for a in prompt_arms]
     compare = []
-    if "vote" in groups and "best-prompt" in groups:
-        compare.append(("vote", "best-prompt"))
+    if "vote" in groups:
+        compare.append(("vote", "best-prompt" if "best-prompt" in groups else next(iter(prompt_methods))))
     if "probe" in groups:
         compare.append(("probe", "elicited"))
     st = cell_stats(correct, groups, elicit_from=[a.name for a in arms if a.method != "probe"], compare=compare,
