@@ -35,6 +35,11 @@ def test_elicit_writes_tables_report_and_json(tmp_path):
 
     with sb.Store(store) as st:
         assert st.artifacts("elicit")  # the summary is kept in the store
+        assert st.artifacts("elicit-probe")  # and the probe's per-item result, for reruns
+        from sharpbench.report.artifacts import artifact_sections
+
+        titles = [s.title for s in artifact_sections(st.artifacts())]
+    assert "Elicitation studies" in titles and not any("probe" in t.lower() for t in titles)
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,16 @@ from sharpbench.elicit.study import ElicitSettings, elicit
 
 pytestmark = pytest.mark.slow
 
-LIMIT = 12
+LIMIT = 12  # the probe's minimum
+METHODS = "plain,variants,cot,system-prompts,vote,probe"
 SETTINGS = dict(variants="labels", max_gen_toks=24, n_boot=100, n_splits=10)
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, smollm2):
     store = tmp_path_factory.mktemp("elicit") / "s.duckdb"
-    res = elicit([smollm2], "arc_challenge", methods="plain,variants,cot,system-prompts,vote", limit=LIMIT,
-                 store=store, settings=ElicitSettings(**SETTINGS))
+    res = elicit([smollm2], "arc_challenge", methods=METHODS, limit=LIMIT, store=store,
+                 settings=ElicitSettings(**SETTINGS))
     return res, store
 
 
@@ -43,8 +44,10 @@ def test_arms_and_methods(study):
     # labels dimension: ABCD (the letters prompt), 1234, abcd, none; the chat template addresses SmolLM2
     assert {"plain", "variant:letters", "variant:labels=1234", "variant:labels=abcd", "variant:labels=none",
             "system:none", "system:assistant", "system:expert", "system:praise", "system:terse", "direct", "cot",
-            "vote"} == set(names)
-    assert all(len(a.correct) == LIMIT and len(a.answers) == LIMIT for a in cell.arms)
+            "vote", "probe"} == set(names)
+    assert all(len(a.correct) == LIMIT and len(a.answers) == (0 if a.arm == "probe" else LIMIT) for a in cell.arms)
+    assert cell.comparisons and {(c.a, c.b) for c in cell.comparisons} == {("vote", "best-prompt"),
+                                                                            ("probe", "elicited")}
     methods = {m.method: m for m in cell.methods}
     assert methods["variants"].n_arms == 5 and methods["system-prompts"].n_arms == 5
     for m in methods.values():
@@ -73,10 +76,10 @@ def test_vote_recomputed_by_hand(study):
 
 def test_rerun_reuses_every_arm(study, smollm2):
     res, store = study
-    again = elicit([smollm2], "arc_challenge", methods="plain,variants,cot,system-prompts,vote", limit=LIMIT,
-                   store=store, settings=ElicitSettings(**SETTINGS))
+    again = elicit([smollm2], "arc_challenge", methods=METHODS, limit=LIMIT, store=store,
+                   settings=ElicitSettings(**SETTINGS))
     a, b = res.cells[0], again.cells[0]
-    assert all(x.seconds is None for x in b.arms)  # nothing computed
+    assert all(x.seconds is None for x in b.arms)  # nothing computed, the probe's result included
     assert [x.correct for x in a.arms] == [x.correct for x in b.arms]
     assert a.elicited == b.elicited and a.plain == b.plain
 

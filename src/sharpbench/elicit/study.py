@@ -87,7 +87,6 @@ class _Cell:
     arms: list[_Arm] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     gold: list[str | None] = field(default_factory=list)
-    costs: dict[str, tuple[int, float | None]] = field(default_factory=dict)
 
     # ------------------------------------------------------------ running an arm through the pipeline
     def run(self, method: str, name: str, task_of: Callable[[str], Any], *, chat: Any = None,
@@ -204,6 +203,13 @@ class _Cell:
             return
         from sharpbench.data.registry import get_task
 
+        key = _probe_key(self.backend, self.units, self.settings)
+        cached = self.store.artifacts(PROBE_CACHE, name=key)
+        if cached:  # the same model, items and probe settings: the stored per-item result
+            p = cached[0]["payload"]
+            self.arms.append(_Arm("probe", "probe", [], np.asarray(p["correct"], dtype=float), int(p["tokens"]), None))
+            self.notes["probe"] = p["note"]
+            return
         self.say(f"{self.fam.name}: probe")
         by_sub: dict[str, list[int]] = {}
         for sub, i in self.units:
@@ -225,6 +231,23 @@ class _Cell:
                               time.perf_counter() - t0))
         chosen = ", ".join(f"{k}: {v}" for k, v in sorted(res.layers_chosen.items()))
         self.notes["probe"] = f"held out over {res.n_splits} splits; layers chosen (layer: times) {chosen}"
+        self.store.save_artifact(PROBE_CACHE, key, {"correct": [float(x) for x in res.correct], "tokens": tokens,
+                                                    "note": self.notes["probe"]})
+
+
+PROBE_CACHE = "elicit-probe"  # store artifact kind of probe results (hidden from the store report)
+
+
+def _probe_key(backend: Any, units: Sequence[tuple[str, int]], s: ElicitSettings) -> str:
+    """Model weights, items and probe settings: what a stored probe result depends on."""
+    import hashlib
+    import json
+
+    from sharpbench.elicit.probe import C_GRID
+
+    raw = json.dumps([str(backend.fingerprint), str(backend.dtype), list(units), s.probe_splits, s.seed,
+                      list(C_GRID), "v1"])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def _as_task(t: Any) -> Any:

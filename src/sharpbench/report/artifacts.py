@@ -23,7 +23,7 @@ __all__ = ["artifact_sections", "records"]
 _TITLES = {
     "irt": "IRT item maps", "distill_hard": "Hard-subset distillation", "distill_tiny": "Tiny-subset distillation",
     "adaptive": "Adaptive testing", "diff": "Model diffs", "correlate": "Correlations",
-    "sensitivity": "Prompt sensitivity", "pareto": "Pareto fronts", "skills": "Skill analyses",
+    "sensitivity": "Prompt sensitivity", "elicit": "Elicitation studies", "pareto": "Pareto fronts", "skills": "Skill analyses",
     "rank": "Rank aggregation (saved)", "calibration": "Calibration (saved)",
 }
 
@@ -239,7 +239,22 @@ def _calibration_kind(arts: list[dict], min_items: int = 10) -> list[str] | None
     return [*out, table_html(df, index=False, max_rows=200)]
 
 
-_KIND_RENDERERS: dict[str, Callable[..., list[str] | None]] = {"calibration": _calibration_kind}
+def _elicit_kind(arts: list[dict], min_items: int = 10) -> list[str] | None:
+    """Saved ``sharpbench elicit`` studies: each one's summary table (the full page: ``elicit --report``)."""
+    from sharpbench.elicit.result import ElicitResult
+    from sharpbench.report.elicit_page import summary_table
+
+    blocks = []
+    for a in arts[:6]:
+        res = ElicitResult.from_dict(a["payload"])
+        blocks += [f"<h3>{html.escape(str(a['name']))}</h3>", table_html(summary_table(res), index=False)]
+    return blocks
+
+
+_KIND_RENDERERS: dict[str, Callable[..., list[str] | None]] = {"calibration": _calibration_kind,
+                                                                "elicit": _elicit_kind}
+#: Artifact kinds that cache per-item work for reruns (the elicitation probe), not results to show.
+HIDDEN_KINDS = frozenset({"elicit-probe"})
 
 
 def artifact_sections(artifacts: list[dict], *, min_items: int = 10) -> list[Section]:
@@ -248,7 +263,8 @@ def artifact_sections(artifacts: list[dict], *, min_items: int = 10) -> list[Sec
 
     by_kind: dict[str, list[dict]] = {}
     for a in artifacts:
-        by_kind.setdefault(str(a["kind"]), []).append(a)
+        if str(a["kind"]) not in HIDDEN_KINDS:
+            by_kind.setdefault(str(a["kind"]), []).append(a)
     order = list(_TITLES)
     out = []
     for kind, arts in sorted(by_kind.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order),

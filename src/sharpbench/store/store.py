@@ -764,13 +764,19 @@ class Store:
             )
 
     @_in_session
-    def artifacts(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Saved artifacts (newest first) as dicts ``kind, name, created_at, payload``."""
+    def artifacts(self, kind: str | None = None, *, name: str | None = None) -> list[dict[str, Any]]:
+        """Saved artifacts (newest first) as dicts ``kind, name, created_at, payload``; optionally one kind / name."""
         sql = "SELECT kind, name, created_at, payload FROM artifacts"
         params: list[Any] = []
+        where = []
         if kind is not None:
-            sql += " WHERE kind = ?"
+            where.append("kind = ?")
             params.append(kind)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         rows = self._con.execute(sql + " ORDER BY created_at DESC, kind, name", params).fetchall()
         return [
             {"kind": k, "name": n, "created_at": t, "payload": json.loads(p)} for k, n, t, p in rows
