@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sharpbench.engine.results import ChoiceResult, ItemResult
 from sharpbench.matrix import ResponseMatrix
@@ -174,3 +176,10 @@ def html_sections(text: str) -> dict[str, str]:
         if m:
             out[m.group(1)] = block
     return out
+
+
+# a real headless Chromium (the `browser` fixture is in conftest.py)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+NO_BROWSER = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
+                                reason="apt-get install -y chromium chromium-driver to run the browser tests")

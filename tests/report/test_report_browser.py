@@ -5,37 +5,12 @@ Needs Debian's ``chromium`` and ``chromium-driver`` and pip's ``selenium``.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from report_helpers import make_store, small_matrix
+from report_helpers import NO_BROWSER, make_store, small_matrix
 
 from sharpbench.report.build import build_report
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                       reason="apt-get install -y chromium chromium-driver to run the browser tests"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingOptions", {"browser": "ALL"})
-    drv = webdriver.Chrome(options=opts, service=Service(executable_path=DRIVER))
-    yield drv
-    drv.quit()
+pytestmark = [pytest.mark.slow, NO_BROWSER]
 
 
 def _load(browser, path):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_helpers import figure_attrs, html_sections
+from report_helpers import NO_BROWSER, figure_attrs, html_sections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "elicit"))  # the shared sample results
 from elicit_samples import ODD_MODEL, SKIP_PROBE, SKIP_VARIANTS, TASKS, sample_result
@@ -167,30 +167,9 @@ def test_empty_result_and_missing_folder_fail_clearly(result, tmp_path):
 
 # --------------------------------------------------------------------------------------------- browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingOptions", {"browser": "ALL"})
-    drv = webdriver.Chrome(options=opts, service=Service(executable_path=DRIVER))
-    yield drv
-    drv.quit()
-
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                    reason="apt-get install -y chromium chromium-driver to run the browser tests")
+@NO_BROWSER
 def test_elicit_report_renders_cleanly_in_chromium(browser, result, tmp_path):
     page = build_elicit_report(result, tmp_path / "elicit.html")
     browser.get(page.resolve().as_uri())
