@@ -1,0 +1,80 @@
+"""The elicitation study of issue #19 on the packaged models: plain score against the best honest elicitation.
+
+Runs :func:`sharpbench.elicit` (the same code as ``sharpbench elicit``) for
+every model on every task into one store, so an interrupted or extended study
+(more models, tasks, methods or items) computes only what is missing, then
+writes the result (per item) as JSON, the HTML report, and prints the summary
+and each method's cost next to its gain.
+
+Usage::
+
+    python benchmarks/elicit_study.py                         # the multiple-choice part (log-likelihood methods)
+    python benchmarks/elicit_study.py --tasks mmlu,arc_challenge,gsm8k_cot,agieval_en \\
+        --methods plain,variants,cot,self-consistency:8,system-prompts,vote,probe --max-gen-toks 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODELS = "smollm2-135m,gemma3-270m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b"
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=MODELS)
+    ap.add_argument("--tasks", default="arc_challenge,mmlu")
+    ap.add_argument("--methods", default="plain,variants,system-prompts,vote,probe")
+    ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument("--max-gen-toks", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--store", type=Path, default=Path.home() / ".cache" / "sharpbench" / "elicit.duckdb")
+    ap.add_argument("--out", type=Path, default=RESULTS / "elicit_study.json")
+    ap.add_argument("--report", type=Path, default=RESULTS / "elicit_study.html")
+    args = ap.parse_args()
+
+    import torch
+
+    import sharpbench as sb
+
+    torch.set_num_threads(args.threads)
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    res = sb.elicit(args.models.split(","), args.tasks, methods=args.methods, limit=args.limit, store=args.store,
+                    settings=sb.ElicitSettings(max_gen_toks=args.max_gen_toks),
+                    progress=lambda m: print(f"[{time.perf_counter() - t0:7.0f} s] {m}", flush=True))
+    res.save(args.out, per_item=True)
+    from sharpbench.report.elicit_page import build_elicit_report
+
+    build_elicit_report(res, args.report)
+    for c in res.cells:
+        ratio = "undefined" if c.ratio is None else f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]"
+        print(f"{c.model:20s} {c.task:14s} n={c.n_items} plain {c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"
+              f"  elicited {c.elicited:.3f} [{c.elicited_low:.3f}, {c.elicited_high:.3f}]  ratio {ratio}"
+              f"  best {c.best_method}  prompt std {c.prompt_std:.3f} range {c.prompt_range:.3f}")
+        for m in c.methods:
+            if m.skipped:
+                print(f"    {m.method:17s} skipped: {m.note}")
+                continue
+            secs = "" if m.seconds is None else f", {m.seconds:.0f} s"
+            print(f"    {m.method:17s} {m.score:.3f} [{m.low:.3f}, {m.high:.3f}]  gain {m.gain:+.3f} "
+                  f"[{m.gain_low:+.3f}, {m.gain_high:+.3f}]  {m.n_arms} arm(s), "
+                  f"{m.tokens / max(c.n_items, 1):,.0f} tokens/item{secs}")
+        for x in c.comparisons:
+            print(f"    {x.a} - {x.b}: {x.diff:+.3f} [{x.low:+.3f}, {x.high:+.3f}]"
+                  f"{'  (separated)' if x.separated else ''}")
+    print(f"written {args.out} and {args.report} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
