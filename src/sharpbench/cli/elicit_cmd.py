@@ -19,6 +19,7 @@ from sharpbench.cli.common import (
     dtype_help,
     save_artifact,
 )
+from sharpbench.elicit.families import DEFAULT_METHODS, METHODS
 from sharpbench.errors import InputError
 
 DEFAULT_TASKS = "mmlu,arc_challenge,gsm8k_cot,agieval_en"
@@ -35,8 +36,8 @@ def elicit_command(
                               help="mmlu (or mmlu_<subject>), arc_challenge, agieval_en (or agieval_<subset>), "
                                    "gsm8k_cot."),
     methods: str = typer.Option(
-        "plain,variants,cot,system-prompts,vote,probe", "--methods",
-        help="plain, variants, cot, self-consistency:K, system-prompts, vote, probe (plain always runs).",
+        DEFAULT_METHODS, "--methods",
+        help=f"Comma list of {', '.join(METHODS)} (self-consistency:K samples K times; plain always runs).",
     ),
     limit: int = typer.Option(200, "--limit", "-l", min=10, help="Items per task (spread over the subjects)."),
     variants: str = typer.Option("default", "--variants",
