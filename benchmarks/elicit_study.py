@@ -1,6 +1,6 @@
 """The elicitation study of issue #19 on the packaged models: plain score against the best honest elicitation.
 
-Runs :func:`sharpbench.elicit` (the same code as ``sharpbench elicit``) for
+Runs :func:`sharpbench.elicit_study` (the same code as ``sharpbench elicit``) for
 every model on every task into one store, so an interrupted or extended study
 (more models, tasks, methods or items) computes only what is missing, then
 writes the result (per item) as JSON, the HTML report, and prints the summary
@@ -49,7 +49,7 @@ def main() -> int:
     args.store.parent.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res = sb.elicit(args.models.split(","), args.tasks, methods=args.methods, limit=args.limit, store=args.store,
+    res = sb.elicit_study(args.models.split(","), args.tasks, methods=args.methods, limit=args.limit, store=args.store,
                     settings=sb.ElicitSettings(max_gen_toks=args.max_gen_toks),
                     progress=lambda m: print(f"[{time.perf_counter() - t0:7.0f} s] {m}", flush=True))
     res.save(args.out, per_item=True)

@@ -35,3 +35,9 @@ def test_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'evalute'"):
         sb.evalute  # noqa: B018
+
+
+def test_elicit_study_is_the_function_not_the_package():
+    import sharpbench.elicit.study as study  # importing the package must not shadow the public name
+
+    assert sb.elicit_study is study.elicit and callable(sb.elicit_study)

@@ -20,7 +20,7 @@ def test_the_readme_has_tested_python_examples():
     blocks = readme_blocks()
     assert len(blocks) >= 3
     text = "\n".join(blocks)
-    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL", "sb.ChatSetup", "sb.elicit"):
+    for name in ("sb.evaluate", "sb.Evaluator", "sb.TwoPL", "sb.ChatSetup", "sb.elicit_study"):
         assert name in text
 
 

@@ -62,7 +62,7 @@ _LAZY = {
     "StoppingRule": ("sharpbench.adaptive", "StoppingRule"),
     "calibrate_bank": ("sharpbench.adaptive.calibrate", "calibrate_bank"),
     # elicitation: the plain score against the best honest elicitation
-    "elicit": ("sharpbench.elicit.study", "elicit"),
+    "elicit_study": ("sharpbench.elicit.study", "elicit"),  # sharpbench.elicit is the package
     "ElicitSettings": ("sharpbench.elicit.study", "ElicitSettings"),
     "ElicitResult": ("sharpbench.elicit.result", "ElicitResult"),
 }

@@ -206,3 +206,14 @@ def test_cuda_states_equal_cpu(smollm2, smollm2_dir, arc_items):
         np.testing.assert_allclose(y, x, atol=1e-3, rtol=1e-3)
     bf16 = answer_states(load_model(str(smollm2_dir), dtype="bfloat16", device="cuda"), arc_items, layers=[1, 15, 30])
     assert all(b.dtype == np.float32 and b.shape == x.shape and np.isfinite(b).all() for b, x in zip(bf16, cpu))
+
+
+def test_reading_hidden_states_keeps_the_lean_path(smollm2):
+    """transformers leaves output-capturing hooks on the model after ``output_hidden_states``; they are inert
+    outside its forward, so the lean scoring and generation paths stay available afterwards."""
+    from sharpbench.models.hf.fastpath import lean_body
+
+    model = smollm2.model
+    model(input_ids=__import__("torch").tensor([[1, 2, 3]]), output_hidden_states=True)
+    assert any(m._forward_hooks for m in model.modules())  # what transformers 5 leaves behind
+    assert lean_body(model) is not None

@@ -42,7 +42,7 @@ def lean_body(model: Any) -> LeanForward | None:
     import torch
 
     for m in model.modules():  # wrapped layers (peft adapters, hooks, accelerate dispatch) act in their forward,
-        if m._forward_hooks or m._forward_pre_hooks or hasattr(m, "_hf_hook"):  # which the lean path skips
+        if _active_hooks(m) or m._forward_pre_hooks or hasattr(m, "_hf_hook"):  # which the lean path skips
             return None
     for layer in base.layers:
         attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
@@ -60,6 +60,18 @@ def lean_body(model: Any) -> LeanForward | None:
     if head is None or not hasattr(head, "weight"):
         return None
     return LeanForward(model)
+
+
+def _active_hooks(module: Any) -> list[Any]:
+    """Forward hooks that act outside a transformers forward call.
+
+    transformers 5 installs output-capturing hooks on every layer the first
+    time a caller asks for ``output_hidden_states`` (the elicitation probe
+    does), and never removes them; they record only while a transformers
+    forward collects outputs, so the lean path (which never does) may ignore them.
+    """
+    return [h for h in module._forward_hooks.values()
+            if getattr(h, "__module__", "") != "transformers.utils.output_capturing"]
 
 
 def _acts_as_linear(module: Any, torch: Any) -> bool:
