@@ -242,7 +242,7 @@ def _calibration_kind(arts: list[dict], min_items: int = 10) -> list[str] | None
 def _elicit_kind(arts: list[dict], min_items: int = 10) -> list[str] | None:
     """Saved ``sharpbench elicit`` studies: each one's summary table (the full page: ``elicit --report``)."""
     from sharpbench.elicit.result import ElicitResult
-    from sharpbench.report.elicit_page import summary_table
+    from sharpbench.report.elicit_tables import summary_table
 
     blocks = []
     for a in arts[:6]:
