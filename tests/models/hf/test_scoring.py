@@ -117,3 +117,44 @@ def test_output_layer_chunks_small_on_cpu_and_sized_by_memory_on_gpus():
     assert rows * 4 * 49152 <= scoring._GPU_HEAD_BYTES < (rows + 1) * 4 * 49152
     assert scoring._head_rows("cuda", 10**9) == scoring._HEAD_ROWS  # never fewer rows than on a CPU
     assert scoring._head_rows("cuda", None) == scoring._HEAD_ROWS
+
+
+def test_pack_shares_common_continuation_start():
+    """Continuations that start alike: their common input tokens join the context, shared entries count for all."""
+    reqs = [
+        TokenRequest((1, 2), (4, 5, 6)),
+        TokenRequest((1, 2), (4, 5, 7, 8)),
+        TokenRequest((1, 2), (4, 9)),
+    ]
+    (row,) = pack_requests(reqs)
+    # common start of the inputs (4,5) / (4,5,7) / (4,): one token, 4
+    assert row.tokens == [1, 2, 4, 5, 5, 7]
+    assert row.positions == [0, 1, 2, 3, 3, 4]
+    assert row.segments == [0, 0, 0, 1, 2, 2]
+    entries = list(zip(row.score_pos, row.score_tok, row.score_req))
+    assert len({(p, t) for p, t, _ in entries if p < 3}) == len([e for e in entries if e[0] < 3])  # no repeats
+    per_req = {i: [] for i in range(3)}
+    for p, t, r in entries:
+        per_req[r].append((p, t))
+    for e, r in zip(row.share_entry, row.share_req):
+        per_req[r].append((row.score_pos[e], row.score_tok[e]))
+    # every request has one scored entry per continuation token, predicted where its input ends
+    assert sorted(per_req[0]) == [(1, 4), (2, 5), (3, 6)]
+    assert sorted(per_req[1]) == [(1, 4), (2, 5), (4, 7), (5, 8)]
+    assert sorted(per_req[2]) == [(1, 4), (2, 9)]
+    # predicted in the shared part with the same target: 4@1 (requests 1, 2 reuse request 0's) and 5@2 (request 1)
+    assert sorted(row.share_req) == [1, 1, 2]
+
+
+def test_shared_start_equals_naive_forward(tiny):
+    """Choices that differ only at their end (as PIQA's often do) score as separate forwards would."""
+    ctx = tuple(tiny.tok_encode("Question: how do I open a jar?\nAnswer:"))
+    base = tuple(tiny.tok_encode(" Twist the lid with a dry towel over it, then"))
+    endings = [" pull.", " push hard.", " wait", ""]
+    reqs = [TokenRequest(ctx, base + tuple(tiny.tok_encode(e))) for e in endings]
+    reqs.append(TokenRequest(ctx, base[:3]))  # a continuation that is the others' start
+    assert len(pack_requests(reqs)[0].share_req) > 0
+    ours = score_requests(tiny.model, reqs, max_rows=2)
+    ref = naive_scores(tiny.model, reqs)
+    np.testing.assert_allclose([o.loglik for o in ours], [r[0] for r in ref], atol=1e-4, rtol=1e-6)
+    assert [o.is_greedy for o in ours] == [r[1] for r in ref]

@@ -11,7 +11,11 @@ lm-eval feeds ``(context + continuation)[:-1]``) after it::
 A custom 4D attention mask lets each continuation token see the context and
 the earlier tokens of its own continuation only, and position ids restart
 after the context, so every scored token sees exactly the input lm-eval
-gives it.  Rows are right-padded to the longest row of their batch (rows are
+gives it.  Tokens that every continuation of the group starts with (PIQA's
+two solutions often differ only in their last words) join the shared part
+and are computed once too; a scored position whose input and target are the
+same for several continuations goes through the output layer once and counts
+for each of them.  Rows are right-padded to the longest row of their batch (rows are
 sorted by length first) and the output layer runs only at scored positions,
 where the log-softmax is taken in float32.
 
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharpbench.models.hf.fastpath import lean_body
-from sharpbench.models.hf.prefix import MIN_SHARED, CacheEntry, PrefixKVCache, tree_saves_work
+from sharpbench.models.hf.prefix import MIN_SHARED, CacheEntry, PrefixKVCache, common_prefix_len, tree_saves_work
 from sharpbench.results import ChoiceResult
 from sharpbench.models.hf.segattn import plan_attention, plan_tree_attention, to_device
 from sharpbench.models.hf.treepack import plan_tree_passes
@@ -66,10 +70,31 @@ class PackedRow:
     score_pos: list[int] = field(default_factory=list)  # row index whose output predicts the target
     score_tok: list[int] = field(default_factory=list)  # target token
     score_req: list[int] = field(default_factory=list)  # request index of each scored token
+    # a scored entry shared by several requests: (entry index in this row, another request it counts for)
+    share_entry: list[int] = field(default_factory=list)
+    share_req: list[int] = field(default_factory=list)
+
+
+def _shared_start(conts: Sequence[Sequence[int]]) -> int:
+    """Input tokens (continuation minus its last token) that all of ``conts`` begin with; 0 for one."""
+    if len(conts) < 2:
+        return 0
+    first = conts[0]
+    k = min(len(c) for c in conts) - 1
+    for c in conts[1:]:
+        k = min(k, common_prefix_len(first[:k], c[:k]))
+    return max(k, 0)
 
 
 def pack_requests(requests: Sequence[TokenRequest]) -> list[PackedRow]:
-    """Group requests by identical context and pack each group into one row."""
+    """Group requests by identical context and pack each group into one row.
+
+    The context and the input tokens every continuation of the group starts
+    with form segment 0; each continuation's remaining input tokens form its
+    own segment.  A scored entry (position, target) met again for another
+    request of the row is recorded once, with ``share_entry``/``share_req``
+    naming the other requests it counts for.
+    """
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, req in enumerate(requests):
         if not req.context or not req.continuation:
@@ -77,18 +102,33 @@ def pack_requests(requests: Sequence[TokenRequest]) -> list[PackedRow]:
         groups.setdefault(tuple(req.context), []).append(i)
     rows = []
     for ctx, idxs in groups.items():
-        c = len(ctx)
-        row = PackedRow(tokens=list(ctx), positions=list(range(c)), segments=[0] * c)
-        for seg, i in enumerate(idxs, start=1):
-            cont = requests[i].continuation
+        conts = [tuple(requests[i].continuation) for i in idxs]
+        k = _shared_start(conts)
+        c = len(ctx) + k  # the shared part: context + the common start of the continuations' inputs
+        shared = list(ctx) + list(conts[0][:k])
+        row = PackedRow(tokens=shared, positions=list(range(c)), segments=[0] * c)
+        entries: dict[tuple[int, int], int] = {}
+        for seg, (i, cont) in enumerate(zip(idxs, conts), start=1):
             start = len(row.tokens)
-            n_in = len(cont) - 1
-            row.tokens.extend(cont[:-1])
-            row.positions.extend(range(c, c + n_in))
-            row.segments.extend([seg] * n_in)
-            row.score_pos.extend([c - 1, *range(start, start + n_in)])
-            row.score_tok.extend(cont)
-            row.score_req.extend([i] * len(cont))
+            own = cont[k:-1]  # this continuation's input tokens after the shared part
+            row.tokens.extend(own)
+            row.positions.extend(range(c, c + len(own)))
+            row.segments.extend([seg] * len(own))
+            # target cont[j] is predicted at absolute position len(ctx) + j - 1: in the shared part
+            # while that is < c, else in this segment
+            for j, tok in enumerate(cont):
+                at = len(ctx) + j - 1
+                pos = at if at < c else start + at - c
+                key = (pos, tok) if at < c else None
+                if key is not None and key in entries:
+                    row.share_entry.append(entries[key])
+                    row.share_req.append(i)
+                    continue
+                if key is not None:
+                    entries[key] = len(row.score_pos)
+                row.score_pos.append(pos)
+                row.score_tok.append(tok)
+                row.score_req.append(i)
         rows.append(row)
     return rows
 
@@ -181,6 +221,7 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
     import torch
 
     ids, pos, segments, flat_pos, toks, reqs = [], [], [], [], [], []
+    shares: tuple[list[int], list[int]] = ([], [])
     off = 0
     for r in rows:
         ids.extend(r.tokens)
@@ -194,6 +235,7 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
                 end += 1
             segments.append((off, n_ctx, off + start, end - start))
             start = end
+        _add_shares(shares, r, len(toks))
         flat_pos.extend(off + p for p in r.score_pos)
         toks.extend(r.score_tok)
         reqs.extend(r.score_req)
@@ -204,7 +246,13 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
     )
     hidden = lean.hidden(ids_t, pos_t, plan, keep=keep)
     logp, greedy = _head_scores(lean.logits, hidden, target, getattr(lean.model.config, "vocab_size", None))
-    return logp, greedy, reqs
+    return logp, greedy, reqs, shares
+
+
+def _add_shares(shares: tuple[list[int], list[int]], row: PackedRow, first: int) -> None:
+    """Append ``row``'s shared scored entries to a batch's ``(entry, request)`` lists (``first``: its first entry)."""
+    shares[0].extend(first + e for e in row.share_entry)
+    shares[1].extend(row.share_req)
 
 
 def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
@@ -220,6 +268,7 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
     seg = torch.full((n, width), -1, dtype=torch.long)  # padding: own segment and group
     grp = torch.full((n, width), -1, dtype=torch.long)
     flat_pos, toks, reqs = [], [], []
+    shares: tuple[list[int], list[int]] = ([], [])
     for b, placed in enumerate(bins):
         for g, (off, r) in enumerate(placed):
             m = len(r.tokens)
@@ -228,6 +277,7 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
             seg[b, off : off + m] = torch.tensor(r.segments)
             grp[b, off : off + m] = g
             base = b * width + off
+            _add_shares(shares, r, len(toks))
             flat_pos.extend(base + p for p in r.score_pos)
             toks.extend(r.score_tok)
             reqs.extend(r.score_req)
@@ -244,7 +294,7 @@ def _forward_batch(model: Any, head, lean, rows: list[PackedRow], device: str):
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
         logits = out.logits.reshape(n * width, -1).index_select(0, index).float()
         logp, greedy = _score_logits(logits, target)
-    return logp, greedy, reqs
+    return logp, greedy, reqs, shares
 
 
 def _head_rows(device: Any, vocab: int | None) -> int:
@@ -368,7 +418,7 @@ def _tree_parts(lean, requests: Sequence[TokenRequest], device: str, max_rows: i
         if p.score_pos:  # a pass that only computes a shared prefix (saved by the runner) scores nothing
             target = to_device(torch.tensor(p.score_tok, dtype=torch.long), device)
             logp, greedy = _head_scores(lean.logits, hidden, target, vocab)
-            parts.append((logp, greedy, p.score_req))
+            parts.append((logp, greedy, p.score_req, ([], [])))
     return parts
 
 
@@ -484,8 +534,12 @@ def score_requests(
             rows = sorted(pack_requests(requests), key=lambda r: -len(r.tokens))
             for batch in _batches(rows, max(1, max_rows), max(1, max_tokens)):
                 parts.append(_forward_batch(model, head, lean, batch, device))
-    for logp, greedy, reqs in parts:
+    for logp, greedy, reqs, (share_entry, share_req) in parts:
         logp, greedy = logp.cpu(), greedy.cpu()
+        if share_entry:  # entries computed once that count for several requests of a row
+            entry = torch.tensor(share_entry, dtype=torch.long)
+            logp, greedy = torch.cat([logp, logp[entry]]), torch.cat([greedy, greedy[entry]])
+            reqs = [*reqs, *share_req]
         req_idx = torch.tensor(reqs, dtype=torch.long)
         bad.index_add_(0, req_idx, (~torch.isfinite(logp)).long())
         sums.index_add_(0, req_idx, logp.double())
