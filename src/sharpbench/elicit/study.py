@@ -118,11 +118,12 @@ class _Cell:
         run_of = {t.task: t.run_id for t in rep.tasks}
         results: dict[tuple[str, int], Any] = {}
         items: dict[tuple[str, int], Any] = {}
+        with self.store.session():  # one turn on the store for every subtask's results
+            for sub, ids in by_sub.items():
+                for r in self.store.item_results(run_of[tasks[sub].name], ids):
+                    results[(sub, r.item_id)] = r
         for sub, ids in by_sub.items():
-            task = tasks[sub]
-            for r in self.store.item_results(run_of[task.name], ids):
-                results[(sub, r.item_id)] = r
-            for it in select_items(task, ids=ids):
+            for it in select_items(tasks[sub], ids=ids):
                 items[(sub, it.item_id)] = it
         answers, correct, gold, tokens = [], [], [], 0
         for u in self.units:

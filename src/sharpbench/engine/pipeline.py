@@ -19,6 +19,8 @@ is what other packages (fan-out, prompt sensitivity, comparisons, the in-memory
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import math
 import time
 import warnings
@@ -321,29 +323,32 @@ def run_eval(
             bs = batch_size or DEFAULT_BATCH_SIZE["generate_until"]
             store_generations(lm, st, [(p.spec, p.todo, run_limit(p.task)) for p in gen_plans], batch_size=bs,
                               chunk_size=chunk_size or min(bs, 16), progress=progress, tokens=tokens)
-        reports = []
-        for plan in plans:
-            task, spec, items, todo = plan.task, plan.spec, plan.items, plan.todo
-            changed, unverified = plan.changed, plan.unverified
-            n_trunc = n_trunc_of[id(plan)]
-            if id(plan) not in together:
+        for plan in plans:  # score what is missing (outside the store's lock: it is taken per chunk)
+            task = plan.task
+            if id(plan) not in together and plan.todo:
                 bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
                 # generated items finish one by one: store them 16 at a time rather than a whole batch of sequences
                 chunk = chunk_size or (min(bs, 16) if task.kind == "generate_until" else max(bs, 1))
-                store_scores(lm, st, spec, todo, batch_size=bs, chunk_size=chunk, progress=progress,
+                store_scores(lm, st, plan.spec, plan.todo, batch_size=bs, chunk_size=chunk, progress=progress,
                              limit=run_limit(task), tokens=tokens)
-            ids = [it.item_id for it in items]
-            results = st.item_results(spec.run_id, ids)
-            reports.append(
-                TaskReport(
-                    task=task.name, run_id=spec.run_id, num_fewshot=spec.num_fewshot,
-                    n_items=len(results), n_computed=len(todo), n_reused=len(items) - len(todo),
-                    metrics=task_summary(task, results),
-                    group=spec.task_group, version=spec.task_version, n_truncated=n_trunc,
-                    n_changed=len(changed), changed_ids=changed, n_unverified=len(unverified),
-                    kind=task.kind, generation=_generation_stats(st, spec.run_id, task, ids),
+        reports = []
+        with st.session():  # read every task's results back in one turn (57 MMLU subjects: one open, not 200)
+            for plan in plans:
+                task, spec, items, todo = plan.task, plan.spec, plan.items, plan.todo
+                if not todo:  # fully stored: close the run record if it is not closed yet
+                    store_scores(lm, st, spec, todo, limit=run_limit(task))
+                ids = [it.item_id for it in items]
+                results = st.item_results(spec.run_id, ids)
+                reports.append(
+                    TaskReport(
+                        task=task.name, run_id=spec.run_id, num_fewshot=spec.num_fewshot,
+                        n_items=len(results), n_computed=len(todo), n_reused=len(items) - len(todo),
+                        metrics=task_summary(task, results),
+                        group=spec.task_group, version=spec.task_version, n_truncated=n_trunc_of[id(plan)],
+                        n_changed=len(plan.changed), changed_ids=plan.changed, n_unverified=len(plan.unverified),
+                        kind=task.kind, generation=_generation_stats(st, spec.run_id, task, ids),
+                    )
                 )
-            )
         report = EvalReport(
             model_id=str(lm.model_id), fingerprint=str(lm.fingerprint), backend=str(lm.name),
             dtype=str(lm.dtype), store=str(st.path), tasks=reports, groups=group_metrics(reports),
@@ -432,8 +437,10 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
     chunk_size = chunk_size or max(batch_size, 1)
     generative = bool(todo) and getattr(todo[0], "kind", "multiple_choice") == "generate_until"
     if not todo:
-        if st.get_run(spec.run_id) is not None:
-            finish_run(st, spec, "complete", limit)
+        with st.session():
+            row = st.get_run(spec.run_id)
+            if row is not None and not _already_closed(row, limit):
+                finish_run(st, spec, "complete", limit)
         return
     if generative:
         store_generations(lm, st, [(spec, todo, limit)], batch_size=batch_size, chunk_size=chunk_size,
@@ -553,6 +560,21 @@ def _drain(writers: Sequence[_RunWriter], stream: Iterable[tuple[int, Any]]) -> 
         raise
 
 
+def _already_closed(row: Mapping[str, Any], limit: Any) -> bool:
+    """Whether a stored run record already says "complete" with the limit ``limit`` would record.
+
+    Re-running a fully stored evaluation then writes nothing (no new
+    ``finished_at``, no exclusive turn on a shared store); see
+    :meth:`~sharpbench.store.Store.finish_run` for how the limit grows.
+    """
+    if row.get("status") != "complete" or row.get("finished_at") is None:
+        return False
+    cur = row.get("limit")
+    if limit == KEEP_LIMIT or cur is None:  # kept, or the whole split already recorded
+        return True
+    return limit is not None and int(cur) >= int(limit)
+
+
 def finish_run(st: Store, spec: RunSpec, status: str, limit: Any = KEEP_LIMIT) -> None:
     """Close the run record: ``status`` and the metrics of the items stored now."""
     with st.session():  # one turn: the metrics are those of the items stored when the run is closed
@@ -588,14 +610,15 @@ def plan_tasks(lm, st: Store | None, task_list: Sequence[Any], items_by_task: Ma
     With ``st=None`` nothing is looked up: every item is to be scored.
     """
     plans = []
-    for task in task_list:
-        items = list(items_by_task[task.name])
-        spec = run_spec(lm, task, limit, len(items))
-        if st is None:
-            plans.append(TaskPlan(task, spec, items, list(items)))
-        else:
-            todo, changed, unverified = pending_items(st, spec.run_id, items)
-            plans.append(TaskPlan(task, spec, items, todo, changed, unverified))
+    with st.session() if st is not None else nullcontext():  # one turn on a shared store for every task
+        for task in task_list:
+            items = list(items_by_task[task.name])
+            spec = run_spec(lm, task, limit, len(items))
+            if st is None:
+                plans.append(TaskPlan(task, spec, items, list(items)))
+            else:
+                todo, changed, unverified = pending_items(st, spec.run_id, items)
+                plans.append(TaskPlan(task, spec, items, todo, changed, unverified))
     return plans
 
 
