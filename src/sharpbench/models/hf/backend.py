@@ -282,6 +282,18 @@ class HFBackend(LmEvalTokenization):
             cache=self._cache,
         )
 
+    def auto_batch_size(self, kind: str, worst, *, n_items: int, default: int) -> int:
+        """``batch_size="auto"``: the largest batch of ``kind`` that fits in free CUDA memory (``default`` off CUDA).
+
+        Searched once per request kind and shape, then cached on this backend
+        (see :mod:`sharpbench.models.hf.autobatch`); for scoring it also sets
+        the rows / tokens bounds of one forward pass to that batch's.
+        ``worst(n)`` gives the ``n`` longest items' requests, longest first.
+        """
+        from sharpbench.models.hf.autobatch import auto_batch_size  # start-up time (torch, accelerate)
+
+        return auto_batch_size(self, kind, worst, n_items=n_items, default=default)
+
     def generate(self, requests: Sequence[GenerationRequest], progress=None, *,
                  batch_size: int | None = None) -> list[Generation]:
         """Generate for every request (lm-eval's ``generate_until`` rules); results in request order."""
