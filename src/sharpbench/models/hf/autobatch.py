@@ -72,7 +72,8 @@ def shape_bucket(n_tokens: int) -> int:
     return 1 << max(0, int(n_tokens) - 1).bit_length()
 
 
-def auto_batch_size(backend: Any, kind: str, worst: Callable[[int], list], *, n_items: int, default: int) -> int:
+def auto_batch_size(backend: Any, kind: str, worst: Callable[[int], list], *, n_items: int, default: int,
+                    probe: bool | None = None) -> int:
     """The batch size for ``kind`` on ``backend`` (an :class:`~sharpbench.models.hf.backend.HFBackend`).
 
     Parameters
@@ -86,10 +87,13 @@ def auto_batch_size(backend: Any, kind: str, worst: Callable[[int], list], *, n_
         Items to score (the search starts at most here).
     default : int
         The kind's default batch size: the answer off CUDA.
+    probe : bool, optional
+        Search even off CUDA (the tests do, on the CPU, against a model that
+        raises out-of-memory errors above a token budget); default: on CUDA only.
     """
     cache: dict = backend.__dict__.setdefault("_auto_batch", {})
     device = str(backend.device)
-    if not device.startswith("cuda"):
+    if not (device.startswith("cuda") if probe is None else probe):
         if (kind, None) not in cache:
             cache[(kind, None)] = default
             log.warning("batch size auto: %d for %s (%s: the default; free memory is probed on CUDA only)",
@@ -101,8 +105,6 @@ def auto_batch_size(backend: Any, kind: str, worst: Callable[[int], list], *, n_
 
 
 def _scoring(backend, kind, worst, n_items, cache) -> int:
-    import torch
-
     per_item: Sequence[tuple] = worst(max(1, min(n_items, AUTO_MAX_ITEMS)))
     key = (kind, shape_bucket(_tokens(per_item[:1])))
     if key not in cache:
@@ -112,7 +114,7 @@ def _scoring(backend, kind, worst, n_items, cache) -> int:
             batch = per_item[:b]
             backend.batch_size, backend.max_batch_tokens = _rows(batch), _tokens(batch)
             backend.loglikelihood([r for reqs in batch for r in reqs])
-            torch.cuda.synchronize(backend.device)
+            _sync(backend.device)
 
         saved = backend.batch_size, backend.max_batch_tokens
         try:
@@ -149,11 +151,19 @@ def _generation(backend, kind, worst, n_items, cache) -> int:
                 except TypeError:  # transformers < 4.50 has no logits_to_keep: all logits (a larger probe)
                     out = backend.model(input_ids=ids, use_cache=True)
             del out
-            torch.cuda.synchronize(backend.device)
+            _sync(backend.device)
 
         cache[key] = find_batch_size(run, len(requests))
         _found(kind, cache[key], time.perf_counter() - t0, device=backend.device, what="sequences decoded together")
     return int(cache[key])
+
+
+def _sync(device: str) -> None:
+    """Wait for the device's queued work (an out-of-memory error surfaces inside the try)."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
 
 
 def _rows(per_item: Sequence[tuple]) -> int:
