@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 from sharpbench.errors import InputError
 
-__all__ = ["AUTO", "BatchSize", "BatchSizeError", "DEFAULT_BATCH_SIZE", "parse_batch_size", "resolve_batch_size"]
+__all__ = [
+    "AUTO", "DEFAULT_BATCH_SIZE", "BatchSize", "BatchSizeError", "parse_batch_size", "resolve_batch_size", "worst_case",
+]
 
 AUTO = "auto"
 
 #: What ``batch_size=`` takes: a positive integer, or ``"auto"``.
-BatchSize = Union[int, str]
+BatchSize = int | str
 
 # Default --batch-size per request kind: items per forward batch; sequences decoded together for generation
 # (a decode step on a CPU costs about the same for 16 or 64 rows: the weights are read once per step).

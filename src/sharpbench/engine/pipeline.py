@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from sharpbench.engine.batching import DEFAULT_BATCH_SIZE, BatchSize, parse_batch_size, resolve_batch_size
+from sharpbench.engine.batching import DEFAULT_BATCH_SIZE  # noqa: F401  (its old home: still importable here)
+from sharpbench.engine.batching import BatchSize, parse_batch_size, resolve_batch_size
 from sharpbench.engine.results import ItemResult
 from sharpbench.errors import RunInterrupted
 from sharpbench.metrics import common_metric_names as _metric_names
