@@ -14,6 +14,7 @@ builds the worst case, lazily, when the backend asks for it.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,7 +62,7 @@ def parse_batch_size(value: Any) -> int | str | None:
             )
         if text.isdigit() and int(text) >= 1:
             return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:  # int, numpy ints
         return int(value)
     raise BatchSizeError(f"batch size must be a positive integer or 'auto', got {value!r}")
 

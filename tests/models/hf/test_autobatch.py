@@ -96,6 +96,7 @@ def test_parse_batch_size():
     assert parse_batch_size(" 8 ") == 8
     assert parse_batch_size("auto") == "auto"
     assert parse_batch_size(" AUTO ") == "auto"
+    assert parse_batch_size(np.int64(4)) == 4 and type(parse_batch_size(np.int64(4))) is int
     for bad in (0, -1, "0", "foo", "", True, 2.5, "auto:4"):
         with pytest.raises(BatchSizeError):
             parse_batch_size(bad)
@@ -168,6 +169,38 @@ def test_scoring_search_on_a_model_with_a_token_budget_is_found_once(budget_mode
     assert "found in" in lines[0]
 
 
+def test_generation_search_on_a_model_with_a_sequence_budget(budget_model, caplog):
+    """Generation: ``b`` sequences at the worst prompt + ``max_gen_toks`` length; here at most 2 fit."""
+    from sharpbench.data.registry import get_task
+
+    backend, state = budget_model
+    items = get_task("gsm8k_cot").items(limit=4)
+    shapes = []
+
+    def hook(module, args):
+        shapes.append(tuple(args[0].shape))
+        if args[0].shape[0] > 2:
+            raise _oom(int(args[0].numel()) * 4 * 576)
+
+    handle = backend.model.get_input_embeddings().register_forward_pre_hook(hook)
+    try:
+        with caplog.at_level(logging.WARNING, logger="sharpbench"):
+            found = auto_batch_size(backend, "generate_until", worst_case(backend, "generate_until", items),
+                                    n_items=4, default=64, probe=True)
+            n_tries = len(shapes)
+            again = auto_batch_size(backend, "generate_until", worst_case(backend, "generate_until", items),
+                                    n_items=4, default=64, probe=True)
+    finally:
+        handle.remove()
+    assert found == again == 2
+    assert [s[0] for s in shapes] == [4, 3, 2] and n_tries == 3  # cached: no forward the second time
+    prompt = max(len(backend.tok_encode(it.prompt)) for it in items) + items[0].max_gen_toks
+    width = shapes[0][1]
+    assert prompt <= width < 2 * prompt or width == backend.max_length  # the worst length's power-of-two bucket
+    lines = [r.getMessage() for r in caplog.records if "batch size auto" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("batch size auto: 2 for generate_until (sequences"), lines
+
+
 def test_auto_scores_equal_fixed_batch_scores(budget_model):
     """The batch the search picks scores items exactly as a fixed batch size does."""
     from sharpbench.engine.runner import score_items
@@ -199,6 +232,27 @@ def test_auto_on_cpu_is_the_default_logged_once(smollm2_dir, tmp_path, caplog):
         "batch size auto: 16 for multiple_choice (cpu: the default; free memory is probed on CUDA only)",
         "batch size auto: 64 for generate_until (cpu: the default; free memory is probed on CUDA only)",
     ]
+
+
+def test_fanout_with_auto_on_cpu_stores_what_the_default_stores(tmp_path):
+    """``sharpbench eval --models FILE --batch-size auto``: each shard resolves ``auto`` where its model is loaded."""
+    import duckdb
+
+    from sharpbench.engine.fanout import run_fanout
+
+    def contents(path):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute("SELECT item_id, choice, loglik, is_greedy FROM choices ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    auto = run_fanout(["smollm2-135m"], "piqa", store=tmp_path / "a.duckdb", limit=4, shard_size=2, batch_size="auto")
+    fixed = run_fanout(["smollm2-135m"], "piqa", store=tmp_path / "f.duckdb", limit=4, shard_size=2)
+    assert not auto.failures and not fixed.failures and auto.n_shards == 2
+    a, f = contents(tmp_path / "a.duckdb"), contents(tmp_path / "f.duckdb")
+    assert len(a) == 8 and [r[:2] for r in a] == [r[:2] for r in f]
+    np.testing.assert_allclose([r[2] for r in a], [r[2] for r in f], rtol=1e-6, atol=1e-5)
 
 
 def test_run_eval_rejects_a_bad_batch_size_before_loading(tmp_path):
