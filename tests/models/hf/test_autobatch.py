@@ -50,7 +50,7 @@ class Budget:
 
 
 # --------------------------------------------------------------------------- the search
-@pytest.mark.parametrize("start, limit", [(512, 100), (64, 64), (16, 5), (300, 1)])
+@pytest.mark.parametrize("start, limit", [(512, 100), (64, 64), (16, 5), (120, 1)])
 def test_search_keeps_the_first_size_that_fits_going_down(start, limit):
     run = Budget(limit)
     found = find_batch_size(run, start)
@@ -64,7 +64,7 @@ def test_search_keeps_the_first_size_that_fits_going_down(start, limit):
 
 def test_search_is_exact_in_small_steps():
     """Below 10, x0.9 steps are steps of one: the largest size that fits is found."""
-    for limit in range(1, 10):
+    for limit in (1, 2, 5, 9):
         assert find_batch_size(Budget(limit), 9) == limit
 
 
@@ -124,13 +124,12 @@ def _tokens_of(backend, state, per_item) -> int:
     """Tokens one forward of these items embeds (the backend's bounds set to the batch, as the search does)."""
     from sharpbench.models.hf.autobatch import _rows, _tokens
 
-    saved = backend.batch_size, backend.max_batch_tokens
-    backend.batch_size, backend.max_batch_tokens = _rows(per_item), _tokens(per_item)
+    backend.score_bounds = _rows(per_item), _tokens(per_item, False)
     state["seen"].clear()
     try:
         backend.loglikelihood([r for reqs in per_item for r in reqs])
     finally:
-        backend.batch_size, backend.max_batch_tokens = saved
+        backend.score_bounds = None
     assert len(state["seen"]) == 1, "the batch should be one forward pass"
     return state["seen"][0]
 
@@ -164,9 +163,36 @@ def test_scoring_search_on_a_model_with_a_token_budget_is_found_once(budget_mode
         again = auto_batch_size(backend, "multiple_choice", counted, n_items=8, default=16, probe=True)
     assert again == 4
     assert state["seen"] == []  # cached: no forward the second time
+    assert (backend.batch_size, backend.max_batch_tokens) == (64, 32768)  # generation's bounds are kept
     lines = [r.getMessage() for r in caplog.records if "batch size auto" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("batch size auto: 4 for multiple_choice"), lines
     assert "found in" in lines[0]
+
+
+def test_few_shot_items_are_searched_through_the_prefix_tree(smollm2_dir):
+    """5-shot items share their examples: the prefix-tree forward holds them once, and the bound counts them once.
+
+    (No budget here: a hook on the model would send it through its own forward, not the tree.)
+    """
+    from sharpbench.data.registry import get_task
+    from sharpbench.engine.runner import score_items
+    from sharpbench.models.hf.autobatch import _tokens
+
+    backend = load_model(str(smollm2_dir), dtype="float32", device="cpu")
+    items = get_task("mmlu_anatomy", num_fewshot=5).items(limit=6)
+    fixed = sorted(score_items(backend, items, batch_size=2), key=lambda r: r.item_id)
+    per_item = worst_case(backend, "multiple_choice", items)(6)
+    assert backend.prefix_tree
+    assert _tokens(per_item, True) < _tokens(per_item, False) // 2  # the 5-shot examples counted once
+    found = auto_batch_size(backend, "multiple_choice", worst_case(backend, "multiple_choice", items), n_items=6,
+                            default=16, probe=True)
+    assert found == 6
+    (key,) = backend._auto_batch
+    assert key[0] == "multiple_choice" and key[2] is True  # keyed as a shared-prefix shape
+    assert backend.score_bounds == (len({r.context for reqs in per_item for r in reqs}), _tokens(per_item, True))
+    auto = sorted(score_items(backend, items, batch_size=found), key=lambda r: r.item_id)
+    np.testing.assert_allclose([c.loglik for r in auto for c in r.choices],
+                               [c.loglik for r in fixed for c in r.choices], rtol=1e-5, atol=1e-4)
 
 
 def test_generation_search_on_a_model_with_a_sequence_budget(budget_model, caplog):

@@ -106,25 +106,27 @@ def auto_batch_size(backend: Any, kind: str, worst: Callable[[int], list], *, n_
 
 def _scoring(backend, kind, worst, n_items, cache) -> int:
     per_item: Sequence[tuple] = worst(max(1, min(n_items, AUTO_MAX_ITEMS)))
-    key = (kind, shape_bucket(_tokens(per_item[:1])))
+    shares = _shares(backend, per_item)  # the prefix-tree path: its forward holds each shared prefix once
+    key = (kind, shape_bucket(_tokens(per_item[:1], False)), shares)
     if key not in cache:
         t0 = time.perf_counter()
 
         def run(b: int) -> None:
             batch = per_item[:b]
-            backend.batch_size, backend.max_batch_tokens = _rows(batch), _tokens(batch)
+            backend.score_bounds = _rows(batch), _tokens(batch, shares)
             backend.loglikelihood([r for reqs in batch for r in reqs])
             _sync(backend.device)
 
-        saved = backend.batch_size, backend.max_batch_tokens
+        saved = backend.score_bounds
         try:
             b = find_batch_size(run, len(per_item))
         finally:
-            backend.batch_size, backend.max_batch_tokens = saved
-        cache[key] = (b, _rows(per_item[:b]), _tokens(per_item[:b]))
+            backend.score_bounds = saved
+        cache[key] = (b, (_rows(per_item[:b]), _tokens(per_item[:b], shares)))
         _found(kind, b, time.perf_counter() - t0, device=backend.device, what="items per forward")
-    b, rows, tokens = cache[key]
-    backend.batch_size, backend.max_batch_tokens = rows, tokens  # a batch of b items is one forward pass
+    b, bounds = cache[key]
+    # a batch of b items is one forward pass; a larger one (less shared, longer) is split, never larger than found
+    backend.score_bounds = bounds
     return b
 
 
@@ -171,10 +173,21 @@ def _rows(per_item: Sequence[tuple]) -> int:
     return max(1, len({tuple(r.context) for reqs in per_item for r in reqs}))
 
 
-def _tokens(per_item: Sequence[tuple]) -> int:
-    """Packed tokens of a batch: each distinct context once, plus every continuation but its last token."""
-    ctxs = {tuple(r.context) for reqs in per_item for r in reqs}
-    return max(1, sum(len(c) for c in ctxs) + sum(len(r.continuation) - 1 for reqs in per_item for r in reqs))
+def _tokens(per_item: Sequence[tuple], shared: bool) -> int:
+    """Flat tokens of a batch's forward: its contexts (each distinct one once; with ``shared``, each shared
+    prefix once, as the prefix tree lays them) plus every continuation but its last token."""
+    from sharpbench.models.hf.prefix import distinct_tokens
+
+    ctxs = list(dict.fromkeys(tuple(r.context) for reqs in per_item for r in reqs))
+    n_ctx = distinct_tokens(ctxs) if shared else sum(len(c) for c in ctxs)
+    return max(1, n_ctx + sum(len(r.continuation) for reqs in per_item for r in reqs))
+
+
+def _shares(backend: Any, per_item: Sequence[tuple]) -> bool:
+    """Whether the backend scores this batch through the prefix tree (its rule, on the worst items)."""
+    from sharpbench.models.hf.prefix import tree_saves_work
+
+    return bool(backend.prefix_tree) and tree_saves_work([r.context for reqs in per_item for r in reqs])
 
 
 def _found(kind: str, size: int, seconds: float, *, device: str, what: str) -> None:
