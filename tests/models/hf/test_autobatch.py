@@ -319,6 +319,33 @@ def test_real_auto_search_on_cuda(smollm2_dir, tmp_path, caplog):
     from sharpbench.data.registry import get_task
 
     gen_items = get_task("gsm8k_cot").items(limit=16)
-    n = resolve_batch_size(backend, "auto", "generate_until", gen_items)
+    with caplog.at_level(logging.WARNING, logger="sharpbench"):
+        n = resolve_batch_size(backend, "auto", "generate_until", gen_items)
+        assert resolve_batch_size(backend, "auto", "generate_until", gen_items) == n
     assert 1 <= n <= 16
-    assert torch.cuda.memory_allocated() < torch.cuda.get_device_properties(0).total_memory
+    gen_lines = [r.getMessage() for r in caplog.records if "for generate_until" in r.getMessage()]
+    assert len(gen_lines) == 1 and "found in" in gen_lines[0], gen_lines
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_real_auto_search_under_a_cuda_memory_cap(smollm2_dir, tmp_path):
+    """The process may use only the weights plus 256 MiB of GPU memory: real out-of-memory errors on the way
+    down from 512 items; the size found then scores every item under the same cap, as a fixed batch does."""
+    from sharpbench.engine.runner import score_items
+
+    backend = load_model(str(smollm2_dir), dtype="float32", device="cuda")
+    items = piqa_items(512)
+    fixed = sorted(score_items(backend, items, batch_size=16), key=lambda r: r.item_id)
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction((torch.cuda.memory_allocated() + (256 << 20)) / total)
+    try:
+        found = resolve_batch_size(backend, "auto", "multiple_choice", items)
+        assert 1 <= found < 512
+        auto = sorted(score_items(backend, items, batch_size=found), key=lambda r: r.item_id)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+    np.testing.assert_allclose([c.loglik for r in auto for c in r.choices],
+                               [c.loglik for r in fixed for c in r.choices], rtol=1e-4, atol=1e-3)
