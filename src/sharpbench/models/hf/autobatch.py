@@ -7,14 +7,18 @@ sizes, starting from a maximum, through accelerate's
 out-of-memory error and tries a smaller size: ``x 0.9`` in accelerate 1.x,
 halving in older releases); the first size that runs is kept.  The search
 runs once per backend and per (request kind, shape): the shape is the worst
-case's length rounded up to a power of two, so a task with much longer
-requests searches again, and the rest reuse the cached size.
+case's length rounded up to a power of two (and, for scoring, whether its
+contexts share prefixes), so a task with much longer requests searches again,
+and the rest reuse the cached size.
 
 * Scoring (multiple choice, rolling): the batch is items per backend call.
   The probe scores the ``b`` longest items' requests through the backend's
-  own ``loglikelihood`` as one forward pass (the backend's rows / tokens
-  bounds set to that batch); the chosen bounds then stay, so every later
-  batch of ``b`` items, no longer than the worst one, is one forward pass too.
+  own ``loglikelihood`` as one forward pass (the backend's ``score_bounds``,
+  rows and flat tokens of one scoring pass, set to that batch's; a shared
+  few-shot prefix counts once, as the prefix tree computes it once).  The
+  chosen bounds then stay: a later batch of ``b`` items no larger than the
+  worst is one pass, a larger one (longer, or sharing less) is split.
+  Generation keeps the backend's own ``batch_size`` / ``max_batch_tokens``.
 * Generation: the batch is sequences decoded together.  The probe is one
   forward pass of ``b`` sequences as long as the longest prompt plus its
   ``max_gen_toks`` with the key/value cache kept (the prefill of a full
