@@ -199,7 +199,7 @@ def test_generation_search_on_a_model_with_a_sequence_budget(budget_model, caplo
     """Generation: ``b`` sequences at the worst prompt + ``max_gen_toks`` length; here at most 2 fit."""
     from sharpbench.data.registry import get_task
 
-    backend, state = budget_model
+    backend, _ = budget_model
     items = get_task("gsm8k_cot").items(limit=4)
     shapes = []
 
