@@ -22,6 +22,7 @@ from sharpbench.cli.eval_view import (
     write_output_json,
 )
 from sharpbench.cli.fanout_view import run_many
+from sharpbench.engine.batching import BatchSizeError, parse_batch_size
 from sharpbench.errors import EXIT_INPUT, EXIT_INTERRUPTED
 
 
@@ -30,15 +31,24 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
 
 
+def batch_size_option(value: Any) -> int | str:
+    """``--batch-size``: a positive integer or ``auto``; anything else is a usage error (exit 2)."""
+    try:
+        return parse_batch_size(value)
+    except BatchSizeError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def eval_command(
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Packaged short name, local path or hub id."),
     tasks: str = typer.Option("piqa", "--tasks", "-t", help="Comma-separated tasks / groups / task files."),
     limit: Optional[int] = typer.Option(None, "--limit", "-l", min=1, help="Only the first N documents of each task."),
     num_fewshot: Optional[int] = typer.Option(None, "--num-fewshot", "-k", min=0, help="Few-shot examples per prompt."),
     dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
-    batch_size: Optional[int] = typer.Option(
-        None, "--batch-size", "-b", min=1,
-        help="Items per forward batch (default 16); generative tasks: sequences decoded together (default 64).",
+    batch_size: Optional[str] = typer.Option(
+        None, "--batch-size", "-b", metavar="N|auto", parser=batch_size_option,
+        help="Items per forward batch (default 16); generative tasks: sequences decoded together (default 64). "
+        "auto: the largest batch that fits in free GPU memory (found once per task shape; the default on the CPU).",
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: the backend's choice)."),
     store: Path = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="DuckDB result store."),

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sharpbench.engine.batching import AUTO, DEFAULT_BATCH_SIZE, parse_batch_size, resolve_batch_size
 from sharpbench.engine.metrics import item_metrics
 from sharpbench.engine.pipeline import (
     TaskPlan,
@@ -103,9 +104,11 @@ class Evaluator:
     item_ids : mapping task -> ids, or ids, optional
         Only these document ids.
     num_fewshot : int, optional
-    batch_size : int
+    batch_size : int or "auto"
         Items per backend call (as ``run_eval``; the results do not depend on it
-        beyond floating-point noise).
+        beyond floating-point noise).  ``"auto"``: per task, the largest batch
+        that fits in free GPU memory (searched once, here, on CUDA; the
+        default 16 on the CPU); the KL prompts then go 16 at a time.
     kld_prompts : sequence of str or "harmless", optional
         Prompts for :meth:`reference_logprobs` / :meth:`kld`; ``"harmless"`` is
         the shipped set of 100 everyday instructions.  Tokenized once.
@@ -126,18 +129,19 @@ class Evaluator:
         limit: int | None = None,
         item_ids: Mapping[str, Iterable[int]] | Iterable[int] | None = None,
         num_fewshot: int | None = None,
-        batch_size: int = 16,
+        batch_size: int | str = 16,
         kld_prompts: Sequence[str] | str | None = None,
         kld_limit: int | None = None,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         model_id: str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        size = parse_batch_size(batch_size)
+        if size is None:
+            raise ValueError("batch_size must be a positive integer or 'auto', got None")
         self.backend = _backend(model, tokenizer, model_id)
         self.model = getattr(self.backend, "model", None)
         self.tokenizer = getattr(self.backend, "tokenizer", tokenizer)
-        self.batch_size = int(batch_size)
+        self.batch_size = DEFAULT_BATCH_SIZE["multiple_choice"] if size == AUTO else int(size)
         self.limit = limit
         task_list = resolve_task_list(tasks, num_fewshot)
         ids_by_task = _ids_by_task(item_ids, task_list)
@@ -148,20 +152,23 @@ class Evaluator:
         # call batches the requests exactly as run_eval does.
         from sharpbench.engine.runner import default_window
 
-        window = default_window(self.batch_size)
         self._batches: dict[str, list[_Batch]] = {}
         self.n_truncated = 0
+        self.batch_sizes: dict[str, int] = {}  # per task: the batch size (``"auto"`` resolved)
         for plan in self.plans:
             batches = []
-            if getattr(plan.task, "kind", "multiple_choice") == "generate_until":
+            kind = getattr(plan.task, "kind", "multiple_choice")
+            bs = self.batch_sizes[plan.task.name] = resolve_batch_size(self.backend, size, kind, plan.items)
+            window = default_window(bs)
+            if kind == "generate_until":
                 self._batches[plan.task.name] = plan.items  # generated on every call (nothing to tokenize once)
                 continue
             for start in range(0, len(plan.items), window):
                 encoded = [encode_item(self.backend, it) for it in plan.items[start : start + window]]
                 self.n_truncated += sum(e.n_truncated for e in encoded)
                 ordered = sorted(encoded, key=lambda e: -e.packed_length)
-                for b in range(0, len(ordered), self.batch_size):
-                    chunk = tuple(ordered[b : b + self.batch_size])
+                for b in range(0, len(ordered), bs):
+                    chunk = tuple(ordered[b : b + bs])
                     batches.append(_Batch(chunk, tuple(r for e in chunk for r in e.requests)))
             self._batches[plan.task.name] = batches
         self._kld_inputs = None
@@ -197,7 +204,8 @@ class Evaluator:
         if was_training:
             model.eval()
         try:
-            results = {name: self._score_task(batches) for name, batches in self._batches.items()}
+            results = {name: self._score_task(batches, self.batch_sizes[name])
+                       for name, batches in self._batches.items()}
         finally:
             if was_training:
                 model.train()
@@ -211,14 +219,14 @@ class Evaluator:
         out.elapsed_s = time.perf_counter() - t0
         return out
 
-    def _score_task(self, batches: list[_Batch]) -> list[ItemResult]:
+    def _score_task(self, batches: list[_Batch], batch_size: int) -> list[ItemResult]:
         from sharpbench.models.hf.scoring import NonFiniteLogitsError
 
         if batches and getattr(batches[0], "kind", "") == "generate_until":  # generative items
             from sharpbench.engine.generation import generate_items
 
             with self.backend.prefix_session():  # no prefix states survive the call (weights change between calls)
-                return sorted(generate_items(self.backend, batches, batch_size=self.batch_size),
+                return sorted(generate_items(self.backend, batches, batch_size=batch_size),
                               key=lambda r: r.item_id)
         out: list[ItemResult] = []
         for batch in batches:

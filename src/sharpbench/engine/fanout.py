@@ -121,7 +121,7 @@ def _prefix_order(items) -> list:
     return sorted(items, key=lambda it: (prompt(it), it.item_id))
 
 
-def score_shard(shard: Shard, batch_size: int | None = None) -> ShardOutput:
+def score_shard(shard: Shard, batch_size: int | str | None = None) -> ShardOutput:
     """Load (or reuse) the shard's model in this process and score its items."""
     from sharpbench.engine.runner import score_items
 
@@ -130,10 +130,11 @@ def score_shard(shard: Shard, batch_size: int | None = None) -> ShardOutput:
     if lm is None:
         _LOADED.clear()  # one model per worker process at a time
         lm = _LOADED[shard.model] = shard.model.load()
-    from sharpbench.engine.pipeline import DEFAULT_BATCH_SIZE
+    from sharpbench.engine.batching import resolve_batch_size
 
     kind = getattr(shard.items[0], "kind", "multiple_choice") if shard.items else "multiple_choice"
-    results = list(score_items(lm, list(shard.items), batch_size=batch_size or DEFAULT_BATCH_SIZE.get(kind, 16)))
+    bs = resolve_batch_size(lm, batch_size, kind, shard.items)  # "auto": searched once per loaded model and shape
+    results = list(score_items(lm, list(shard.items), batch_size=bs))
     identity = ModelIdentity(str(lm.model_id), str(lm.fingerprint), str(lm.name), str(lm.dtype))
     return ShardOutput(identity, getattr(lm, "max_length", None), results, time.perf_counter() - t0,
                        socket.gethostname())
@@ -182,7 +183,7 @@ def run_fanout(
     dtype: str = "float32",
     backend: str = "hf",
     device: str | None = None,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
     shard_size: int = 100,
     ray: str | None = None,
     retries: int = 1,

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from sharpbench.engine.batching import DEFAULT_BATCH_SIZE  # noqa: F401  (its old home: still importable here)
+from sharpbench.engine.batching import BatchSize, parse_batch_size, resolve_batch_size
 from sharpbench.engine.results import ItemResult
 from sharpbench.errors import RunInterrupted
 from sharpbench.metrics import common_metric_names as _metric_names
@@ -60,10 +62,6 @@ __all__ = [
     "ContextTooLongWarning",
     "ChangedItemsWarning",
 ]
-
-# Default --batch-size per request kind: items per forward batch; sequences decoded together for generation
-# (a decode step on a CPU costs about the same for 16 or 64 rows: the weights are read once per step).
-DEFAULT_BATCH_SIZE = {"multiple_choice": 16, "loglikelihood_rolling": 16, "generate_until": 64}
 
 # progress(done_increment, task_name) after every finished item.
 ProgressFn = Callable[[int, str], None]
@@ -230,7 +228,7 @@ def run_eval(
     limit: int | None = None,
     num_fewshot: int | None = None,
     dtype: str = "float32",
-    batch_size: int | None = None,
+    batch_size: BatchSize | None = None,
     device: str | None = None,
     backend: str = "hf",
     store: Store | str | Path = DEFAULT_STORE,
@@ -262,9 +260,11 @@ def run_eval(
         ``progress(n, task)`` after items finish (``n`` newly stored items).
     on_plan : callable, optional
         ``on_plan(n_to_compute, n_reused)`` once the work is known, before scoring.
-    batch_size : int, optional
+    batch_size : int or "auto", optional
         Items per forward batch for multiple choice (default 16); sequences
-        decoded together for generative tasks (default 64).
+        decoded together for generative tasks (default 64).  ``"auto"``: the
+        largest batch that fits in free GPU memory, searched once per task
+        shape on CUDA (lm-eval's ``--batch_size auto``); the default on the CPU.
     chunk_size : int, optional
         Items per store transaction (default ``batch_size``: the engine yields
         a batch at a time, so an interrupted run loses at most one batch).
@@ -286,6 +286,7 @@ def run_eval(
         On Ctrl-C, after storing every whole item scored so far.
     """
     t0 = time.perf_counter()
+    parse_batch_size(batch_size)  # a bad batch size fails now, before the store opens or the model loads
     if isinstance(model, (str, Path)):  # bad options fail now, not after the model has loaded
         from sharpbench.models import check_device, check_model_args
 
@@ -320,13 +321,13 @@ def run_eval(
         gen_plans = [p for p in plans if p.task.kind == "generate_until" and p.todo]
         together = {id(p) for p in gen_plans} if len(gen_plans) > 1 else set()
         if together:  # many small generative tasks (MMLU subjects): one decoding stream for all
-            bs = batch_size or DEFAULT_BATCH_SIZE["generate_until"]
+            bs = resolve_batch_size(lm, batch_size, "generate_until", [it for p in gen_plans for it in p.todo])
             store_generations(lm, st, [(p.spec, p.todo, run_limit(p.task)) for p in gen_plans], batch_size=bs,
                               chunk_size=chunk_size or min(bs, 16), progress=progress, tokens=tokens)
         for plan in plans:  # score what is missing (outside the store's lock: it is taken per chunk)
             task = plan.task
             if id(plan) not in together and plan.todo:
-                bs = batch_size or DEFAULT_BATCH_SIZE.get(task.kind, 16)
+                bs = resolve_batch_size(lm, batch_size, task.kind, plan.todo)
                 # generated items finish one by one: store them 16 at a time rather than a whole batch of sequences
                 chunk = chunk_size or (min(bs, 16) if task.kind == "generate_until" else max(bs, 1))
                 store_scores(lm, st, plan.spec, plan.todo, batch_size=bs, chunk_size=chunk, progress=progress,

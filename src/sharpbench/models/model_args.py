@@ -10,7 +10,8 @@ means what it means to lm-eval 0.4.13's ``HFLM``:
 * ``peft``: a LoRA (or other peft) adapter loaded on top with ``peft.PeftModel``;
 * ``trust_remote_code``, ``revision``, ``max_length``, ``add_bos_token``, ``device``.
 
-Automatic batch size (lm-eval's ``batch_size=auto``) is not implemented.
+lm-eval's automatic batch size is ``--batch-size auto`` / ``batch_size="auto"``
+(:mod:`sharpbench.engine.batching`), not a model arg.
 """
 
 from __future__ import annotations

@@ -169,6 +169,7 @@ class HFBackend(LmEvalTokenization):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = int(batch_size)
         self.max_batch_tokens = int(max_batch_tokens)
+        self.score_bounds: tuple[int, int] | None = None  # set by batch_size="auto" (see auto_batch_size)
         src = str(source)
         is_local = Path(src).exists()
         common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -272,15 +273,29 @@ class HFBackend(LmEvalTokenization):
         """Score requests; each shared prefix (a context, a few-shot prompt) is computed once."""
         from sharpbench.models.hf.scoring import score_requests  # start-up time (torch); the kernels move here
 
+        max_rows, max_tokens = self.score_bounds or (self.batch_size, self.max_batch_tokens)
         return score_requests(
             self.model,
             requests,
-            max_rows=self.batch_size,
-            max_tokens=self.max_batch_tokens,
+            max_rows=max_rows,
+            max_tokens=max_tokens,
             device=self.device,
             prefix_tree=self.prefix_tree,
             cache=self._cache,
         )
+
+    def auto_batch_size(self, kind: str, worst, *, n_items: int, default: int) -> int:
+        """``batch_size="auto"``: the largest batch of ``kind`` that fits in free CUDA memory (``default`` off CUDA).
+
+        Searched once per request kind and shape, then cached on this backend
+        (see :mod:`sharpbench.models.hf.autobatch`); for scoring it also sets
+        :attr:`score_bounds`, the rows / tokens of one scoring forward pass, to
+        that batch's (generation keeps ``batch_size`` / ``max_batch_tokens``).
+        ``worst(n)`` gives the ``n`` longest items' requests, longest first.
+        """
+        from sharpbench.models.hf.autobatch import auto_batch_size  # start-up time (torch, accelerate)
+
+        return auto_batch_size(self, kind, worst, n_items=n_items, default=default)
 
     def generate(self, requests: Sequence[GenerationRequest], progress=None, *,
                  batch_size: int | None = None) -> list[Generation]:
@@ -369,6 +384,7 @@ class HFBackend(LmEvalTokenization):
         self.device = str(param.device)
         self.batch_size = int(batch_size)
         self.max_batch_tokens = int(max_batch_tokens)
+        self.score_bounds: tuple[int, int] | None = None  # set by batch_size="auto" (see auto_batch_size)
         self._max_length = max_length
         self.add_bos_token = bool(add_bos_token)
         # prefix tree per call; no cache between calls unless a session is opened (weights may change between)
@@ -396,7 +412,8 @@ class InMemoryHFBackend(HFBackend):
                 return super().loglikelihood(requests)
         from sharpbench.models.hf.scoring import score_requests
 
-        return score_requests(self.model, requests, max_rows=self.batch_size, max_tokens=self.max_batch_tokens,
+        max_rows, max_tokens = self.score_bounds or (self.batch_size, self.max_batch_tokens)
+        return score_requests(self.model, requests, max_rows=max_rows, max_tokens=max_tokens,
                               device=self.device, fast=False)
 
     def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
