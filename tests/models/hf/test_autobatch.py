@@ -141,7 +141,10 @@ def test_scoring_search_on_a_model_with_a_token_budget_is_found_once(budget_mode
     per_item = worst(8)
     sizes = [_tokens_of(backend, state, per_item[:b]) for b in range(1, 9)]
     assert sizes == sorted(sizes)
-    state["limit"] = sizes[4] - 1  # 5 worst items do not fit, 4 do
+    # the first batch of 4+ worst items that embeds more than the one before it (rows packed into padded
+    # sequences: an item can fill a sequence's slack without adding tokens): fit = that many items minus one
+    fit = next(b for b in range(4, 8) if sizes[b] > sizes[b - 1])
+    state["limit"] = sizes[fit] - 1  # fit + 1 worst items do not fit, fit do
     calls = []
 
     def counted(n):
@@ -150,22 +153,22 @@ def test_scoring_search_on_a_model_with_a_token_budget_is_found_once(budget_mode
 
     with caplog.at_level(logging.WARNING, logger="sharpbench"):
         found = auto_batch_size(backend, "multiple_choice", counted, n_items=8, default=16, probe=True)
-        assert found == 4
-        # the bounds of one forward are now those of the 4 worst items: any 4 items go in one pass
+        assert found == fit
+        # the bounds of one forward are now those of the worst items that fit: as many items go in one pass
         state["seen"].clear()
-        run_items = [r for reqs in per_item[:4] for r in reqs]
+        run_items = [r for reqs in per_item[:fit] for r in reqs]
         backend.loglikelihood(run_items)
-        assert state["seen"] == [sizes[3]]
+        assert state["seen"] == [sizes[fit - 1]]
         state["seen"].clear()
-        backend.loglikelihood([r for reqs in per_item[:5] for r in reqs])  # more than fits: split, no OOM
+        backend.loglikelihood([r for reqs in per_item[:fit + 1] for r in reqs])  # more than fits: split, no OOM
         assert len(state["seen"]) == 2 and max(state["seen"]) <= state["limit"]
         state["seen"].clear()
         again = auto_batch_size(backend, "multiple_choice", counted, n_items=8, default=16, probe=True)
-    assert again == 4
+    assert again == fit
     assert state["seen"] == []  # cached: no forward the second time
     assert (backend.batch_size, backend.max_batch_tokens) == (64, 32768)  # generation's bounds are kept
     lines = [r.getMessage() for r in caplog.records if "batch size auto" in r.getMessage()]
-    assert len(lines) == 1 and lines[0].startswith("batch size auto: 4 for multiple_choice"), lines
+    assert len(lines) == 1 and lines[0].startswith(f"batch size auto: {fit} for multiple_choice"), lines
     assert "found in" in lines[0]
 
 
