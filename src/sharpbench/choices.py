@@ -39,6 +39,6 @@ SKILL_SOURCES = ("metadata", "embeddings", "rationales")
 
 #: Files ``Store.export`` writes (:mod:`sharpbench.store.export`).
 STORE_EXPORT_FORMATS = ("parquet", "csv")
-#: Response-matrix files :func:`sharpbench.matrix.io.write_matrix` writes: normalised long Parquet,
-#: wide CSV, long CSV.
-MATRIX_FORMATS = ("parquet", "csv", "long")
+#: Response-matrix files :func:`sharpbench.matrix.io.write_matrix` writes: wide CSV, normalised long
+#: Parquet, long CSV.
+MATRIX_FORMATS = ("csv", "parquet", "long")

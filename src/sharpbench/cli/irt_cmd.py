@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from sharpbench.choices import IRT_MODELS
 from sharpbench.cli.common import App, choice_help, fail, save_artifact
-from sharpbench.cli.output import Output, OutputFormat, cell
+from sharpbench.cli.output import Output, cell, check_format, format_option
 from sharpbench.errors import EXIT_INPUT
 
 irt_app = App(help="Item response theory (1PL/2PL/3PL/4PL) on response matrices.", no_args_is_help=True)
@@ -44,11 +44,12 @@ def irt_fit(
         "(default: 1e-9 for 3pl/4pl, off for 1pl/2pl).",
     ),
     strict: bool = typer.Option(False, "--strict", help="Exit with an error when EM does not converge."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="csv: the item table."),
+    fmt: str = format_option(help="csv: the item table."),
     limit: int = typer.Option(20, "--limit", help="table: item rows to show (0 = all)."),
     store: Path | None = typer.Option(None, "--store", "-s", help="Also save the fit as an 'irt' artifact (for the report)."),
 ) -> None:
     """Fit an IRT model; parameters use the slope-intercept logit a*theta + d (b = -d/a)."""
+    check_format(fmt)
     from sharpbench.irt import MODELS, IRTConvergenceWarning
     from sharpbench.matrix.io import read_matrix
 

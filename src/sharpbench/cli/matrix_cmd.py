@@ -9,7 +9,7 @@ from rich.console import Console
 
 from sharpbench.choices import MATRIX_FORMATS
 from sharpbench.cli.common import App, choice_help, fail
-from sharpbench.cli.output import Output, OutputFormat, cell, interval
+from sharpbench.cli.output import Output, cell, check_format, format_option, interval
 from sharpbench.errors import EXIT_INPUT
 
 matrix_app = App(help="Response matrices (models x items): import, inspect, export.", no_args_is_help=True)
@@ -59,10 +59,11 @@ def matrix_info(
     src: Path = typer.Argument(..., help=_SRC_HELP),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="csv: the accuracy table."),
+    fmt: str = format_option(help="csv: the accuracy table."),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the accuracy confidence intervals."),
 ) -> None:
     """Shape, missing cells, accuracy per model with CIs, item p-values, constant items."""
+    check_format(fmt)
     from sharpbench.matrix.summary import summarize
 
     m = _read(src, items_as_rows, metric, None)
@@ -97,7 +98,7 @@ def matrix_export(
     out: Path = typer.Option(..., "--out", "--output", "-o", help="File to write."),
     fmt: str = typer.Option(
         "csv", "--format", "-f", "--to",
-        help=f"{choice_help(MATRIX_FORMATS)}: normalised long Parquet, wide CSV, long CSV; --to is the old name.",
+        help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV; --to is the old name.",
     ),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     out_items_as_rows: bool = typer.Option(False, "--out-items-as-rows", help="Wide CSV output with one row per item."),

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sharpbench.cli.common import App
-from sharpbench.cli.output import Output, OutputFormat
+from sharpbench.cli.output import Output, check_format, format_option
 
 models_app = App(help="Packaged models: list them, install and convert them.", no_args_is_help=True)
 
@@ -37,11 +37,10 @@ def _rows() -> list[dict]:
 
 
 def list_models(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table, json or csv")
-    ] = OutputFormat.table,
+    fmt: str = format_option(),
 ) -> None:
     """List packaged models: name, parameters, PyPI package(s), installed and cached state."""
+    check_format(fmt)
     from sharpbench.models.packaged import cache_root
 
     with Output(fmt) as out:

@@ -37,7 +37,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMATS", "Output", "OutputFormat", "cell", "dumps", "jsonable", "print_json"]
+__all__ = [
+    "FORMATS", "Output", "OutputFormat", "cell", "check_format", "dumps", "format_option", "interval", "jsonable", "pm",
+    "print_json",
+]
 
 
 class OutputFormat(str, Enum):
@@ -50,6 +53,29 @@ class OutputFormat(str, Enum):
 
 #: The ``--format`` choices of every command that prints a result.
 FORMATS = tuple(f.value for f in OutputFormat)
+
+
+def format_option(*, extra: Sequence[str] = (), help: str = "") -> Any:
+    """The ``--format/-f`` option of a command printing a result (``extra``: its own further formats).
+
+    A plain string option checked by :func:`check_format`, so a wrong value
+    gives the one ``error:`` line and exit code 2 of every input error.
+    """
+    import typer  # the CLI's own dependency, loaded already by every command module
+
+    names = (*FORMATS, *extra)
+    return typer.Option(names[0], "--format", "-f", help=" | ".join(names) + (f" ({help})" if help else "") + ".")
+
+
+def check_format(fmt: Any, extra: Sequence[str] = ()) -> str:
+    """``fmt`` as a string if it is one of :data:`FORMATS` (or ``extra``); an :class:`InputError` if not."""
+    from sharpbench.errors import InputError
+
+    value = fmt.value if isinstance(fmt, Enum) else str(fmt)
+    names = (*FORMATS, *extra)
+    if value not in names:
+        raise InputError(f"unknown --format {value!r}; choose one of {', '.join(names)}")
+    return value
 
 
 # ------------------------------------------------------------------ values
@@ -187,7 +213,7 @@ class Output:
     """
 
     def __init__(self, fmt: OutputFormat | str) -> None:
-        self.fmt = OutputFormat(fmt.value if isinstance(fmt, Enum) else fmt)
+        self.fmt = OutputFormat(check_format(fmt))
         self._tables: dict[str, list[dict[str, Any]]] = {}
         self._fields: dict[str, Any] = {}
         self._record: dict[str, Any] | None = None
@@ -298,6 +324,9 @@ class Output:
         """The JSON document of the result (see the module docstring)."""
         if not self._fields and self._record is None and list(self._tables) == ["rows"]:
             return self._tables["rows"]
+        clash = set(self._fields) & set(self._tables)
+        if clash:
+            raise ValueError(f"output field and table share the name(s) {sorted(clash)}")
         return jsonable({**self._fields, **self._tables})
 
     def main_rows(self) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import typer
 
 from sharpbench.choices import MATRIX_FORMATS, STORE_EXPORT_FORMATS
 from sharpbench.cli.common import App, choice_help, fail
-from sharpbench.cli.output import Output, OutputFormat, pm, print_json
+from sharpbench.cli.output import Output, check_format, format_option, pm, print_json
 from sharpbench.errors import EXIT_INPUT
 
 results_app = App(
@@ -32,9 +32,10 @@ def results_list(
     store: Path = _STORE_OPT,
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
     task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
 ) -> None:
     """Table of stored runs (model, task, n-shot, dtype, items, acc, acc_norm, when)."""
+    check_format(fmt)
     if ctx.invoked_subcommand is not None:
         return
     from sharpbench.store import Store
@@ -209,7 +210,7 @@ def results_matrix(
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
     task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
     run: Optional[List[str]] = typer.Option(None, "--run", help="Only these run ids (repeatable)."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=f"{choice_help(MATRIX_FORMATS)}: normalised long Parquet, wide CSV, long CSV (default: by suffix)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV (default: by suffix)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
     """Write the models x items response matrix of stored runs, for `irt fit`, `distill`, `adaptive`, ..."""

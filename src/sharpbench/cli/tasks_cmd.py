@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sharpbench.cli.common import App, fail
-from sharpbench.cli.output import Output, OutputFormat, print_json
+from sharpbench.cli.output import Output, check_format, format_option, print_json
 from sharpbench.errors import EXIT_INPUT
 
 tasks_app = App(
@@ -47,12 +47,13 @@ def tasks_list(
     group: str | None = typer.Option(
         None, "--group", "-g", help="Only the tasks of this group (e.g. mmlu)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
     groups: bool = typer.Option(
         False, "--groups", help="List the groups instead of the tasks."
     ),
 ) -> None:
     """Table of built-in tasks: name, group, n_docs, split, source, metrics."""
+    check_format(fmt)
     from sharpbench.data import (
         get_task,
         list_groups,
