@@ -309,12 +309,13 @@ class Output:
             return
         cols = list(columns) if columns is not None else list(dict.fromkeys(k for r in raw for k in r))
         table = Table(title=escape(title) if title else None)
-        for c in cols:
+        shown = raw if not max_rows else raw[:max_rows]
+        cells = [[cell(r.get(c)) for c in cols] for r in shown]
+        for c in cols:  # nothing is cut: a narrow terminal folds cells onto more lines
             table.add_column(escape(c), justify="right" if _numeric(r.get(c) for r in raw) else "left",
                              overflow="fold")
-        shown = raw if not max_rows else raw[:max_rows]
-        for r in shown:
-            table.add_row(*(escape(cell(r.get(c))) for c in cols))
+        for row in cells:
+            table.add_row(*(escape(v) for v in row))
         self.console.print(table)
         if max_rows and len(raw) > max_rows:
             self.note(f"{len(raw) - max_rows} more rows (--format csv for all)")
