@@ -26,13 +26,10 @@ half document.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -94,11 +91,11 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
     if isinstance(value, Path):
         return str(value)
     kind = type(value).__module__.split(".")[0]
+    if kind == "datetime":  # date, datetime, time
+        return value.isoformat()
     if kind == "numpy" and hasattr(value, "tolist"):  # arrays and scalars alike
         return jsonable(value.tolist())
     if kind == "pandas":
@@ -349,6 +346,9 @@ class Output:
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     """Header and rows (columns in first-seen order); ``None`` as an empty cell, nested values as JSON."""
+    import csv  # start-up time: only a command printing CSV loads it
+    import io
+
     cols = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
