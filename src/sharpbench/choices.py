@@ -13,12 +13,14 @@ Order matters: the first name is listed first in help text.
 from __future__ import annotations
 
 __all__ = [
-    "ABILITY_METHODS", "HARD_RANKINGS", "IRT_MODELS", "MATRIX_FORMATS", "RANK_METHODS", "SELECTION_METHODS",
+    "ABILITY_METHODS", "HARD_RANKINGS", "IRT_MODELS", "IRT_PRIORS", "MATRIX_FORMATS", "RANK_METHODS", "SELECTION_METHODS",
     "SKILL_SOURCES", "STORE_EXPORT_FORMATS", "TINY_ESTIMATORS", "TINY_METHODS",
 ]
 
 #: IRT models (:data:`sharpbench.irt.models.MODELS`; it also accepts ``"rasch"`` for ``"1pl"``).
 IRT_MODELS = ("1pl", "2pl", "3pl", "4pl")
+#: Item-parameter priors (``"auto"`` picks one of :data:`sharpbench.irt.priors.PRESETS`, the others).
+IRT_PRIORS = ("auto", "none", "weak", "strong")
 
 #: Next-item rules of adaptive testing (:class:`sharpbench.adaptive.selection.SelectionRule`).
 SELECTION_METHODS = ("fisher", "kl", "random")

@@ -80,6 +80,9 @@ def test_cli_choices_are_the_library_names():
     assert values(SkillFrom) == SKILL_SOURCES == choices.SKILL_SOURCES
     assert values(OutputFormat) == FORMATS == ("table", "json", "csv")
     assert set(MODELS) == {*choices.IRT_MODELS, "rasch"}
+    from sharpbench.irt.priors import PRESETS
+
+    assert ("auto", *PRESETS) == choices.IRT_PRIORS
     assert EXPORT_FORMATS == choices.STORE_EXPORT_FORMATS
 
 
@@ -90,6 +93,7 @@ def test_help_and_errors_list_the_library_names():
         return " ".join(runner.invoke(app, [*cmd, "--help"], env={"COLUMNS": "300"}).output.split())
 
     assert " | ".join(choices.IRT_MODELS) in help_of("irt", "fit")
+    assert " | ".join(choices.IRT_PRIORS) in help_of("irt", "fit")
     assert "table | json | csv | markdown" in help_of("distill", "evaluate") and "table | json | csv" in help_of("rank")
     assert ", ".join(choices.TINY_ESTIMATORS) in help_of("predict")
     assert " | ".join(choices.STORE_EXPORT_FORMATS) in help_of("results", "export")

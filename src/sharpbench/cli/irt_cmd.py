@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sharpbench.choices import IRT_MODELS
+from sharpbench.choices import IRT_MODELS, IRT_PRIORS
 from sharpbench.cli.common import App, choice_help, fail, save_artifact
 from sharpbench.cli.output import Output, cell, check_format, format_option
 from sharpbench.errors import EXIT_INPUT
@@ -32,7 +32,7 @@ def irt_fit(
         "say otherwise is refused.",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Save the fit as JSON (IRTFit.load reads it)."),
-    prior: str = typer.Option("auto", "--prior", help="auto | none | weak | strong (MAP priors on item parameters)."),
+    prior: str = typer.Option("auto", "--prior", help=f"{choice_help(IRT_PRIORS)} (MAP priors on item parameters)."),
     quadrature: str = typer.Option("auto", "--quadrature", help="auto | mirt | even:N[:LIM] | gh:N."),
     guess: float | None = typer.Option(None, "--guess", help="3PL/4PL: fix the lower asymptote (e.g. 0.25)."),
     binarize: float | None = typer.Option(None, "--binarize", help="Scores >= this become 1, others 0."),
