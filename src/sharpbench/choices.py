@@ -13,8 +13,8 @@ Order matters: the first name is listed first in help text.
 from __future__ import annotations
 
 __all__ = [
-    "ABILITY_METHODS", "HARD_RANKINGS", "IRT_MODELS", "IRT_PRIORS", "MATRIX_FORMATS", "RANK_METHODS", "SELECTION_METHODS",
-    "SKILL_SOURCES", "STORE_EXPORT_FORMATS", "TINY_ESTIMATORS", "TINY_METHODS",
+    "ABILITY_METHODS", "HARD_RANKINGS", "IRT_MODELS", "IRT_PRIORS", "MATRIX_FORMATS", "RANK_METHODS",
+    "SELECTION_METHODS", "SKILL_SOURCES", "STORE_EXPORT_FORMATS", "TINY_ESTIMATORS", "TINY_METHODS",
 ]
 
 #: IRT models (:data:`sharpbench.irt.models.MODELS`; it also accepts ``"rasch"`` for ``"1pl"``).

@@ -98,8 +98,9 @@ def test_help_and_errors_list_the_library_names():
     assert ", ".join(choices.TINY_ESTIMATORS) in help_of("predict")
     assert " | ".join(choices.STORE_EXPORT_FORMATS) in help_of("results", "export")
     assert " | ".join(choices.MATRIX_FORMATS) in help_of("matrix", "export")
-    for cmd, values in ((("adaptive", "simulate"), choices.SELECTION_METHODS), (("distill", "hard"), choices.HARD_RANKINGS),
-                        (("distill", "tiny"), choices.TINY_METHODS), (("skills",), choices.SKILL_SOURCES)):
+    for cmd, values in ((("adaptive", "simulate"), choices.SELECTION_METHODS),
+                        (("distill", "hard"), choices.HARD_RANKINGS), (("distill", "tiny"), choices.TINY_METHODS),
+                        (("skills",), choices.SKILL_SOURCES)):
         assert all(v in help_of(*cmd) for v in values), cmd
     r = runner.invoke(app, ["distill", "tiny", "m.csv", "--method", "nope"])
     assert r.exit_code == 2 and all(v in r.output for v in choices.TINY_METHODS)

@@ -80,8 +80,8 @@ def test_table_numbers_missing_values_and_table_only_parts(capsys):
     for shown in ("Accuracy", "0.1235", "1234.6", "-", "Extra", "in the table", "chosen: auto", "a note"):
         assert shown in text, shown
     assert "0.123456789" not in text
-    assert json.loads(_printed(capsys, "json", build)) == {"chosen": "auto", "rows": json.loads(FRAME.reset_index()
-                                                                                              .to_json(orient="records"))}
+    expected = json.loads(FRAME.reset_index().to_json(orient="records"))
+    assert json.loads(_printed(capsys, "json", build)) == {"chosen": "auto", "rows": expected}
     assert [cell(v) for v in (None, math.nan, True, 3, 0.0, 2e-6, 0.5, -12345.678)] == [
         "-", "-", "yes", "3", "0", "2.00e-06", "0.5", "-12345.7"]
 

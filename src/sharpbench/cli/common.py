@@ -25,7 +25,8 @@ from sharpbench.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, Sharpb
 from sharpbench.models import REGISTRY
 
 __all__ = [
-    "CONFIG_ENV", "CONFIG_FILE", "App", "OutputFormat", "backend_help", "choice_enum", "choice_help", "dtype_help", "exit_code", "fail", "handle_errors", "save_artifact",
+    "CONFIG_ENV", "CONFIG_FILE", "App", "OutputFormat", "backend_help", "choice_enum", "choice_help", "dtype_help",
+    "exit_code", "fail", "handle_errors", "save_artifact",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -113,7 +113,8 @@ def _tables(out: Output, res) -> None:
     for c in res.cells:
         out.table([{"method": r.method, "score": _ci(r.score, r.low, r.high),
                     "gain over plain": _ci(r.gain, r.gain_low, r.gain_high), "prompts": r.n_arms or None,
-                    "best prompt": r.best_arm, "tokens / item": f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else None,
+                    "best prompt": r.best_arm,
+                    "tokens / item": f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else None,
                     "seconds": f"{r.seconds:.0f}" if r.seconds is not None else None, "note": r.note or ""}
                    for r in c.methods],
                   title=f"{c.model} on {c.task}: each method (score held out where it chooses among prompts)")

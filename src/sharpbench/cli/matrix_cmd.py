@@ -80,7 +80,8 @@ def matrix_info(
                  + ", ".join(cell(v) for v in q.values() if v is not None))
         out.fields({k: v for k, v in d.items() if k != "accuracy"})
         acc = s.accuracy.sort_values("accuracy", ascending=False) if out.is_table else s.accuracy
-        out.rows(acc, name="accuracy", title=f"Accuracy per model ({confidence * 100:g}% CI{', Wilson' if _unit(m) else ''})",
+        out.rows(acc, name="accuracy",
+                 title=f"Accuracy per model ({confidence * 100:g}% CI{', Wilson' if _unit(m) else ''})",
                  columns=("model", "accuracy", "ci", "n_items", "missing"),
                  display=[{"model": model, "accuracy": r.accuracy, "ci": interval(r.ci_low, r.ci_high),
                            "n_items": int(r.n_items), "missing": int(r.missing)} for model, r in acc.iterrows()])

@@ -210,7 +210,10 @@ def results_matrix(
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
     task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
     run: Optional[List[str]] = typer.Option(None, "--run", help="Only these run ids (repeatable)."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV (default: by suffix)."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", "-f",
+        help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV (default: by suffix).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
     """Write the models x items response matrix of stored runs, for `irt fit`, `distill`, `adaptive`, ..."""
