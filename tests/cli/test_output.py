@@ -48,6 +48,13 @@ def test_fields_and_several_tables_are_one_object(capsys):
                    "cv": [{"estimator": "irt", "mae": 0.5}]}
 
 
+def test_an_unnamed_integer_index_is_not_a_column(capsys):
+    frame = pd.DataFrame({"a": [3, 1, 2], "b": ["x", "y", "z"]}).sort_values("a").iloc[:2]  # index [1, 2]
+    assert json.loads(_printed(capsys, "json", lambda o: o.rows(frame))) == [{"a": 1, "b": "y"}, {"a": 2, "b": "z"}]
+    labelled = pd.DataFrame({"a": [1]}, index=["m1"])  # labels are data even without a name
+    assert json.loads(_printed(capsys, "json", lambda o: o.rows(labelled))) == [{"index": "m1", "a": 1}]
+
+
 def test_a_record_is_an_object_and_one_csv_row(capsys):
     record = {"bank": "b", "items": np.int64(12), "ability_mean": 0.1234567, "ok": True}
     assert json.loads(_printed(capsys, "json", lambda o: o.record(record))) == {
@@ -134,7 +141,7 @@ def test_commands_share_the_shapes(matrix):
     assert {"items", "abilities", "loglik", "model"} <= set(fit) and "history" not in fit
     ranks = json.loads(runner.invoke(app, ["rank", str(matrix), "--method", "mean", "--n-boot", "0",
                                            "-f", "json"]).stdout)
-    assert isinstance(ranks, list) and {"model", "rank"} <= set(ranks[0])
+    assert isinstance(ranks, list) and {"model", "rank"} <= set(ranks[0]) and "index" not in ranks[0]
     models = json.loads(runner.invoke(app, ["models", "list", "-f", "json"]).stdout)
     assert isinstance(models, list) and {"name", "installed", "default"} <= set(models[0])
     table = runner.invoke(app, ["irt", "fit", str(matrix), "--model", "1pl", "--limit", "3"]).stdout

@@ -16,7 +16,7 @@
   at full precision, a missing value as an empty cell, nested values as JSON.
 
 A result is built from tables (:meth:`Output.rows`: a ``pandas.DataFrame``,
-whose named index becomes columns, or a list of dicts), a record
+whose index becomes columns unless it is unnamed integers, or a list of dicts), a record
 (:meth:`Output.record`: a dict of scalars), fields (:meth:`Output.fields`:
 anything JSON can hold) and notes (:meth:`Output.note`: table mode only).
 ``with Output(fmt) as out:`` prints the JSON or CSV when the block ends
@@ -173,17 +173,18 @@ def interval(low: Any, high: Any) -> str:
 
 # ------------------------------------------------------------------ tables
 def _records(data: Any) -> list[dict[str, Any]]:
-    """Rows as a list of dicts: a DataFrame (a named or multi index becomes its columns) or rows already."""
+    """Rows as a list of dicts of JSON values: a DataFrame (see :func:`_raw_rows`) or rows already."""
     return [{k: jsonable(v) for k, v in r.items()} for r in _raw_rows(data)]
 
 
 def _raw_rows(data: Any) -> list[dict[str, Any]]:
     """Rows with their values as they are (for the table's number formatting and column kinds)."""
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame: its index is data unless 0..n-1
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
         import pandas as pd  # loaded already: the caller holds a DataFrame
 
         frame = data
-        if not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None and frame.index.start == 0):
+        # a named index (or labels) is data; an unnamed integer index is only the rows' positions
+        if any(n is not None for n in frame.index.names) or not pd.api.types.is_integer_dtype(frame.index.dtype):
             frame = frame.reset_index()
         return [{str(k): v for k, v in r.items()} for r in frame.to_dict(orient="records")]
     return [{str(k): v for k, v in dict(r).items()} for r in data]
@@ -196,7 +197,8 @@ def _numeric(values: Iterable[Any]) -> bool:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) and type(v).__module__.split(".")[0] != "numpy":
             return False
-        if type(v).__module__.split(".")[0] == "numpy" and not isinstance(jsonable(v), (int, float)):
+        plain = jsonable(v)
+        if isinstance(plain, bool) or not isinstance(plain, (int, float)):
             return False
         seen = True
     return seen
