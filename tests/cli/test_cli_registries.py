@@ -51,20 +51,81 @@ def test_a_registered_backend_is_loadable_identifiable_and_in_the_help():
         load_model("m", backend="fake")
 
 
-def test_cli_enums_match_the_library_registries():
-    """The command modules keep their option enums (importing the analysis packages at start-up costs
-    seconds); this pins every value to the library's own list."""
+def test_cli_choices_are_the_library_names():
+    """Every option's choices are built from sharpbench.choices, the same tuples the analyses check against."""
+    from sharpbench import choices
+    from sharpbench.adaptive.cat import AdaptiveTest  # noqa: F401  (imports the ability check)
     from sharpbench.adaptive.selection import SELECTION_METHODS
-    from sharpbench.cli.adaptive_cmd import Selection
+    from sharpbench.cli.adaptive_cmd import Ability, Selection
     from sharpbench.cli.distill_cmd import HardMethod, TinyMethod
     from sharpbench.cli.insight_cmd import RankMethod, SkillFrom
+    from sharpbench.cli.output import FORMATS, OutputFormat
+    from sharpbench.distill.estimators import ESTIMATORS
     from sharpbench.distill.hard_rank import RANKINGS
     from sharpbench.distill.tiny import TINY_METHODS
     from sharpbench.insight.rank import METHODS
     from sharpbench.insight.skills import SKILL_SOURCES
+    from sharpbench.irt import MODELS
+    from sharpbench.store.export import EXPORT_FORMATS
 
-    assert tuple(m.value for m in HardMethod) == RANKINGS
-    assert tuple(m.value for m in TinyMethod) == TINY_METHODS
-    assert tuple(m.value for m in RankMethod) == (*METHODS, "all")
-    assert tuple(m.value for m in SkillFrom) == SKILL_SOURCES
-    assert tuple(m.value for m in Selection) == SELECTION_METHODS
+    def values(enum):
+        return tuple(m.value for m in enum)
+
+    assert values(Selection) == SELECTION_METHODS == choices.SELECTION_METHODS
+    assert values(Ability) == choices.ABILITY_METHODS
+    assert values(HardMethod) == RANKINGS == choices.HARD_RANKINGS
+    assert values(TinyMethod) == TINY_METHODS == choices.TINY_METHODS
+    assert ESTIMATORS == choices.TINY_ESTIMATORS
+    assert values(RankMethod) == (*METHODS, "all") and METHODS == choices.RANK_METHODS
+    assert values(SkillFrom) == SKILL_SOURCES == choices.SKILL_SOURCES
+    assert values(OutputFormat) == FORMATS == ("table", "json", "csv")
+    assert set(MODELS) == {*choices.IRT_MODELS, "rasch"}
+    from sharpbench.irt.priors import PRESETS
+
+    assert ("auto", *PRESETS) == choices.IRT_PRIORS
+    assert EXPORT_FORMATS == choices.STORE_EXPORT_FORMATS
+
+
+def test_help_and_errors_list_the_library_names():
+    from sharpbench import choices
+
+    def help_of(*cmd):
+        return " ".join(runner.invoke(app, [*cmd, "--help"], env={"COLUMNS": "300"}).output.split())
+
+    assert " | ".join(choices.IRT_MODELS) in help_of("irt", "fit")
+    assert " | ".join(choices.IRT_PRIORS) in help_of("irt", "fit")
+    assert "table | json | csv | markdown" in help_of("distill", "evaluate") and "table | json | csv" in help_of("rank")
+    assert ", ".join(choices.TINY_ESTIMATORS) in help_of("predict")
+    assert " | ".join(choices.STORE_EXPORT_FORMATS) in help_of("results", "export")
+    assert " | ".join(choices.MATRIX_FORMATS) in help_of("matrix", "export")
+    for cmd, values in ((("adaptive", "simulate"), choices.SELECTION_METHODS),
+                        (("distill", "hard"), choices.HARD_RANKINGS), (("distill", "tiny"), choices.TINY_METHODS),
+                        (("skills",), choices.SKILL_SOURCES)):
+        assert all(v in help_of(*cmd) for v in values), cmd
+    r = runner.invoke(app, ["distill", "tiny", "m.csv", "--method", "nope"])
+    assert r.exit_code == 2 and all(v in r.output for v in choices.TINY_METHODS)
+
+
+def test_every_matrix_format_is_written(tmp_path):
+    """``matrix export --format`` offers choices.MATRIX_FORMATS: each one writes a file read back the same."""
+    from sharpbench import choices
+    from sharpbench.matrix import read_matrix
+
+    src = tmp_path / "m.csv"
+    src.write_text("model,i1,i2\nA,1,0\nB,0,1\n", encoding="utf-8")
+    for kind in choices.MATRIX_FORMATS:
+        out = tmp_path / f"out_{kind}.{'parquet' if kind == 'parquet' else 'csv'}"
+        r = runner.invoke(app, ["matrix", "export", str(src), "-o", str(out), "--format", kind])
+        assert r.exit_code == 0, r.output
+        assert read_matrix(out).to_frame().loc["A"].tolist() == [1.0, 0.0]
+
+
+def test_cli_start_up_imports_no_analysis_stack():
+    """The choices come from sharpbench.choices, not the analysis packages: ``--help`` loads no numpy stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from sharpbench.cli.app import app; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

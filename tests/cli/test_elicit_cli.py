@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +43,16 @@ def test_elicit_writes_tables_report_and_json(tmp_path):
 
         titles = [s.title for s in artifact_sections(st.artifacts())]
     assert "Elicitation studies" in titles and not any("probe" in t.lower() for t in titles)
+    # the same study again from the store, as JSON (the result plus its per-method rows) and as CSV (those rows)
+    same = ("-m", "smollm2-135m", "-t", "arc_challenge", "--limit", "12", "--methods",
+            "plain,variants,system-prompts,probe", "--variants", "labels", "--n-boot", "100", "--n-splits", "5",
+            "--store", str(store))
+    doc = json.loads(_elicit(*same, "--format", "json").stdout)
+    assert {"settings", "cells", "rows"} <= set(doc)
+    assert {r["method"] for r in doc["rows"]} >= {"plain", "variants", "system-prompts", "probe"}
+    rows = list(csv.DictReader(io.StringIO(_elicit(*same, "--format", "csv").stdout)))
+    assert [r["method"] for r in rows] == [r["method"] for r in doc["rows"]]
+    assert float(rows[0]["score"]) == doc["rows"][0]["score"]  # full precision
 
 
 @pytest.mark.parametrize(

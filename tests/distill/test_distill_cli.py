@@ -134,7 +134,7 @@ def test_tiny_then_predict_json(files):
     for est in ("gpirt", "auto"):
         g = [p for p in preds if p["estimator"] == est]
         assert np.mean([abs(p["score"] - t) for p, t in zip(g, truth)]) < 0.12
-    assert all(p["ci"][0] <= p["score"] <= p["ci"][1] for p in preds)
+    assert all(p["ci_low"] <= p["score"] <= p["ci_high"] for p in preds)
     # the cross-validated choice, with every candidate's and both baselines' CV error
     cv = {row["estimator"]: row for row in out["cv"]}
     assert {"mean-cubic", "ridge", "pirt", "svr-rbf-4"} <= set(cv) and cv[out["auto"]]["role"] == "final"
@@ -170,7 +170,7 @@ def test_predict_metabench_mapping(files):
     out = json.loads(r.output)
     preds = out["predictions"]
     assert [p["model"] for p in preds] == list(m.models[30:])
-    assert all(set(p) >= {"model", "score", "ci"} and len(p["ci"]) == 2 for p in preds)
+    assert all(set(p) >= {"model", "score", "ci_low", "ci_high"} for p in preds)
     assert out["score_unit"] == "percent" and any("read as percent" in n for n in out["notes"])
     assert any("2 of 40 subset items" in n for n in out["notes"]) and any("q9999" in n for n in out["notes"])
     assert any("3 scored model(s)" in n for n in out["notes"])

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from sharpbench.adaptive.bank import ItemBank
+from sharpbench.choices import ABILITY_METHODS
 from sharpbench.errors import InputError
 from sharpbench.adaptive.numeric import (
     THETA_BOUNDS,
@@ -185,8 +186,8 @@ class AdaptiveTest:
         seed: int = 0,
         model: str | None = None,
     ) -> None:
-        if ability not in ("map", "eap"):
-            raise AdaptiveError(f"unknown ability method {ability!r}; use 'map' or 'eap'")
+        if ability not in ABILITY_METHODS:
+            raise AdaptiveError(f"unknown ability method {ability!r}; use {' or '.join(map(repr, ABILITY_METHODS))}")
         self.bank = bank
         self.selection = selection or SelectionRule()
         self.stopping = stopping or StoppingRule()

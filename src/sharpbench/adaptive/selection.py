@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sharpbench.adaptive.numeric import fisher_information, kl_information
+from sharpbench.choices import SELECTION_METHODS
 from sharpbench.errors import InputError
 
 __all__ = ["SELECTION_METHODS", "SelectionError", "SelectionRule", "select_next"]
-
-SELECTION_METHODS = ("fisher", "kl", "random")
 
 
 class SelectionError(InputError, ValueError):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from sharpbench.cli.common import App, OutputFormat, backend_help, dtype_help, fail
+from sharpbench.choices import ABILITY_METHODS, IRT_MODELS, SELECTION_METHODS
+from sharpbench.cli.common import App, backend_help, choice_enum, dtype_help, fail
+from sharpbench.cli.output import Output, cell, check_format, format_option, interval
 from sharpbench.errors import EXIT_INPUT
 
 adaptive_app = App(
@@ -21,48 +21,30 @@ adaptive_app = App(
 )
 
 
-class Selection(str, Enum):
-    fisher = "fisher"
-    kl = "kl"
-    random = "random"
+Selection = choice_enum("Selection", SELECTION_METHODS)
+Ability = choice_enum("Ability", ABILITY_METHODS)
 
 
-class Ability(str, Enum):
-    map = "map"
-    eap = "eap"
-
-
-def _print_result(result: Any, fmt: OutputFormat, extra: dict[str, Any] | None = None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    summary = {**result.summary(), **(extra or {})}
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps({**summary, "items": result.items, "responses": result.responses}, indent=2))
-        return
-    if fmt is OutputFormat.csv:
-        typer.echo(",".join(summary))
-        typer.echo(",".join(str(v) for v in summary.values()))
-        return
+def _print_result(result: Any, fmt: str) -> None:
     lo, hi = result.accuracy_ci
     tlo, thi = result.theta_ci()
-    table = Table(title=f"Adaptive test: {result.model or ''} on {result.bank} ({result.benchmark})")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_row("ability theta ± SE", f"{result.theta:+.3f} ± {result.se:.3f}  [{tlo:+.2f}, {thi:+.2f}]")
-    table.add_row(f"predicted full accuracy ({result.confidence:.0%} CI)", f"{result.accuracy:.3f}  [{lo:.3f}, {hi:.3f}]")
-    table.add_row("accuracy on administered items", f"{result.observed_accuracy:.3f}")
-    table.add_row("items administered", str(result.n_items))
-    table.add_row("stopped because", result.stop_reason)
+    shown = [
+        ("ability theta ± SE", f"{result.theta:+.3f} ± {result.se:.3f}  [{tlo:+.2f}, {thi:+.2f}]"),
+        (f"predicted full accuracy ({result.confidence:.0%} CI)", f"{cell(result.accuracy)}  {interval(lo, hi)}"),
+        ("accuracy on administered items", cell(result.observed_accuracy)),
+        ("items administered", str(result.n_items)),
+        ("stopped because", result.stop_reason),
+    ]
     if result.skipped:
-        table.add_row("items skipped (errors)", str(len(result.skipped)))
+        shown.append(("items skipped (errors)", str(len(result.skipped))))
     if result.full_score is not None:
-        table.add_row("full-benchmark score", f"{result.full_score:.3f} (CI covers: {result.covers(result.full_score)})")
-    for k, v in (extra or {}).items():
-        table.add_row(escape(str(k)), escape(str(v)))
-    Console().print(table)
-    typer.echo("items: " + " ".join(result.items))
+        shown.append(("full-benchmark score",
+                      f"{cell(result.full_score)} (CI covers: {cell(result.covers(result.full_score))})"))
+    with Output(fmt) as out:
+        out.record(result.summary(), display=shown,
+                   title=f"Adaptive test: {result.model or ''} on {result.bank} ({result.benchmark})")
+        out.fields({"items": result.items, "responses": result.responses})
+        out.note("items: " + " ".join(result.items))
 
 
 ORIENT_HELP = ("The matrix has one row per item (--items-as-rows) or per model (--models-as-rows); without "
@@ -95,7 +77,7 @@ def _make_test(bank: Any, *, selection: Selection, ability: Ability, max_items: 
 
 
 def _run_live(model: str, bank_name: str, task_name: str | None, *, store_path: str, dtype: str,
-              device: str | None, backend: str, full: bool, plot: Path | None, fmt: OutputFormat,
+              device: str | None, backend: str, full: bool, plot: Path | None, fmt: str,
               test_opts: dict[str, Any]) -> None:
     from sharpbench.adaptive.bank import ItemBank
     from sharpbench.adaptive.live import make_evaluator, run_live, score_benchmark
@@ -134,8 +116,8 @@ def adaptive(
     target_se: float = typer.Option(0.25, "--target-se", help=TARGET_SE_HELP),
     theta_tol: float | None = typer.Option(None, "--theta-tol", help="Stop once theta moves less than this."),
     min_items: int = typer.Option(5, "--min-items", help="Never stop on SE/tolerance before this many items."),
-    selection: Selection = typer.Option(Selection.fisher, "--selection", help="Next-item rule."),
-    ability: Ability = typer.Option(Ability.map, "--ability", help="Ability update (N(0,1) prior)."),
+    selection: Selection = typer.Option(SELECTION_METHODS[0], "--selection", help="Next-item rule."),
+    ability: Ability = typer.Option(ABILITY_METHODS[0], "--ability", help="Ability update (N(0,1) prior)."),
     start: str = typer.Option("prior", "--start", help="First-item theta: prior, bank (calibration mean) or a number."),
     randomesque: int = typer.Option(1, "--randomesque", help="Exposure control: pick among the k most informative."),
     balance: str | None = typer.Option(None, "--balance", help="Bank metadata column to balance content on (e.g. category)."),
@@ -148,9 +130,10 @@ def adaptive(
         False, "--full-score", help="Also score every benchmark item (bank + fixed-score items) to check the CI (slow)."
     ),
     plot: Path | None = typer.Option(None, "--plot", help="Write the trajectory plot (PNG) here."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
 ) -> None:
     """Run an adaptive test on a live model (also: `sharpbench adaptive run`, `sharpbench adaptive simulate`)."""
+    check_format(fmt)
     if ctx.invoked_subcommand is not None:
         return
     if model is None or bank is None:
@@ -179,13 +162,13 @@ def simulate(
     target_se: float = typer.Option(0.25, "--target-se", help=TARGET_SE_HELP),
     theta_tol: float | None = typer.Option(None, "--theta-tol"),
     min_items: int = typer.Option(5, "--min-items"),
-    selection: Selection = typer.Option(Selection.fisher, "--selection"),
-    ability: Ability = typer.Option(Ability.map, "--ability"),
+    selection: Selection = typer.Option(SELECTION_METHODS[0], "--selection"),
+    ability: Ability = typer.Option(ABILITY_METHODS[0], "--ability"),
     start: str = typer.Option("prior", "--start"),
     randomesque: int = typer.Option(1, "--randomesque"),
     balance: str | None = typer.Option(None, "--balance"),
     seed: int = typer.Option(0, "--seed"),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
 ) -> None:
     """Simulate adaptive runs: each model answers from its recorded responses in MATRIX.
 
@@ -194,6 +177,7 @@ def simulate(
     each model's mean over all its answered benchmark items (the bank's items and
     the fixed-score items left out of it), which is what ``accuracy`` predicts.
     """
+    check_format(fmt)
     from sharpbench.adaptive.bank import ItemBank
     from sharpbench.adaptive.cat import StoppingRule
     from sharpbench.adaptive.selection import SelectionRule
@@ -225,32 +209,21 @@ def simulate(
             fg=typer.colors.YELLOW, err=True,
         )
     df = simulate_matrix(b, m, names, cfg, seed=seed)
-    if fmt is OutputFormat.json:
-        typer.echo(df.reset_index().to_json(orient="records", indent=2))
-    elif fmt is OutputFormat.csv:
-        typer.echo(df.to_csv())
-    else:
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(title=f"Simulated adaptive runs on bank {b.name} ({selection.value}, {ability.value})")
-        for col in ["model", "theta", "se", "accuracy", "CI", "full", "|err|", "covered", "items", "stop"]:
-            table.add_column(col, justify="left" if col in ("model", "stop") else "right")
-        for name, r in df.iterrows():
-            table.add_row(escape(str(name)), f"{r.theta:+.2f}", f"{r.se:.2f}", f"{r.accuracy:.3f}",
-                          f"[{r.ci_low:.3f}, {r.ci_high:.3f}]", f"{r.full_score:.3f}", f"{r.abs_error:.3f}",
-                          str(bool(r.covered)), str(int(r.n_items)), r.stop_reason)
-        Console().print(table)
-        typer.echo(f"mean |error| {df.abs_error.mean():.4f}, CI coverage {df.covered.mean():.0%}, "
-                   f"mean items {df.n_items.mean():.1f}")
+    shown = [{"model": name, "theta": f"{r.theta:+.2f}", "se": r.se, "accuracy": r.accuracy,
+              "CI": interval(r.ci_low, r.ci_high), "full": r.full_score, "|err|": r.abs_error,
+              "covered": bool(r.covered), "items": int(r.n_items), "stop": r.stop_reason} for name, r in df.iterrows()]
+    with Output(fmt) as out:
+        out.rows(df, display=shown,
+                 title=f"Simulated adaptive runs on bank {b.name} ({selection.value}, {ability.value})")
+        out.note(f"mean |error| {df.abs_error.mean():.4f}, CI coverage {df.covered.mean():.0%}, "
+                 f"mean items {df.n_items.mean():.1f}")
 
 
 def calibrate(
     tasks: str = typer.Option(..., "--tasks", "-t", help="Benchmark (task) the matrix was recorded on, e.g. mmlu_pro."),
     from_matrix: Path = typer.Option(..., "--from-matrix", help="Response matrix: wide CSV/TSV/Parquet (models as rows unless --items-as-rows), long table or lm-eval samples."),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=ORIENT_HELP),
-    model: str = typer.Option("2pl", "--model", help="IRT model: 1pl, 2pl, 3pl, 4pl."),
+    model: str = typer.Option("2pl", "--model", help=f"IRT model: {', '.join(IRT_MODELS)}."),
     name: str | None = typer.Option(None, "--name", help="Bank name (default: the task name)."),
     out: Path | None = typer.Option(None, "--out", help="Write the bank here instead of ~/.cache/sharpbench/banks."),
     exclude_models: str | None = typer.Option(None, "--exclude-models", help="Comma-separated models to leave out."),
@@ -262,9 +235,10 @@ def calibrate(
         help="Item table (JSONL/CSV with ids and question text, e.g. mmlu_pro_items.jsonl) to check the matrix's "
         "items against the task's questions; default: <name>_items.jsonl/.csv beside a <name>_matrix.csv.",
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
 ) -> None:
     """Fit IRT item parameters on a response matrix and save them as an item bank."""
+    check_format(fmt)
     from sharpbench.adaptive.calibrate import calibrate_bank, restrict_to_task
     from sharpbench.matrix.io import read_matrix
 
@@ -283,7 +257,7 @@ def calibrate(
         item_table = items if items is not None else _sibling_items(from_matrix)
         texts = _item_texts(item_table)
         check = f"ids and question texts ({item_table.name})" if texts is not None else "ids only (no --items)"
-        if texts is None and fmt is OutputFormat.table:
+        if texts is None and fmt == "table":
             typer.secho(
                 "Warning: no item table with question text (--items): the matrix's item ids are checked "
                 "against the task, their content is not.",
@@ -297,22 +271,10 @@ def calibrate(
     path = bank.save(out)
     summary = {"bank": bank.name, "benchmark": bank.benchmark, "path": str(path), "irt_model": model.upper(),
                "models": matrix.n_models, "items": bank.n_items, "excluded_items": bank.n_total - bank.n_items,
-               "ability_mean": round(bank.ability_mean, 4), "ability_sd": round(bank.ability_sd, 4),
+               "ability_mean": bank.ability_mean, "ability_sd": bank.ability_sd,
                "task_check": check}
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(summary, indent=2))
-    elif fmt is OutputFormat.csv:
-        typer.echo(",".join(summary) + "\n" + ",".join(str(v) for v in summary.values()))
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="Item bank calibrated")
-        table.add_column("field")
-        table.add_column("value")
-        for k, v in summary.items():
-            table.add_row(k, str(v))
-        Console().print(table)
+    with Output(fmt) as view:
+        view.record(summary, title="Item bank calibrated")
 
 
 def _sibling_items(matrix: Path) -> Path | None:

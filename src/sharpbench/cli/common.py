@@ -1,5 +1,7 @@
 """Pieces every CLI command module shares: the command wrapper, the error line, the artifact saver.
 
+(The output emitter every command prints its result with is :mod:`sharpbench.cli.output`.)
+
 Every command is registered on an :class:`App` (a ``typer.Typer`` whose
 ``command``/``callback`` wrap the function with :func:`handle_errors`), so
 the same error gives the same one-line message and exit code from every
@@ -9,7 +11,7 @@ command (codes: :mod:`sharpbench.errors`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,11 +20,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sharpbench.cli.output import OutputFormat  # re-exported: the one --format choice list
 from sharpbench.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, SharpbenchError
 from sharpbench.models import REGISTRY
 
 __all__ = [
-    "CONFIG_ENV", "CONFIG_FILE", "App", "OutputFormat", "backend_help", "dtype_help", "exit_code", "fail", "handle_errors", "save_artifact",
+    "CONFIG_ENV", "CONFIG_FILE", "App", "OutputFormat", "backend_help", "choice_enum", "choice_help", "dtype_help",
+    "exit_code", "fail", "handle_errors", "save_artifact",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,14 +35,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: (read by :mod:`sharpbench.cli.settings`).
 CONFIG_FILE = "sharpbench.toml"
 CONFIG_ENV = "SHARPBENCH_CONFIG"
-
-
-class OutputFormat(str, Enum):
-    """How a command prints tabular output."""
-
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def fail(error: Exception | str, code: int = EXIT_FAILURE) -> typer.Exit:
@@ -138,6 +134,20 @@ def save_artifact(store: Path | str | None, kind: str, name: str, payload: dict)
     with Store(store, shared=True) as st:
         st.save_artifact(kind, name, payload)
     return True
+
+
+def choice_enum(name: str, values: Iterable[str]) -> type[Enum]:
+    """A ``str`` enum whose members are ``values``: typer builds an option's choices from it.
+
+    The values come from the library (:mod:`sharpbench.choices`, the backend
+    registry), so the CLI offers exactly what the library accepts.
+    """
+    return Enum(name, [(v, v) for v in values], type=str)  # type: ignore[return-value]
+
+
+def choice_help(values: Iterable[str]) -> str:
+    """``"a | b | c"``: the choices in help text."""
+    return " | ".join(values)
 
 
 def backend_help() -> str:

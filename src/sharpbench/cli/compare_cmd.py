@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
@@ -12,12 +9,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from sharpbench.cli.common import exit_code, fail, save_artifact
+from sharpbench.cli.output import Output, check_format, format_option
 from sharpbench.compare.errors import CompareError
 from sharpbench.errors import SharpbenchError
-_FORMATS = ("table", "json", "csv")
 
 
 def register(app: typer.Typer) -> None:
@@ -48,36 +44,6 @@ def _run(fn: Callable[[], None]) -> None:
         raise fail(f"{type(exc).__name__}: {exc}", code) from None
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in _FORMATS:
-        raise CompareError(f"--format must be one of {_FORMATS}, got {fmt!r}")
-
-
-def _emit(rows: list[dict], fmt: str, title: str, *, payload: dict | None = None) -> None:
-    """Print rows as a rich table, CSV, or JSON (``payload`` replaces the rows in JSON)."""
-    if fmt == "json":
-        sys.stdout.write(json.dumps(payload if payload is not None else rows, indent=2, default=str) + "\n")
-        return
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    if fmt == "csv":
-        sys.stdout.write(df.to_csv(index=False))
-        return
-    table = Table(title=title)
-    for c in df.columns:
-        table.add_column(str(c), justify="right" if df[c].dtype.kind in "fi" else "left")
-    for r in df.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in r))
-    Console().print(table)
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return escape(str(v))
-
-
 def _save_artifact(store: Optional[Path], kind: str, name: str, payload: dict) -> None:
     if save_artifact(store, kind, name, payload):
         _err().print(f"[dim]{escape(f'saved {kind} artifact {name!r} in {store}')}[/dim]")
@@ -98,15 +64,15 @@ def diff_command(
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
     store: Optional[Path] = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="Result store (benchmark results reused, artifact saved)."),
     no_store: bool = typer.Option(False, "--no-store", help="Score in memory, save nothing."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
+    fmt: str = format_option(),
 ) -> None:
     """Damage check: KL divergence from the base model and paired benchmark deltas with significance."""
+    check_format(fmt)
 
     def go() -> None:
         from sharpbench.compare.diff import run_diff
         from sharpbench.compare.prompts import load_prompts
 
-        _check_format(fmt)
         st = None if no_store else store
         plist = None if no_kl else load_prompts(prompts, limit=n_prompts)
         err = _err()
@@ -127,10 +93,12 @@ def diff_command(
             d = td.delta
             rows.append({"what": f"{td.task} {d.metric} delta (pts)", "value": 100 * d.delta, "ci_low": 100 * d.ci_low,
                          "ci_high": 100 * d.ci_high, "p": d.p_value, "n": d.n_items})
-        _emit(rows, fmt, f"{model} vs {base}", payload=art)
-        if fmt == "table":
+        with Output(fmt) as out:
+            out.fields(art)
+            out.rows(rows, title=f"{model} vs {base}")
             for line in res.verdicts():
-                Console().print(f"• {line}", markup=False)
+                out.note(f"• {line}")
+        if fmt == "table":
             for note in res.notes:
                 err.print(f"[yellow]note:[/yellow] {escape(str(note))}")
         _save_artifact(st, "diff", f"{base} -> {model}", art)
@@ -189,9 +157,10 @@ def correlate_command(
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Use the common models when names differ."),
     rfc: bool = typer.Option(False, "--rfc", help="Reproduce heretic RFC #236 from its published table."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
+    fmt: str = format_option(),
 ) -> None:
     """Rank correlation (Spearman, Kendall, bootstrap CIs) of cheap metrics with an expensive reference."""
+    check_format(fmt)
 
     def go() -> None:
         from sharpbench.compare.correlate import (
@@ -202,7 +171,6 @@ def correlate_command(
         )
         from sharpbench.compare.errors import CompareError
 
-        _check_format(fmt)
         if rfc:
             res = rfc_correlate(n_boot=n_boot)
             name = "heretic-rfc-236"
@@ -230,13 +198,14 @@ def correlate_command(
                             allow_partial=allow_partial, n_boot=n_boot)
             name = f"{','.join(metric)} vs {col}"
         art = res.to_artifact()
-        if fmt == "table":
-            _emit(art["table"], fmt, "values and ranks (1 = best)")
         rows = [{"metric": c.metric, "reference": c.reference, "n": c.n_models, "spearman": c.spearman,
                  "spearman_ci": f"[{c.spearman_ci[0]:.2f}, {c.spearman_ci[1]:.2f}]", "spearman_p": c.spearman_p,
                  "kendall": c.kendall, "kendall_ci": f"[{c.kendall_ci[0]:.2f}, {c.kendall_ci[1]:.2f}]",
                  "kendall_p": c.kendall_p} for c in res.correlations]
-        _emit(rows, fmt, "rank correlation with the reference (bootstrap 95% CIs over models)", payload=art)
+        with Output(fmt) as out:
+            out.fields(art)
+            out.table(art["table"], title="values and ranks (1 = best)")
+            out.rows(rows, title="rank correlation with the reference (bootstrap 95% CIs over models)")
         target = store if store is not None else (Path("sharpbench.duckdb") if metrics_csv is None else None)
         if not rfc and target is not None:
             try:
@@ -260,16 +229,16 @@ def pareto_command(
     study: Optional[str] = typer.Option(None, "--study", help="Optuna study name when the storage holds several."),
     store: Optional[Path] = typer.Option(Path("sharpbench.duckdb"), "--store", "-s", help="Store for the re-rank evaluations."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
+    fmt: str = format_option(),
 ) -> None:
     """Pareto front of trials; optionally re-rank the near-front trials with a fast benchmark."""
+    check_format(fmt)
 
     def go() -> None:
         from sharpbench.compare.errors import CompareError
         from sharpbench.compare.pareto import load_trials, pareto
         from sharpbench.compare.pareto import rerank as do_rerank
 
-        _check_format(fmt)
         objs = [(m, "minimize") for m in minimize] + [(m, "maximize") for m in maximize]
         df = load_trials(trials, study=study)
         res = pareto(df, objs)
@@ -295,7 +264,9 @@ def pareto_command(
         keep += [c for c in ("was_on_front", "old_distance") if c in show.columns]
         rows = show[keep].to_dict(orient="records")
         title = "front after re-ranking" if rerank else "Pareto front (on_front) and distance to it"
-        _emit(rows, fmt, title, payload=res.to_artifact())
+        with Output(fmt) as out:
+            out.fields(res.to_artifact())
+            out.rows(rows, title=title)
 
     _run(go)
 
@@ -313,22 +284,20 @@ def sensitivity_command(
         None, "--store", "-s",
         help="Store every variant's per-item answers (reused on rerun) and the summary as a 'sensitivity' artifact.",
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
+    fmt: str = format_option(),
 ) -> None:
     """Accuracy across prompt variants: spread, best variant, majority vote and a held-out best estimate."""
+    check_format(fmt)
 
     def go() -> None:
         from sharpbench.compare.sensitivity import plot_sensitivity, run_sensitivity
 
-        _check_format(fmt)
         err = _err()
         res = run_sensitivity(model, tasks=tasks, variants=variants, limit=limit, batch_size=batch_size,
                               n_splits=n_splits, progress=lambda s: err.print(f"[dim]{escape(str(s))}[/dim]"), store=store)
         art = res.to_artifact()
-        if fmt == "table":
-            per_variant = [{"variant": v, **{m.model: 100 * m.accuracy[i] for m in res.models}}
-                           for i, v in enumerate(res.models[0].variants)]
-            _emit(per_variant, fmt, "accuracy (%) per prompt variant")
+        per_variant = [{"variant": v, **{m.model: 100 * m.accuracy[i] for m in res.models}}
+                       for i, v in enumerate(res.models[0].variants)]
         rows = []
         for m in res.models:
             d = m.to_dict()
@@ -336,10 +305,12 @@ def sensitivity_command(
                          "min": d["min"], "max": d["max"], "best_variant": d["best_variant"],
                          "best/plain": d["best_ratio_to_plain"], "majority_vote": d["majority_vote"],
                          "held_out_best": d["held_out_best"], "optimism": d["optimism"]})
-        _emit(rows, fmt, "prompt sensitivity (accuracy as fractions)", payload=art)
-        if fmt == "table":
-            Console().print("• the best variant's accuracy is chosen on the same items it is scored on, so it is "
-                            "optimistic; held_out_best picks the variant on half the items and scores the other half.")
+        with Output(fmt) as out:
+            out.fields(art)
+            out.table(per_variant, title="accuracy (%) per prompt variant")
+            out.rows(rows, title="prompt sensitivity (accuracy as fractions)")
+            out.note("• the best variant's accuracy is chosen on the same items it is scored on, so it is "
+                     "optimistic; held_out_best picks the variant on half the items and scores the other half.")
         if plot is not None:
             err.print(f"[dim]{escape(f'plot written to {plot_sensitivity(res, plot)}')}[/dim]")
         _save_artifact(store, "sensitivity", f"{','.join(model)} on {tasks} ({variants})", art)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from sharpbench.cli.common import App, fail, save_artifact
-from sharpbench.cli.common import OutputFormat as Fmt
+from sharpbench.choices import HARD_RANKINGS, TINY_ESTIMATORS, TINY_METHODS
+from sharpbench.cli.common import App, choice_enum, fail, save_artifact
+from sharpbench.cli.output import Output, check_format, format_option
 from sharpbench.errors import EXIT_INPUT
 
 distill_app = App(
@@ -20,27 +19,8 @@ distill_app = App(
 )
 
 
-class EvalFmt(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-
-
-class HardMethod(str, Enum):
-    ref_vs_others = "ref-vs-others"
-    mean = "mean"
-    irt_difficulty = "irt-difficulty"
-    irt_discrimination = "irt-discrimination"
-
-
-class TinyMethod(str, Enum):
-    anchor = "anchor"
-    irt_info = "irt-info"
-    stratified = "stratified"
-    random = "random"
-    text = "text"
-    cv = "cv"
+HardMethod = choice_enum("HardMethod", HARD_RANKINGS)
+TinyMethod = choice_enum("TinyMethod", TINY_METHODS)
 
 
 def _load(path: Path, items_as_rows: bool | None, item_meta: Path | None):
@@ -49,32 +29,6 @@ def _load(path: Path, items_as_rows: bool | None, item_meta: Path | None):
 
     m = read_matrix(path, items_as_rows=items_as_rows)
     return m if item_meta is None else attach_item_meta(m, item_features(read_item_table(item_meta)), source=item_meta)
-
-
-def _print_frame(frame, fmt: Fmt | EvalFmt, title: str, extra: dict[str, Any] | None = None) -> None:
-    import pandas as pd
-
-    if fmt.value == "json":
-        payload = {"rows": json.loads(frame.reset_index().to_json(orient="records")), **(extra or {})}
-        typer.echo(json.dumps(payload, indent=2, default=str))
-        return
-    if fmt.value == "csv":
-        typer.echo(frame.to_csv().rstrip())
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=title)
-    frame = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
-    for c in frame.columns:
-        table.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(frame[c]) else "left",
-                         overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row])
-    Console().print(table)
-    for k, v in (extra or {}).items():
-        typer.echo(f"{k}: {v}")
 
 
 def _save_artifact(store: Path | None, kind: str, name: str, payload: dict, png: Path | None = None) -> None:
@@ -101,7 +55,7 @@ ITEM_META = typer.Option(None, "--item-meta", help="Item table JSONL/JSON/CSV/TS
 def hard(
     matrix: Path = MATRIX_ARG,
     reference: str | None = typer.Option(None, "--reference", help="Reference model (needed by ref-vs-others)."),
-    method: HardMethod = typer.Option(HardMethod.ref_vs_others, "--method", help="Item ranking."),
+    method: HardMethod = typer.Option(HARD_RANKINGS[0], "--method", help="Item ranking."),
     fraction: float = typer.Option(0.8, "--fraction", help="Fraction of items deleted in the chosen subset."),
     top_n: int = typer.Option(10, "--top-n", help="N of 'std. dev. of the top-N model scores'."),
     exclude_voter: list[str] = typer.Option([], "--exclude-voter", help="Keep a model out of the voter pool."),
@@ -123,10 +77,11 @@ def hard(
     base_task: str | None = typer.Option(None, "--base-task", help="Base task of the task file (e.g. mmlu_pro)."),
     item_id_field: str = typer.Option("question_id", "--item-id-field", help="Item metadata field holding ids."),
     seed: int = typer.Option(0, "--seed"),
-    fmt: Fmt = typer.Option(Fmt.table, "--format"),
+    fmt: str = format_option(),
     store: Path | None = typer.Option(None, "--store", help="Save the result as an artifact in this store."),
 ) -> None:
     """Hard, discriminative subset by progressive deletion (MAGI method)."""
+    check_format(fmt)
     from sharpbench.distill.common import chance_rates, describe_chance
     from sharpbench.distill.hard import select_hard
     from sharpbench.distill.hard_optimize import optimize_hard
@@ -172,14 +127,16 @@ def hard(
     if "search_seconds" in cost:
         extra["optimisation"] = (f"{cost['trials']} trials in {cost['search_seconds']:.1f} s, each scored by the "
                                  f"whole-pipeline voter penalty; chosen: {cost['choice']}")
-    _print_frame(res.summary(), fmt, "Hard subset: baseline vs subset", extra)
+    with Output(fmt) as shown:
+        shown.rows(res.summary(), title="Hard subset: baseline vs subset")
+        shown.fields(extra, show=True)
 
 
 @distill_app.command("tiny")
 def tiny(
     matrix: Path = MATRIX_ARG,
     n_items: int = typer.Option(100, "--n-items", help="Subset size."),
-    method: TinyMethod = typer.Option(TinyMethod.anchor, "--method", help="Selection method."),
+    method: TinyMethod = typer.Option(TINY_METHODS[0], "--method", help="Selection method."),
     embedding: str = typer.Option("correctness", "--embedding",
                                   help="anchor: 'correctness' answer columns or 'irt' item parameters."),
     embedder: str = typer.Option("minilm", "--embedder", help="text: minilm, tfidf, or a sentence-transformers path."),
@@ -195,10 +152,11 @@ def tiny(
     out: Path = typer.Option(Path("tiny_subset.json"), "--out", help="Subset file for `sharpbench predict`."),
     task_file: Path | None = typer.Option(None, "--task-file", help="Also write a TOML task file here."),
     base_task: str | None = typer.Option(None, "--base-task"),
-    fmt: Fmt = typer.Option(Fmt.table, "--format"),
+    fmt: str = format_option(),
     store: Path | None = typer.Option(None, "--store"),
 ) -> None:
     """Tiny subset whose answers predict the full score (anchor points, IRT information, strata, random, text)."""
+    check_format(fmt)
     import pandas as pd
 
     from sharpbench.distill.taskfile import write_task_file
@@ -206,7 +164,7 @@ def tiny(
 
     m = _load(matrix, items_as_rows, item_meta)
     text_emb = None
-    if method is TinyMethod.text:
+    if method.value == "text":
         from sharpbench.distill.coldstart import embed_texts
 
         if "text" not in m.item_meta.columns:
@@ -246,7 +204,9 @@ def tiny(
         extra["its CV MAE (points)"] = round(100 * cv[sub.predictor["estimator"]], 3)
         extra["baselines' CV MAE (points)"] = ", ".join(f"{b} {100 * cv[b]:.3f}" for b in ("mean-cubic", "ridge")
                                                          if b in cv)
-    _print_frame(frame, fmt, f"Tiny subset ({sub.method}, {sub.n_items} items)", extra)
+    with Output(fmt) as shown:
+        shown.rows(frame, title=f"Tiny subset ({sub.method}, {sub.n_items} items)")
+        shown.fields(extra, show=True)
 
 
 @distill_app.command("evaluate")
@@ -254,9 +214,10 @@ def evaluate(
     matrix: Path = MATRIX_ARG,
     n_items: int = typer.Option(100, "--n-items"),
     methods: str = typer.Option("anchor,irt-info,stratified,random", "--methods", help="Comma-separated methods."),
-    estimators: str = typer.Option("weighted,irt,pirt,gpirt,auto", "--estimators",
-                                   help="Comma-separated: weighted, irt, pirt, gpirt, auto (chosen by cross-validation "
-                                        "on each fold's training models, the subset selection repeated in its folds)."),
+    estimators: str = typer.Option(",".join((*TINY_ESTIMATORS, "auto")), "--estimators",
+                                   help=f"Comma-separated: {', '.join(TINY_ESTIMATORS)}, auto (chosen by "
+                                        "cross-validation on each fold's training models, the subset selection "
+                                        "repeated in its folds)."),
     folds: int = typer.Option(0, "--folds", help="k for k-fold over models; 0 = leave-one-model-out."),
     seeds: int = typer.Option(3, "--seeds", help="Repeated seeds."),
     random_repeats: int = typer.Option(10, "--random-repeats", help="Random subsets per seed for the baseline."),
@@ -265,10 +226,11 @@ def evaluate(
     items_as_rows: bool | None = ITEMS_AS_ROWS,
     item_meta: Path | None = ITEM_META,
     plot: Path | None = typer.Option(None, "--plot", help="PNG of predicted vs true scores."),
-    fmt: EvalFmt = typer.Option(EvalFmt.table, "--format"),
+    fmt: str = format_option(extra=("markdown",)),
     store: Path | None = typer.Option(None, "--store"),
 ) -> None:
     """K-fold over models: MAE/RMSE/Kendall tau of predicted vs true full scores, vs random subsets."""
+    check_format(fmt, ("markdown",))
     from sharpbench.distill.evaluate import evaluate_tiny
     from sharpbench.distill.plots import plot_tiny_eval
 
@@ -282,10 +244,11 @@ def evaluate(
         est = next((e for e in ("auto", "gpirt") if e in names), names[0])
         plot_tiny_eval(res.predictions, plot, estimator=est)
     _save_artifact(store, "distill_tiny", f"{matrix.stem}:evaluate:{n_items}", res.to_artifact(), plot)
-    if fmt is EvalFmt.markdown:
+    if fmt == "markdown":
         typer.echo(res.to_markdown())
         return
-    _print_frame(res.table(), fmt, f"Tiny subsets of {n_items} items, {res.folds} (MAE/RMSE in points)")
+    with Output(fmt) as shown:
+        shown.rows(res.table(), title=f"Tiny subsets of {n_items} items, {res.folds} (MAE/RMSE in points)")
 
 
 def predict(
@@ -295,12 +258,12 @@ def predict(
     train_scores: Path | None = typer.Option(None, "--train-scores",
                                              help="Earlier models' full scores: CSV, model column then score column."),
     estimator: str = typer.Option("auto", "--estimator",
-                                  help="auto (chosen by cross-validation), weighted, irt, pirt, gpirt, or all "
+                                  help=f"auto (chosen by cross-validation), {', '.join(TINY_ESTIMATORS)}, or all "
                                        "(--subset mode); --train mode always chooses by cross-validation."),
     score_unit: str = typer.Option("auto", "--score-unit", help="Unit of --train-scores: auto, fraction or percent."),
     items_as_rows: bool | None = ITEMS_AS_ROWS,
     confidence: float = typer.Option(0.95, "--confidence"),
-    fmt: Fmt = typer.Option(Fmt.table, "--format"),
+    fmt: str = format_option(),
 ) -> None:
     """Predict full-benchmark scores of new models from their answers to a subset.
 
@@ -310,6 +273,7 @@ def predict(
     Next to the predictions it prints the cross-validated error of every candidate estimator
     and of the two plain baselines (cubic fit on the subset mean, ridge on the item answers).
     """
+    check_format(fmt)
     from sharpbench.distill.prediction import predict_from_subset, predict_from_train
 
     if not 0 < confidence < 1:
@@ -324,26 +288,16 @@ def predict(
                                     confidence, score_unit)
     else:
         raise fail("give --subset SUBSET, or --train ANSWERS with --train-scores SCORES", EXIT_INPUT)
-    table = result.predictions
-    if fmt is Fmt.json:
-        preds = [
-            {"model": r.model, "estimator": r.estimator, "score": round(float(r.score), 6),
-             "ci": [round(float(r.ci_low), 6), round(float(r.ci_high), 6)]}
-            for r in table.itertuples()
-        ]
-        typer.echo(json.dumps({"predictions": preds, "score_unit": result.unit, "auto": result.chosen,
-                               "notes": result.notes, "cv": result.cv}, indent=2))
-        return
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
-    _print_frame(table.set_index(["model", "estimator"]), fmt,
-                 f"Predicted full-benchmark scores ({result.unit}, {confidence:.0%} intervals)")
-    if result.cv and fmt is Fmt.table:
-        import pandas as pd
-
-        cv = pd.DataFrame(result.cv).set_index("estimator")
-        _print_frame(cv, fmt, f"Cross-validated error on the training models ({result.unit}); "
-                              f"auto = {result.chosen}")
+    if fmt == "table":
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
+    with Output(fmt) as out:
+        out.rows(result.predictions, name="predictions",
+                 title=f"Predicted full-benchmark scores ({result.unit}, {confidence:.0%} intervals)")
+        out.fields({"score_unit": result.unit, "auto": result.chosen, "notes": result.notes})
+        if result.cv:
+            out.rows(result.cv, name="cv", title=f"Cross-validated error on the training models ({result.unit}); "
+                                                 f"auto = {result.chosen}")
 
 
 def _read_answers(path: Path, items_as_rows: bool | None):

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from sharpbench.cli.common import (
-    App,
-    OutputFormat,
-    backend_help,
-    dtype_help,
-    save_artifact,
-)
+from sharpbench.cli.common import App, backend_help, dtype_help, save_artifact
+from sharpbench.cli.output import Output, check_format, format_option
 from sharpbench.elicit.families import DEFAULT_METHODS, METHODS
 from sharpbench.errors import InputError
 
@@ -57,9 +49,10 @@ def elicit_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report (tables and plots)."),
     output_json: Optional[Path] = typer.Option(None, "--output-json",
                                                help="Write the whole result, with per-item answers, as JSON."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f"),
+    fmt: str = format_option(),
 ) -> None:
     """How smart is the model really: plain score, every method's held-out score, elicited maximum / plain."""
+    check_format(fmt)
     from sharpbench.elicit.study import ElicitSettings, elicit
     from sharpbench.engine.fanout import read_models_file
 
@@ -85,12 +78,10 @@ def elicit_command(
         res = elicit(names, tasks, methods=methods, limit=limit, settings=settings, load=load,
                      progress=lambda m: (status.update(escape(m)), err.print(f"[dim]{escape(m)}[/dim]")), **kw)
     payload = res.to_dict()
-    if fmt == OutputFormat.json:
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
-    elif fmt == OutputFormat.csv:
-        _csv(res)
-    else:
-        _tables(res)
+    with Output(fmt) as out:
+        out.fields(payload)
+        _tables(out, res)
+        out.rows(_method_rows(res), show=False)  # the CSV: one row per model, task and method
     if output_json is not None:
         res.save(output_json, per_item=True)
         err.print(f"[dim]result written to {escape(str(output_json))}[/dim]")
@@ -109,43 +100,34 @@ def _ci(v: float | None, lo: float | None, hi: float | None, pct: bool = True) -
     return f"{f(v)} [{f(lo)}, {f(hi)}]" if lo is not None and hi is not None else f(v)
 
 
-def _tables(res) -> None:
-    out = Console()
-    t = Table(title="elicitation (accuracy %, 95% intervals; elicited = best prompt chosen held out)")
-    for c in ("model", "task", "n", "plain", "elicited", "elicited / plain", "best method", "prompt std / range"):
-        t.add_column(c)
+def _tables(out: Output, res) -> None:
+    """Table mode: the headline table, then each model and task's methods and their comparisons."""
+    out.table([{"model": c.model, "task": c.task, "n": c.n_items,
+                "plain": _ci(c.plain, c.plain_low, c.plain_high),
+                "elicited": _ci(c.elicited, c.elicited_low, c.elicited_high),
+                "elicited / plain": (_ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) if c.ratio is not None
+                                     else "undefined (plain 0)"),
+                "best method": c.best_method,
+                "prompt std / range": f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}"} for c in res.cells],
+              title="elicitation (accuracy %, 95% intervals; elicited = best prompt chosen held out)")
     for c in res.cells:
-        t.add_row(escape(c.model), c.task, str(c.n_items), _ci(c.plain, c.plain_low, c.plain_high),
-                  _ci(c.elicited, c.elicited_low, c.elicited_high),
-                  _ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) if c.ratio is not None else "undefined (plain 0)",
-                  c.best_method, f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}")
-    out.print(t)
-    for c in res.cells:
-        m = Table(title=f"{escape(c.model)} on {c.task}: each method (score held out where it chooses among prompts)")
-        for col in ("method", "score", "gain over plain", "prompts", "best prompt", "tokens / item", "seconds",
-                    "note"):
-            m.add_column(col, overflow="fold")
-        for r in c.methods:
-            m.add_row(r.method, _ci(r.score, r.low, r.high), _ci(r.gain, r.gain_low, r.gain_high),
-                      str(r.n_arms or "-"), escape(r.best_arm or "-"),
-                      f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else "-",
-                      f"{r.seconds:.0f}" if r.seconds is not None else "-", escape(r.note or ""))
-        out.print(m)
+        out.table([{"method": r.method, "score": _ci(r.score, r.low, r.high),
+                    "gain over plain": _ci(r.gain, r.gain_low, r.gain_high), "prompts": r.n_arms or None,
+                    "best prompt": r.best_arm,
+                    "tokens / item": f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else None,
+                    "seconds": f"{r.seconds:.0f}" if r.seconds is not None else None, "note": r.note or ""}
+                   for r in c.methods],
+                  title=f"{c.model} on {c.task}: each method (score held out where it chooses among prompts)")
         for x in c.comparisons:
             verdict = "separated" if x.separated else "not separated (interval includes 0)"
-            out.print(f"  {x.a} - {x.b}: {_ci(x.diff, x.low, x.high)} points: {verdict}")
+            out.note(f"  {x.a} - {x.b}: {_ci(x.diff, x.low, x.high)} points: {verdict}")
 
 
-def _csv(res) -> None:
-    import csv
-
-    w = csv.writer(sys.stdout)
-    w.writerow(["model", "task", "method", "score", "low", "high", "gain", "gain_low", "gain_high", "n_arms",
-                "best_arm", "tokens", "seconds", "note"])
-    for c in res.cells:
-        for r in c.methods:
-            w.writerow([c.model, c.task, r.method, r.score, r.low, r.high, r.gain, r.gain_low, r.gain_high, r.n_arms,
-                        r.best_arm, r.tokens, r.seconds, r.note])
+def _method_rows(res) -> list[dict]:
+    return [{"model": c.model, "task": c.task, "method": r.method, "score": r.score, "low": r.low, "high": r.high,
+             "gain": r.gain, "gain_low": r.gain_low, "gain_high": r.gain_high, "n_arms": r.n_arms,
+             "best_arm": r.best_arm, "tokens": r.tokens, "seconds": r.seconds, "note": r.note}
+            for c in res.cells for r in c.methods]
 
 
 __all__ = ["elicit_command", "register"]

@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from sharpbench.cli.common import OutputFormat as Fmt
-from sharpbench.cli.common import save_artifact
+from sharpbench.choices import RANK_METHODS, SKILL_SOURCES
+from sharpbench.cli.common import choice_enum, choice_help, save_artifact
+from sharpbench.cli.output import Output, check_format, format_option
 
 __all__ = ["register"]
 
 
-class SkillFrom(str, Enum):
-    metadata = "metadata"
-    embeddings = "embeddings"
-    rationales = "rationales"
-
-
-class RankMethod(str, Enum):
-    mean = "mean"
-    borda = "borda"
-    kemeny = "kemeny"
-    bradley_terry = "bradley-terry"
-    all = "all"
-
-
-def _emit(df, fmt: Fmt, title: str, *, max_rows: int = 60) -> None:
-    """Print a DataFrame as a rich table, JSON records or CSV."""
-    if fmt is Fmt.json:
-        typer.echo(df.to_json(orient="records", indent=1))
-        return
-    if fmt is Fmt.csv:
-        typer.echo(df.to_csv(index=False), nl=False)
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    t = Table(title=escape(title), show_lines=False)
-    for c in df.columns:
-        t.add_column(str(c), justify="right" if df[c].dtype.kind in "fiu" else "left")
-    for _, row in df.head(max_rows).iterrows():
-        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in row])
-    Console().print(t)
-    if len(df) > max_rows:
-        Console().print(f"[dim]{len(df) - max_rows} more rows (use --format csv for all)[/dim]")
+SkillFrom = choice_enum("SkillFrom", SKILL_SOURCES)
+RankMethod = choice_enum("RankMethod", (*RANK_METHODS, "all"))
 
 
 def _load(results: Path, items: Path | None, items_as_rows: bool | None):
@@ -69,7 +37,7 @@ def _save(store: Path | None, kind: str, name: str, payload: dict) -> None:
 
 def skills(
     results: Path = typer.Argument(..., help="Response matrix (CSV/TSV/Parquet, long table or lm-eval samples; models as rows) or a store .duckdb."),
-    source: SkillFrom = typer.Option(SkillFrom.metadata, "--from", help="Where skill labels come from."),
+    source: SkillFrom = typer.Option(SKILL_SOURCES[0], "--from", help="Where skill labels come from."),
     items: Path | None = typer.Option(None, help="Item table (JSONL/JSON/CSV/TSV/Parquet; ids in item, item_id, question_id or id) with metadata and texts."),
     column: str | None = typer.Option(None, help="Metadata column to use (default: category/subject/...)."),
     n_clusters: int = typer.Option(12, help="Clusters for --from embeddings."),
@@ -83,11 +51,19 @@ def skills(
     items_as_rows: bool | None = typer.Option(
         None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
     ),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table, json or csv."),
+    fmt: str = format_option(),
     store: Path | None = typer.Option(None, help="Save the results as a 'skills' artifact in this store."),
     seed: int = typer.Option(0),
 ) -> None:
     """Skill slices: per-skill accuracy with CIs, significant skill gaps, and skill routing."""
+    check_format(fmt)
+    with Output(fmt) as out:
+        _skills(out, results, source.value, items, column, n_clusters, encoder, generator, limit, compare, tol,
+                correction, splits, items_as_rows, store, seed)
+
+
+def _skills(out: Output, results: Path, source: str, items, column, n_clusters, encoder, generator, limit, compare,
+            tol, correction, splits, items_as_rows, store, seed) -> None:
     import numpy as np
     import pandas as pd
 
@@ -95,7 +71,7 @@ def skills(
     from sharpbench.insight.stats import InsightError
 
     matrix = _load(results, items, items_as_rows)
-    if source is SkillFrom.metadata:
+    if source == "metadata":
         labels = sk.skills_from_metadata(matrix, column)
     else:
         from sharpbench.insight.items import item_texts
@@ -103,13 +79,13 @@ def skills(
         texts = item_texts(matrix.item_meta) if len(matrix.item_meta.columns) else None
         if texts is None or texts.empty:
             raise sk.NoSkillSourceError(
-                f"--from {source.value} needs item texts: pass --items with a question column"
+                f"--from {source} needs item texts: pass --items with a question column"
                 + ("" if len(matrix.item_meta.columns) else "; this matrix has no metadata, so only "
                    "--from embeddings/--from rationales with --items remain")
             )
         if limit:
             texts = texts.sample(min(limit, len(texts)), random_state=seed)
-        if source is SkillFrom.embeddings:
+        if source == "embeddings":
             from sharpbench.insight.embed_skills import cluster_skills, embed_texts
 
             emb = embed_texts(texts.tolist(), encoder)
@@ -121,11 +97,11 @@ def skills(
             )
 
             labels, table = skills_from_rationales(texts, load_generator(generator))
-            _emit(table.reset_index(), fmt, "Rationales")
+            out.rows(table.reset_index(), name="rationales", title="Rationales", max_rows=60)
     labelled = set(labels.index)
     matrix = matrix.select(items=[i for i in matrix.items if i in labelled])
     acc = sk.skill_accuracy(matrix, labels)
-    _emit(acc, fmt, f"Accuracy per model and skill ({labels.name}, 95% Wilson CI)")
+    out.rows(acc, title=f"Accuracy per model and skill ({labels.name}, 95% Wilson CI)", max_rows=60)
     pairs = None
     if compare:
         pairs = [tuple(m.strip() for m in compare.split(","))]
@@ -135,20 +111,21 @@ def skills(
         pairs = sk.close_pairs(matrix, tol) or None
     diffs = sk.skill_differences(matrix, labels, pairs, correction=correction)
     sig = diffs[diffs["significant"]]
-    _emit(sig, fmt, f"Significant skill gaps ({correction}-corrected, {len(sig)} of {len(diffs)} tests)",
-          max_rows=25)
+    out.rows(sig, name="differences", max_rows=25,
+             title=f"Significant skill gaps ({correction}-corrected, {len(sig)} of {len(diffs)} tests)")
     route = sk.routing_evaluation(matrix, labels, n_splits=splits, seed=seed)
     summary = {k: v for k, v in route.items() if k != "routes"}
-    _emit(pd.DataFrame([summary]), fmt, "Routing (split-half)")
+    out.fields({"routing": summary})
+    out.table(pd.DataFrame([summary]), title="Routing (split-half)")
     _save(store, "skills", f"{results.stem}:{labels.name}", {
-        "source": source.value, "accuracy": acc.replace({np.nan: None}).to_dict(orient="records"),
+        "source": source, "accuracy": acc.replace({np.nan: None}).to_dict(orient="records"),
         "differences": sig.head(200).to_dict(orient="records"), "routing": route,
     })
 
 
 def rank(
     results: Path = typer.Argument(..., help="Response matrix (CSV/TSV/Parquet, long table or lm-eval samples) or a store .duckdb."),
-    method: RankMethod = typer.Option(RankMethod.all, help="mean, borda, kemeny, bradley-terry or all."),
+    method: RankMethod = typer.Option("all", help=f"{choice_help((*RANK_METHODS, 'all'))}."),
     items: Path | None = typer.Option(None, help="Item table with the benchmark column."),
     by: str | None = typer.Option(None, help="Item-metadata column whose values are the 'benchmarks'."),
     n_boot: int = typer.Option(100, help="Bootstrap resamples over items for rank intervals (0 = none)."),
@@ -156,11 +133,12 @@ def rank(
     items_as_rows: bool | None = typer.Option(
         None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
     ),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table, json or csv."),
+    fmt: str = format_option(),
     store: Path | None = typer.Option(None, help="Save the table as a 'rank' artifact in this store."),
     seed: int = typer.Option(0),
 ) -> None:
     """Aggregate model rankings across benchmarks, with bootstrap rank intervals."""
+    check_format(fmt)
     from sharpbench.insight.rank import METHODS
     from sharpbench.insight.rank_ci import disagreements, method_agreement, rank_table
     from sharpbench.insight.skills import metadata_skill_columns
@@ -172,16 +150,19 @@ def rank(
     if col is not None and col not in matrix.item_meta.columns:
         raise InsightError(f"no item-metadata column {col!r}; available: {list(matrix.item_meta.columns)}")
     bench = matrix.item_meta[col].dropna().astype(str) if col else None
-    methods = METHODS if method is RankMethod.all else (method.value,)
+    methods = METHODS if method.value == "all" else (method.value,)
     tab = rank_table(matrix, bench, methods, n_boot=n_boot, on_missing=on_missing, seed=seed)
     switched = tab[tab["method"] != tab["used"]]
     if len(switched):
         typer.secho(f"note: {sorted(set(switched['method']))} need complete data; switched to bradley-terry",
                     fg=typer.colors.YELLOW, err=True)
-    _emit(tab.sort_values(["method", "rank"]), fmt, f"Ranks by method (benchmarks = {col or 'whole matrix'})")
-    if len(methods) > 1 and fmt is Fmt.table:
-        _emit(method_agreement(tab).reset_index(), fmt, "Kendall tau-b between methods")
-        _emit(disagreements(tab).reset_index(), fmt, "Where methods disagree (spread >= 2 places)")
+    with Output(fmt) as out:
+        out.rows(tab.sort_values(["method", "rank"]), title=f"Ranks by method (benchmarks = {col or 'whole matrix'})",
+                 max_rows=60)
+        if len(methods) > 1 and out.is_table:  # table mode only: the JSON stays the list of rank rows
+            out.table(method_agreement(tab).reset_index(), title="Kendall tau-b between methods", max_rows=60)
+            out.table(disagreements(tab).reset_index(), title="Where methods disagree (spread >= 2 places)",
+                      max_rows=60)
     _save(store, "rank", f"{results.stem}:{col}", {"benchmarks": col, "table": tab.to_dict(orient="records")})
 
 
@@ -192,10 +173,11 @@ def calibration(
     binning: str = typer.Option("uniform", help="uniform (equal width) or quantile (equal mass) bins."),
     length_normalise: bool = typer.Option(False, help="Divide choice log-likelihoods by token count first."),
     idk_choice: int | None = typer.Option(None, help="Index of an 'I don't know' option, if the task has one."),
-    fmt: Fmt = typer.Option(Fmt.table, "--format", help="table, json or csv."),
+    fmt: str = format_option(),
     save: bool = typer.Option(False, help="Save the summaries as 'calibration' artifacts in the store."),
 ) -> None:
     """ECE, Brier score, reliability data and the Distributional Correctness Score per run."""
+    check_format(fmt)
     import pandas as pd
 
     from sharpbench.insight.calibration_store import calibration_from_store
@@ -205,7 +187,8 @@ def calibration(
                                  length_normalise=length_normalise, idk_choice=idk_choice)
     rows = [{"run": k, **{m: v[m] for m in ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs")}}
             for k, v in res.items()]
-    _emit(pd.DataFrame(rows), fmt, f"Calibration ({next(iter(res.values()))['binning']})")
+    with Output(fmt) as out:
+        out.rows(pd.DataFrame(rows), title=f"Calibration ({next(iter(res.values()))['binning']})", max_rows=60)
     if save:
         for k, v in res.items():
             save_artifact(store, "calibration", k, {**{m: x for m, x in v.items() if m != "reliability"},

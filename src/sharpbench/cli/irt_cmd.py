@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from sharpbench.cli.common import App, fail, save_artifact
+from sharpbench.choices import IRT_MODELS, IRT_PRIORS
+from sharpbench.cli.common import App, choice_help, fail, save_artifact
+from sharpbench.cli.output import Output, cell, check_format, format_option
 from sharpbench.errors import EXIT_INPUT
 
 irt_app = App(help="Item response theory (1PL/2PL/3PL/4PL) on response matrices.", no_args_is_help=True)
@@ -25,14 +25,14 @@ def register(app: typer.Typer) -> None:
 @irt_app.command("fit")
 def irt_fit(
     matrix: Path = typer.Argument(..., help="Matrix (CSV/Parquet/long/lm-eval samples); one row per model unless --items-as-rows."),
-    model: str = typer.Option("2pl", "--model", "-m", help="1pl | 2pl | 3pl | 4pl."),
+    model: str = typer.Option("2pl", "--model", "-m", help=f"{choice_help(IRT_MODELS)}."),
     items_as_rows: bool | None = typer.Option(
         None, "--items-as-rows/--models-as-rows",
         help="Wide input: one row per item or per model. Without either, rows are models and a file whose ids "
         "say otherwise is refused.",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Save the fit as JSON (IRTFit.load reads it)."),
-    prior: str = typer.Option("auto", "--prior", help="auto | none | weak | strong (MAP priors on item parameters)."),
+    prior: str = typer.Option("auto", "--prior", help=f"{choice_help(IRT_PRIORS)} (MAP priors on item parameters)."),
     quadrature: str = typer.Option("auto", "--quadrature", help="auto | mirt | even:N[:LIM] | gh:N."),
     guess: float | None = typer.Option(None, "--guess", help="3PL/4PL: fix the lower asymptote (e.g. 0.25)."),
     binarize: float | None = typer.Option(None, "--binarize", help="Scores >= this become 1, others 0."),
@@ -44,19 +44,18 @@ def irt_fit(
         "(default: 1e-9 for 3pl/4pl, off for 1pl/2pl).",
     ),
     strict: bool = typer.Option(False, "--strict", help="Exit with an error when EM does not converge."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv (csv: the item table)."),
+    fmt: str = format_option(help="csv: the item table."),
     limit: int = typer.Option(20, "--limit", help="table: item rows to show (0 = all)."),
     store: Path | None = typer.Option(None, "--store", "-s", help="Also save the fit as an 'irt' artifact (for the report)."),
 ) -> None:
     """Fit an IRT model; parameters use the slope-intercept logit a*theta + d (b = -d/a)."""
+    check_format(fmt)
     from sharpbench.irt import MODELS, IRTConvergenceWarning
     from sharpbench.matrix.io import read_matrix
 
     key = model.lower()
     if key not in MODELS:
-        raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(MODELS)}"), EXIT_INPUT)
-    if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"), EXIT_INPUT)
+        raise fail(ValueError(f"unknown --model {model!r}; use {', '.join(IRT_MODELS)}"), EXIT_INPUT)
     kwargs = dict(
         prior=None if prior == "none" else prior, quadrature=quadrature, max_iter=max_iter, tol=tol, ftol=ftol,
         binarize=binarize, strict=strict,
@@ -83,34 +82,18 @@ def irt_fit(
         payload.pop("history", None)
         save_artifact(store, "irt", f"{Path(matrix).stem} {fit.model}", payload)
         err.print(f"saved the fit to {store} (artifact 'irt')", markup=False)
-    if fmt == "json":
-        d = fit.to_dict()
-        d.pop("history", None)
-        typer.echo(json.dumps(d, indent=1))
-        return
-    if fmt == "csv":
-        typer.echo(fit.items.to_csv(), nl=False)
-        return
-    con = Console()
-    con.print(
-        f"[bold]{fit.model.upper()}[/bold] on {fit.n_respondents} models x {len(fit.items)} items: "
-        f"loglik {fit.loglik:.3f}, AIC {fit.aic:.1f}, BIC {fit.bic:.1f}; "
-        f"{'converged' if fit.converged else '[bold red]NOT converged[/bold red]'} after {fit.n_iter} EM iterations "
-        f"({fit.fit_seconds:.2f} s); quadrature {fit.quadrature}; prior {fit.prior_label}"
-    )
-    con.print(f"parameterisation: {fit.parameterisation}")
-    t = Table(title="Items")
-    for col in ("item", "a", "b", "d", "g", "u", "p_value", "flag"):
-        t.add_column(col, justify="left" if col in ("item", "flag") else "right")
-    rows = fit.items if limit <= 0 else fit.items.head(limit)
-    for item, r in rows.iterrows():
-        t.add_row(escape(str(item)), *(f"{r[c]:.3f}" for c in ("a", "b", "d", "g", "u", "p_value")), str(r["flag"]))
-    con.print(t)
-    if limit > 0 and len(fit.items) > limit:
-        con.print(f"... {len(fit.items) - limit} more items (--limit 0 for all, --format csv for a file)")
-    ta = Table(title="Abilities (EAP, posterior SD)")
-    for col in ("model", "theta", "se"):
-        ta.add_column(col, justify="left" if col == "model" else "right")
-    for mod, r in fit.abilities.sort_values("theta", ascending=False).head(limit or None).iterrows():
-        ta.add_row(escape(str(mod)), f"{r.theta:.3f}", f"{r.se:.3f}")
-    con.print(ta)
+    d = fit.to_dict()
+    d.pop("history", None)
+    items, abilities = d.pop("items"), d.pop("abilities")
+    with Output(fmt) as view:
+        view.note(f"{fit.model.upper()} on {fit.n_respondents} models x {len(fit.items)} items: "
+                  f"loglik {cell(fit.loglik)}, AIC {cell(fit.aic)}, BIC {cell(fit.bic)}; "
+                   f"{'converged' if fit.converged else 'NOT converged'} after {fit.n_iter} EM iterations "
+                  f"({fit.fit_seconds:.2f} s); quadrature {fit.quadrature}; prior {fit.prior_label}")
+        view.note(f"parameterisation: {fit.parameterisation}")
+        view.fields(d)
+        view.rows(items, name="items", title="Items", columns=("item", "a", "b", "d", "g", "u", "p_value", "flag"),
+                  max_rows=limit if limit > 0 else None)
+        shown = sorted(abilities, key=lambda r: -r["theta"] if r["theta"] is not None else float("inf"))
+        view.rows(abilities, name="abilities", title="Abilities (EAP, posterior SD)", columns=("model", "theta", "se"),
+                  display=shown, max_rows=limit if limit > 0 else None)

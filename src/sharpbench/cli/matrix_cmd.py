@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from sharpbench.cli.common import App, fail
+from sharpbench.choices import MATRIX_FORMATS
+from sharpbench.cli.common import App, choice_help, fail
+from sharpbench.cli.output import Output, cell, check_format, format_option, interval
 from sharpbench.errors import EXIT_INPUT
 
 matrix_app = App(help="Response matrices (models x items): import, inspect, export.", no_args_is_help=True)
@@ -60,41 +59,32 @@ def matrix_info(
     src: Path = typer.Argument(..., help=_SRC_HELP),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     metric: str = typer.Option("acc", "--metric", help="lm-eval samples: the per-doc metric to read."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv (csv: the accuracy table)."),
+    fmt: str = format_option(help="csv: the accuracy table."),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the accuracy confidence intervals."),
 ) -> None:
     """Shape, missing cells, accuracy per model with CIs, item p-values, constant items."""
+    check_format(fmt)
     from sharpbench.matrix.summary import summarize
 
     m = _read(src, items_as_rows, metric, None)
     s = summarize(m, confidence)
-    if fmt == "json":
-        typer.echo(json.dumps(s.to_dict(), indent=1, default=float))
-        return
-    if fmt == "csv":
-        typer.echo(s.accuracy.to_csv(), nl=False)
-        return
-    if fmt != "table":
-        raise fail(ValueError(f"unknown --format {fmt!r}; use table, json or csv"), EXIT_INPUT)
     d = s.to_dict()
-    con = Console()
-    con.print(
-        f"[bold]{s.n_models} models x {s.n_items} items[/bold]; missing {s.n_missing} cells "
-        f"({100 * s.missing_fraction:.2f}%); binary: {s.is_binary}"
-    )
-    ci = d["constant_items"]
-    con.print(
-        f"constant items: {d['n_constant_items']} (all correct {ci['all_correct']}, all wrong {ci['all_wrong']}, "
-        f"unobserved {ci['unobserved']}); constant models: {s.constant_models or 'none'}"
-    )
-    q = d["item_pvalues"]["quantiles"]
-    con.print(f"item p-values: mean {d['item_pvalues']['mean']:.3f}, 10/50/90%: " + ", ".join(f"{v:.3f}" for v in q.values() if v is not None))
-    t = Table(title=f"Accuracy per model ({confidence * 100:g}% CI{', Wilson' if _unit(m) else ''})")
-    for col in ("model", "accuracy", "ci", "n_items", "missing"):
-        t.add_column(col, justify="left" if col == "model" else "right")
-    for model, r in s.accuracy.sort_values("accuracy", ascending=False).iterrows():
-        t.add_row(escape(str(model)), f"{r.accuracy:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", str(int(r.n_items)), str(int(r.missing)))
-    con.print(t)
+    with Output(fmt) as out:
+        ci = d["constant_items"]
+        q = d["item_pvalues"]["quantiles"]
+        out.note(f"{s.n_models} models x {s.n_items} items; missing {s.n_missing} cells "
+                 f"({100 * s.missing_fraction:.2f}%); binary: {s.is_binary}")
+        out.note(f"constant items: {d['n_constant_items']} (all correct {ci['all_correct']}, all wrong "
+                 f"{ci['all_wrong']}, unobserved {ci['unobserved']}); constant models: {s.constant_models or 'none'}")
+        out.note(f"item p-values: mean {cell(d['item_pvalues']['mean'])}, 10/50/90%: "
+                 + ", ".join(cell(v) for v in q.values() if v is not None))
+        out.fields({k: v for k, v in d.items() if k != "accuracy"})
+        acc = s.accuracy.sort_values("accuracy", ascending=False) if out.is_table else s.accuracy
+        out.rows(acc, name="accuracy",
+                 title=f"Accuracy per model ({confidence * 100:g}% CI{', Wilson' if _unit(m) else ''})",
+                 columns=("model", "accuracy", "ci", "n_items", "missing"),
+                 display=[{"model": model, "accuracy": r.accuracy, "ci": interval(r.ci_low, r.ci_high),
+                           "n_items": int(r.n_items), "missing": int(r.missing)} for model, r in acc.iterrows()])
 
 
 def _unit(m) -> bool:
@@ -103,16 +93,13 @@ def _unit(m) -> bool:
     return bool(seen.size) and bool(seen.min() >= 0 and seen.max() <= 1)
 
 
-_EXPORT_FORMATS = ("csv", "parquet", "long")
-
-
 @matrix_app.command("export")
 def matrix_export(
     src: Path = typer.Argument(..., help=_SRC_HELP),
     out: Path = typer.Option(..., "--out", "--output", "-o", help="File to write."),
     fmt: str = typer.Option(
         "csv", "--format", "-f", "--to",
-        help="csv (wide) | parquet (normalised long) | long (long CSV); --to is the old name.",
+        help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV; --to is the old name.",
     ),
     items_as_rows: bool | None = typer.Option(None, "--items-as-rows/--models-as-rows", help=_ORIENT_HELP),
     out_items_as_rows: bool = typer.Option(False, "--out-items-as-rows", help="Wide CSV output with one row per item."),
@@ -122,8 +109,8 @@ def matrix_export(
     """Write a matrix as wide CSV, normalised Parquet or a long table (``--format``, as ``results export``)."""
     from sharpbench.matrix.io import write_matrix
 
-    if fmt not in _EXPORT_FORMATS:
-        raise fail(f"unknown --format {fmt!r}; use {', '.join(_EXPORT_FORMATS)}", EXIT_INPUT)
+    if fmt not in MATRIX_FORMATS:
+        raise fail(f"unknown --format {fmt!r}; use {', '.join(MATRIX_FORMATS)}", EXIT_INPUT)
     if out.is_dir():
         raise fail(f"{out} is a folder; -o names the file to write", EXIT_INPUT)
     if out.exists() and not force:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Annotated
 
 import typer
 
-from sharpbench.cli.common import App, OutputFormat
+from sharpbench.cli.common import App
+from sharpbench.cli.output import Output, check_format, format_option
 
 models_app = App(help="Packaged models: list them, install and convert them.", no_args_is_help=True)
 
@@ -39,38 +37,15 @@ def _rows() -> list[dict]:
 
 
 def list_models(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table, json or csv")
-    ] = OutputFormat.table,
+    fmt: str = format_option(),
 ) -> None:
     """List packaged models: name, parameters, PyPI package(s), installed and cached state."""
-    rows = _rows()
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    if fmt is OutputFormat.csv:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        typer.echo(buf.getvalue().rstrip("\n"))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
+    check_format(fmt)
     from sharpbench.models.packaged import cache_root
 
-    table = Table(title=f"Packaged models (cache: {cache_root() / 'models'})")
-    for col in ("name", "params", "package", "installed", "cached"):
-        table.add_column(col)
-    for r in rows:
-        name = r["name"] + (" (default)" if r["default"] else "")
-        table.add_row(name, r["params"], r["package"], _yes(r["installed"]), _yes(r["cached"]))
-    Console().print(table)
-
-
-def _yes(flag: bool) -> str:
-    return "[green]yes[/green]" if flag else "[dim]no[/dim]"
+    with Output(fmt) as out:
+        out.rows(_rows(), title=f"Packaged models (cache: {cache_root() / 'models'})",
+                 columns=("name", "params", "package", "installed", "cached", "default"))
 
 
 def fetch_model(

@@ -3,15 +3,14 @@ import lm-eval samples, merge stores."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from sharpbench.cli.common import App, fail
+from sharpbench.choices import MATRIX_FORMATS, STORE_EXPORT_FORMATS
+from sharpbench.cli.common import App, choice_help, fail
+from sharpbench.cli.output import Output, check_format, format_option, pm, print_json
 from sharpbench.errors import EXIT_INPUT
 
 results_app = App(
@@ -33,28 +32,19 @@ def results_list(
     store: Path = _STORE_OPT,
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
     task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv."),
+    fmt: str = format_option(),
 ) -> None:
     """Table of stored runs (model, task, n-shot, dtype, items, acc, acc_norm, when)."""
+    check_format(fmt)
     if ctx.invoked_subcommand is not None:
         return
     from sharpbench.store import Store
 
-    if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), EXIT_INPUT)
     with Store(store, read_only=True, shared=True) as st:
         runs = st.runs(models=model or None, tasks=task or None)
     rows = [_row(r) for r in runs.to_dict("records")]
-    if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2, default=str))
-    elif fmt == "csv":
-        import pandas as pd
-
-        typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
-    elif not rows:
-        Console(stderr=True).print(f"no stored runs match in {store}", markup=False)
-    else:
-        Console().print(_table(rows, store))
+    with Output(fmt) as out:
+        out.rows(rows, title=f"runs in {store}", display=_shown(rows), empty=f"no stored runs match in {store}")
 
 
 def _row(run: dict[str, Any]) -> dict[str, Any]:
@@ -95,52 +85,36 @@ def _na(x: Any) -> bool:
         return False
 
 
-def _pm(v: float | None, se: float | None) -> str:
-    if v is None:
-        return ""
-    return f"{v:.4f} ± {se:.4f}" if se is not None else f"{v:.4f}"
-
-
-def _table(rows: list[dict[str, Any]], store: Path) -> Table:
-    from rich.markup import escape
-
-    table = Table(title=escape(f"runs in {store}"))
+def _shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's cells: ``items`` as done/total, value ± stderr, the run id's first 10 characters."""
     # Generative runs have no acc: a store holding any shows each run's primary metric too.
     mixed = any(r["kind"] != "multiple_choice" for r in rows)
-    cols = ["model", "task", "n-shot", "dtype", "items", "acc", "acc_norm"]
-    cols += ["kind", "metric", "score"] if mixed else []
-    # Model and task names are what a reader looks for: never cut them with an ellipsis (a narrow
-    # terminal folds them onto more lines instead).
-    for col in (*cols, "status", "when", "run"):
-        table.add_column(col, justify="right" if col in ("n-shot", "items") else "left",
-                         overflow="fold" if col in ("model", "task", "kind", "metric", "score") else "ellipsis")
+    shown = []
     for r in rows:
-        items = f"{r['n_items']}/{r['n_total']}" if r["n_total"] else str(r["n_items"])
-        extra = [r["kind"], escape(r["metric"]), _pm(r["score"], r["score_stderr"])] if mixed else []
-        table.add_row(
-            escape(r["model"]), escape(r["task"]), str(r["num_fewshot"]), r["dtype"], items,
-            _pm(r["acc"], r["acc_stderr"]), _pm(r["acc_norm"], r["acc_norm_stderr"]), *extra,
-            r["status"], r["when"] or "", r["run_id"][:10],
-        )
-    return table
+        row = {"model": r["model"], "task": r["task"], "n-shot": r["num_fewshot"], "dtype": r["dtype"],
+               "items": f"{r['n_items']}/{r['n_total']}" if r["n_total"] else str(r["n_items"]),
+               "acc": pm(r["acc"], r["acc_stderr"]), "acc_norm": pm(r["acc_norm"], r["acc_norm_stderr"])}
+        if mixed:
+            row.update(kind=r["kind"], metric=r["metric"], score=pm(r["score"], r["score_stderr"]))
+        shown.append({**row, "status": r["status"], "when": r["when"], "run": r["run_id"][:10]})
+    return shown
 
 
 @results_app.command("export")
 def results_export(
     out: Path = typer.Option(..., "--output", "-o", help="Folder for <table>.<format> files."),
     store: Path = _STORE_OPT,
-    fmt: str = typer.Option("parquet", "--format", "-f", help="parquet | csv."),
+    fmt: str = typer.Option(STORE_EXPORT_FORMATS[0], "--format", "-f", help=f"{choice_help(STORE_EXPORT_FORMATS)}."),
     force: bool = typer.Option(False, "--force", help="Overwrite export files already in the folder."),
 ) -> None:
     """Export runs, items, choices, generations and artifacts to Parquet (or CSV) files."""
     import duckdb
 
     from sharpbench.store import Store
-    from sharpbench.store.export import EXPORT_FORMATS
     from sharpbench.store.schema import TABLES
 
-    if fmt not in EXPORT_FORMATS:
-        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}", EXIT_INPUT)
+    if fmt not in STORE_EXPORT_FORMATS:
+        raise fail(f"unknown export format {fmt!r}; choose one of {', '.join(STORE_EXPORT_FORMATS)}", EXIT_INPUT)
     if out.exists() and not out.is_dir():
         raise fail(f"{out} is a file; -o names the folder to write {', '.join(f'{t}.{fmt}' for t in TABLES)} into", EXIT_INPUT)
     there = [out / f"{t}.{fmt}" for t in TABLES if (out / f"{t}.{fmt}").exists()]
@@ -219,12 +193,9 @@ def results_show(
         row = st.find_run(run)
         data = run_summary(st, row) if item is None else item_detail(st, row, item)
     if fmt == "json":
-        typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        print_json(data)
     else:
         typer.echo(summary_text(data) if item is None else item_text(data))
-
-
-_MATRIX_FORMATS = ("parquet", "csv", "long")
 
 
 @results_app.command("matrix")
@@ -239,7 +210,10 @@ def results_matrix(
     model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Only these model ids (repeatable)."),
     task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
     run: Optional[List[str]] = typer.Option(None, "--run", help="Only these run ids (repeatable)."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="parquet | csv (wide) | long (default: by suffix)."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", "-f",
+        help=f"{choice_help(MATRIX_FORMATS)}: wide CSV, normalised long Parquet, long CSV (default: by suffix).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:
     """Write the models x items response matrix of stored runs, for `irt fit`, `distill`, `adaptive`, ..."""
@@ -247,8 +221,8 @@ def results_matrix(
     from sharpbench.store import Store
 
     kind = fmt or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
-    if kind not in _MATRIX_FORMATS:
-        raise fail(f"unknown --format {kind!r}; use {', '.join(_MATRIX_FORMATS)}", EXIT_INPUT)
+    if kind not in MATRIX_FORMATS:
+        raise fail(f"unknown --format {kind!r}; use {', '.join(MATRIX_FORMATS)}", EXIT_INPUT)
     if out.is_dir():
         raise fail(f"{out} is a folder; -o names the file to write", EXIT_INPUT)
     if out.exists() and not force:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from sharpbench.cli.common import App, fail
+from sharpbench.cli.output import Output, check_format, format_option, print_json
 from sharpbench.errors import EXIT_INPUT
 
 tasks_app = App(
@@ -48,12 +47,13 @@ def tasks_list(
     group: str | None = typer.Option(
         None, "--group", "-g", help="Only the tasks of this group (e.g. mmlu)."
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv."),
+    fmt: str = format_option(),
     groups: bool = typer.Option(
         False, "--groups", help="List the groups instead of the tasks."
     ),
 ) -> None:
     """Table of built-in tasks: name, group, n_docs, split, source, metrics."""
+    check_format(fmt)
     from sharpbench.data import (
         get_task,
         list_groups,
@@ -61,8 +61,6 @@ def tasks_list(
         tasks_in_group,
     )
 
-    if fmt not in ("table", "json", "csv"):
-        raise fail(ValueError(f"unknown format {fmt!r}; choose table, json or csv"), EXIT_INPUT)
     if groups:
         rows = [
             {"group": g.name, "n_tasks": len(g.tasks), "metric": g.metric, "weight_by_size": g.weight_by_size,
@@ -72,31 +70,9 @@ def tasks_list(
     else:
         names = tasks_in_group(group) if group else list_tasks()
         rows = [_task_row(get_task(n)) for n in names]
-    if fmt == "table" and not groups:
-        rows = [{k: v for k, v in r.items() if k != "template_hash"} for r in rows]
-    _emit(rows, fmt, title="sharpbench groups" if groups else "sharpbench tasks")
-
-
-def _emit(rows: list[dict[str, Any]], fmt: str, title: str) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    if fmt == "csv":
-        import pandas as pd
-
-        typer.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
-        return
-    table = Table(title=title)
-    cols = list(rows[0]) if rows else []
-    for col in cols:
-        table.add_column(
-            col,
-            justify="right" if col in ("n_docs", "n_tasks") else "left",
-            overflow="fold",
-        )
-    for row in rows:
-        table.add_row(*["" if row.get(c) is None else escape(str(row.get(c))) for c in cols])
-    Console().print(table)
+    columns = None if groups or not rows else [k for k in rows[0] if k != "template_hash"]
+    with Output(fmt) as out:
+        out.rows(rows, title="sharpbench groups" if groups else "sharpbench tasks", columns=columns)
 
 
 @tasks_app.command("show")
@@ -126,7 +102,7 @@ def tasks_show(
             "kind": task.kind,
             "items": [_item_json(it) for it in items],
         }  # fmt: skip
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+        print_json(payload)
         return
     out = Console(highlight=False)
     out.print(

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sharpbench.choices import TINY_ESTIMATORS as ESTIMATORS
 from sharpbench.distill.errors import DistillError
 from sharpbench.distill.irt_bridge import abilities, expected_scores
 from sharpbench.distill.tiny import TinySubset
 
 __all__ = ["ESTIMATORS", "estimate_scores", "fit_lambda", "weighted_estimate"]
-
-ESTIMATORS = ("weighted", "irt", "pirt", "gpirt")
 
 
 def weighted_estimate(y: np.ndarray, w: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:

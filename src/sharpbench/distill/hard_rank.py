@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sharpbench.choices import HARD_RANKINGS as RANKINGS
 from sharpbench.distill.errors import DistillError
 from sharpbench.matrix import ResponseMatrix
 
 __all__ = ["IRT_RANKINGS", "RANKINGS", "deletion_order", "detect_guessers", "keep_scores", "loo_keep_scores"]
 
-RANKINGS = ("ref-vs-others", "mean", "irt-difficulty", "irt-discrimination")
 IRT_RANKINGS = ("irt-difficulty", "irt-discrimination")
 
 IrtFitter = Callable[[ResponseMatrix], pd.DataFrame]

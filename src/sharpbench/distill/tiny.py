@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sharpbench.choices import TINY_METHODS
 from sharpbench.distill.errors import DistillError
 from sharpbench.matrix import ResponseMatrix
 
@@ -35,7 +36,6 @@ __all__ = [
     "select_tiny",
 ]
 
-TINY_METHODS = ("anchor", "irt-info", "stratified", "random", "text", "cv")
 MIN_MODELS_TINY = {"anchor": 3, "irt-info": 3, "stratified": 1, "random": 0, "text": 0, "cv": 10}
 """Fewest models a method needs (anchor/irt-info fit IRT or cluster correctness columns)."""
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from sharpbench.choices import RANK_METHODS as METHODS
 from sharpbench.insight.stats import InsightError
 from sharpbench.matrix import ResponseMatrix
 
@@ -33,7 +34,6 @@ __all__ = [
     "ranks_from_scores",
 ]
 
-METHODS = ("mean", "borda", "kemeny", "bradley-terry")
 COMPLETE_DATA_METHODS = ("mean", "borda", "kemeny")
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sharpbench.choices import SKILL_SOURCES
 from sharpbench.insight.stats import InsightError, adjust_pvalues, wilson_interval
 from sharpbench.matrix import ResponseMatrix
 
@@ -32,7 +33,6 @@ __all__ = [
     "skills_from_metadata",
 ]
 
-SKILL_SOURCES = ("metadata", "embeddings", "rationales")
 # Metadata columns that name a skill, in order of preference.
 KNOWN_SKILL_COLUMNS = ("category", "subject", "src", "source", "subset", "task", "benchmark", "skill")
 # Columns that never name a skill (answers, texts).

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sharpbench.choices import IRT_MODELS
 from sharpbench.irt.ability import eap_from_posterior, estimate_abilities
 from sharpbench.irt.data import Responses, column_stats, row_chunks, start_values
 from sharpbench.irt.em import natural, run_em
@@ -357,3 +358,4 @@ class FourPL(ThreePL):
 
 
 MODELS: dict[str, type[_IRTModel]] = {"1pl": OnePL, "rasch": OnePL, "2pl": TwoPL, "3pl": ThreePL, "4pl": FourPL}
+assert set(MODELS) == {*IRT_MODELS, "rasch"}, "sharpbench.choices.IRT_MODELS names the models the CLI offers"

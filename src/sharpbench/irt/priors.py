@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sharpbench.choices import IRT_PRIORS
 from sharpbench.irt.errors import IRTError
 
 __all__ = ["ASYMPTOTE_DEFAULTS", "BOUNDS", "PRESETS", "ItemPrior", "resolve_prior", "with_asymptote_priors"]
@@ -82,6 +83,8 @@ PRESETS: dict[str, ItemPrior] = {
     # For very few respondents (e.g. < 50 models): pulls slopes towards 1.
     "strong": ItemPrior(a_mean=1.0, a_sd=0.5, d_sd=2.0, g_alpha=4.0, g_beta=16.0, u_alpha=19.0, u_beta=1.0),
 }
+
+assert ("auto", *PRESETS) == IRT_PRIORS, "sharpbench.choices.IRT_PRIORS names the priors the CLI offers"
 
 #: Asymptote priors added whenever g or u is estimated but the chosen prior
 #: leaves it flat (an unpenalised lower asymptote is not identified in practice).

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sharpbench.choices import STORE_EXPORT_FORMATS as EXPORT_FORMATS
 from sharpbench.store.schema import TABLES
 
 if TYPE_CHECKING:  # pragma: no cover
     from sharpbench.store.store import Store
 
 __all__ = ["export_tables", "EXPORT_FORMATS"]
-
-EXPORT_FORMATS = ("parquet", "csv")
 
 
 def export_tables(store: "Store", out_dir: str | Path, *, format: str = "parquet") -> list[Path]:
