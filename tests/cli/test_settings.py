@@ -51,10 +51,23 @@ def test_an_option_that_is_off_unless_given_stays_off(tmp_path):
     assert "store" not in dm.get("distill", {}).get("hard", {})
 
 
+def test_batch_size_auto_reaches_the_commands_that_take_it():
+    """`batch_size = "auto"` is eval's default; commands whose --batch-size is a number keep their own."""
+    from sharpbench.cli.settings import default_map
+    from typer.main import get_command
+
+    dm = default_map(get_command(app), Settings(batch_size="auto").option_defaults())
+    assert dm["eval"]["batch_size"] == "auto"
+    assert "batch_size" not in dm.get("elicit", {}) and "batch_size" not in dm.get("sensitivity", {})
+    dm = default_map(get_command(app), Settings(batch_size=8).option_defaults())
+    assert dm["eval"]["batch_size"] == 8 and dm["elicit"]["batch_size"] == 8
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [('stor = "x"\n', "unknown setting 'stor'; valid settings: store, batch_size"),
      ('batch_size = 0\n', "setting 'batch_size': Input should be greater than 0"),
+     ('batch_size = "most"\n', "setting 'batch_size'"),
      ('store = \n', "cannot read the settings")],
 )
 def test_a_bad_settings_file_is_one_error_line_with_the_input_exit_code(tmp_path, monkeypatch, text, message):

@@ -5,7 +5,7 @@ The CLI reads ``sharpbench.toml`` in the working directory (or the file
 
     # sharpbench.toml
     store = "runs/sharpbench.duckdb"   # --store of every command that has one
-    batch_size = 8                     # --batch-size
+    batch_size = 8                     # --batch-size ("auto": sharpbench eval's search on CUDA)
     dtype = "bfloat16"                 # --dtype
     device = "cuda"                    # --device
     backend = "hf"                     # --backend
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
@@ -43,7 +43,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     store: Path | None = None
-    batch_size: PositiveInt | None = None
+    batch_size: PositiveInt | Literal["auto"] | None = None  # "auto": only where --batch-size takes it (eval)
     dtype: str | None = None
     device: str | None = None
     backend: str | None = None
@@ -85,17 +85,28 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "?"
+        errors = exc.errors()
+        err = errors[0]
+        key = str(err["loc"][0]) if err["loc"] else "?"
         if err["type"] == "extra_forbidden":
             valid = ", ".join(Settings.model_fields)
             raise SettingsError(f"{path}: unknown setting {key!r}; valid settings: {valid}") from None
-        raise SettingsError(f"{path}: setting {key!r}: {err['msg']} (got {err.get('input')!r})") from None
+        # a setting of several accepted kinds (batch_size: a positive integer or "auto") fails once per kind
+        msgs = list(dict.fromkeys(e["msg"] for e in errors if e["loc"] and str(e["loc"][0]) == key))
+        raise SettingsError(f"{path}: setting {key!r}: {'; or '.join(msgs)} (got {err.get('input')!r})") from None
 
 
 # Options whose ``None`` default means "the built-in default for the case" (not "off"): a settings file sets them.
 # ``--batch-size``: 16 items per batch for multiple choice, 64 sequences for generation unless set.
 _NONE_MEANS_DEFAULT = frozenset({"batch_size"})
+
+
+def _takes_a_number(param: Any) -> bool:
+    """Whether a click/typer option converts its value to a number (typer may describe its type lazily)."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        return getattr(desc, "annotation", None) in (int, float)
+    return getattr(getattr(param, "type", None), "name", "") in ("integer", "integer range", "float", "float range")
 
 
 def default_map(command: Any, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +117,10 @@ def default_map(command: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     for param in command.params:
         if (param.param_type_name == "option" and param.name in defaults
                 and (param.default is not None or param.name in _NONE_MEANS_DEFAULT)):
-            out[param.name] = defaults[param.name]
+            value = defaults[param.name]
+            if isinstance(value, str) and _takes_a_number(param):
+                continue  # batch_size = "auto": commands whose option takes a number keep their own default
+            out[param.name] = value
     if hasattr(command, "commands"):
         for name, sub in command.commands.items():
             nested = default_map(sub, defaults)
