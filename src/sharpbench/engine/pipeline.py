@@ -19,11 +19,10 @@ is what other packages (fan-out, prompt sensitivity, comparisons, the in-memory
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import math
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -564,8 +563,8 @@ def _drain(writers: Sequence[_RunWriter], stream: Iterable[tuple[int, Any]]) -> 
 def _already_closed(row: Mapping[str, Any], limit: Any) -> bool:
     """Whether a stored run record already says "complete" with the limit ``limit`` would record.
 
-    Re-running a fully stored evaluation then writes nothing (no new
-    ``finished_at``, no exclusive turn on a shared store); see
+    Re-running a fully stored evaluation then writes nothing (its run keeps
+    its ``finished_at``); see
     :meth:`~sharpbench.store.Store.finish_run` for how the limit grows.
     """
     if row.get("status") != "complete" or row.get("finished_at") is None:
