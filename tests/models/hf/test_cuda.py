@@ -32,7 +32,7 @@ def _scores(backend, items, batch_size=16):
 
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "gemma3"])
 def test_tiny_models_score_the_same_on_gpu_and_cpu(kind, tmp_path, smollm2_dir):
-    """Lean path (llama, qwen2) and the model's own forward (gemma3) on both devices, float32."""
+    """The lean path (llama, qwen2, gemma3 with its sliding window) on both devices, float32."""
     path = str(make_tiny_checkpoint(tmp_path / kind, smollm2_dir, kind=kind))
     items = piqa_items(16)
     cpu = _scores(load_model(path, dtype="float32", device="cpu"), items)

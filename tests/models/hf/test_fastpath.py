@@ -1,4 +1,4 @@
-"""The lean Llama-family forward equals the model's own forward; unsupported models fall back."""
+"""The lean forward (Llama family, Gemma-3) equals the model's own forward; unsupported models fall back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sharpbench.models.hf.scoring import _score_logits, score_requests
 from sharpbench.models import load_model
 
 
-@pytest.fixture(scope="module", params=["llama", "qwen2"])
+@pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3"])
 def tiny(request, tmp_path_factory, smollm2_dir):
     path = make_tiny_checkpoint(tmp_path_factory.mktemp(request.param), smollm2_dir, kind=request.param)
     return load_model(str(path))
@@ -29,8 +29,12 @@ def test_lean_path_supported_and_equal_to_model_forward(tiny):
         assert [r.is_greedy for r in lean] == [r.is_greedy for r in ref]
 
 
-def test_gemma3_falls_back(tmp_path, smollm2_dir):
+def test_gemma3_takes_the_lean_path_unless_it_has_attention_softcapping(tmp_path, smollm2_dir):
+    """Gemma-3 (sliding windows, q/k norms, soft-capped logits) is supported; attention soft-capping is not."""
     backend = load_model(str(make_tiny_checkpoint(tmp_path / "g3", smollm2_dir, kind="gemma3")))
+    lean = lean_body(backend.model)
+    assert lean is not None and lean.window == 6 and lean.ops.windows == (6, None) and lean.ops.cap == 5.0
+    backend.model.config.attn_logit_softcapping = 30.0
     assert lean_body(backend.model) is None
 
 
@@ -127,7 +131,7 @@ def test_rope_bit_identical_to_transformers():
     import torch
     from transformers.models.llama.modeling_llama import rotate_half
 
-    from sharpbench.models.hf.fastpath import _rope
+    from sharpbench.models.hf.lean_ops import _rope
 
     g = torch.Generator().manual_seed(2)
     q, k = torch.randn(7, 4, 16, generator=g), torch.randn(7, 2, 16, generator=g)

@@ -143,8 +143,67 @@ def test_shared_prefix_attention_equals_attention_over_the_concatenated_keys():
     kt, v = torch.randn(b, kv, hd, own, generator=g), torch.randn(b, kv, own, hd, generator=g)
     lengths = torch.tensor([1, 3, 7, 2, 5])
     neg = torch.zeros(b, own).masked_fill_(torch.arange(own)[None] >= lengths[:, None], float("-inf"))[:, None, None]
-    got = _attend(q, kt, v, neg, 0.25, shared=(ks, vs))
+    got = _attend(q, kt, v, neg, 0.25, shared=(ks, vs, None))
     full_k = torch.cat((ks[None].expand(b, -1, -1, -1), kt), dim=-1)
     full_v = torch.cat((vs[None].expand(b, -1, -1, -1), v), dim=-2)
     full_neg = torch.cat((torch.zeros(b, 1, 1, p), neg), dim=-1)
     torch.testing.assert_close(got, _attend(q, full_k, full_v, full_neg, 0.25), rtol=1e-5, atol=1e-6)
+
+
+def test_windowed_shared_prefix_attention_hides_the_keys_a_window_leaves_out():
+    """A sliding window over shared + own keys equals the same window over the concatenated keys."""
+    import torch
+
+    from sharpbench.models.hf.decode import _additive, _attend
+
+    g = torch.Generator().manual_seed(1)
+    b, kv, grp, hd, p, own, window = 4, 1, 4, 8, 30, 9, 12
+    q = torch.randn(b, kv * grp, hd, generator=g)
+    ks, vs = torch.randn(kv, hd, p, generator=g), torch.randn(kv, p, hd, generator=g)
+    kt, v = torch.randn(b, kv, hd, own, generator=g), torch.randn(b, kv, own, hd, generator=g)
+    pos = torch.tensor([0, 3, 8, 5])  # each row's new token: own index (position p + index)
+    j = torch.arange(own)[None]
+    neg = _additive((j > pos[:, None]) | (j <= pos[:, None] - window))
+    neg_shared = _additive(torch.arange(p)[None] <= (pos + p)[:, None] - window)
+    got = _attend(q, kt, v, neg, 0.5, shared=(ks, vs, neg_shared))
+    full_k = torch.cat((ks[None].expand(b, -1, -1, -1), kt), dim=-1)
+    full_v = torch.cat((vs[None].expand(b, -1, -1, -1), v), dim=-2)
+    key_pos, q_pos = torch.arange(p + own)[None], (pos + p)[:, None]
+    full_neg = _additive((key_pos > q_pos) | (key_pos <= q_pos - window))
+    torch.testing.assert_close(got, _attend(q, full_k, full_v, full_neg, 0.5), rtol=1e-5, atol=1e-6)
+
+
+def test_gemma3_lean_generation_equals_transformers_generate(tmp_path, smollm2_dir):
+    """Tiny Gemma-3 (sliding window 6, soft-capped logits): prompts sharing a long prefix decode in the lean
+    scheduler (windowed prefill and decode steps) to transformers' greedy text, at batch sizes 1 and 4."""
+    from model_helpers import make_tiny_checkpoint
+
+    from sharpbench.models import load_model
+    from sharpbench.models.hf.fastpath import lean_body
+
+    gemma = load_model(str(make_tiny_checkpoint(tmp_path / "g", smollm2_dir, kind="gemma3")))
+    assert lean_body(gemma.model) is not None
+    shared = "Question: how many apples are left when a basket of twelve apples loses five of them? Answer: "
+    prompts = [shared + tail for tail in ("seven", "the rest", "twelve minus five is", "we count them one by one")]
+    reqs = _greedy(prompts, 20)
+    ours = _texts(gemma, reqs, 4)
+    assert _texts(gemma, reqs, 1) == ours
+    assert ours == [_reference(gemma, p, 20) for p in prompts]
+    assert len(gemma.tok_encode(shared)) > 3 * 6  # the shared prefix spans several windows
+
+
+@pytest.mark.slow
+def test_gemma3_270m_lean_generation_equals_transformers_generate():
+    """The packaged Gemma-3-270M on 8-shot gsm8k_cot prompts (~900 tokens, past its 512-token window): the lean
+    scheduler's greedy text equals transformers' generate."""
+    from sharpbench.models import load_model, packaged
+
+    try:
+        path = packaged.ensure_checkpoint("gemma3-270m")
+    except packaged.ModelPackageMissingError as err:  # pragma: no cover - CI installs it
+        pytest.skip(str(err))
+    gemma = load_model(str(path), dtype="float32")
+    prompts = [it.prompt for it in get_task("gsm8k_cot").items(3)]
+    assert min(len(gemma.tok_encode(p)) for p in prompts) > 600
+    reqs = _greedy(prompts, 24)
+    assert _texts(gemma, reqs, 3) == [_reference(gemma, p, 24) for p in prompts]

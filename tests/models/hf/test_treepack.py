@@ -65,7 +65,7 @@ def test_a_subtree_too_big_for_one_pass_is_cut_below_its_top_node():
     assert scored == sorted(i for i, r in enumerate(reqs) for _ in r.continuation)
 
 
-@pytest.fixture(scope="module", params=["llama", "qwen2"])
+@pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3"])
 def tiny(request, tmp_path_factory, smollm2_dir):
     path = make_tiny_checkpoint(tmp_path_factory.mktemp(request.param), smollm2_dir, kind=request.param)
     return load_model(str(path))
@@ -119,12 +119,13 @@ def test_budget_too_small_computes_without_caching(tiny, caplog):
         assert _max_diff(a.choices, b.choices) <= 1e-4
 
 
-def test_gemma3_falls_back_to_the_plain_path(tmp_path, smollm2_dir, caplog):
-    """Sliding-window attention cannot take a tree/cached prefix: a clear note, then the plain path."""
+def test_unsupported_attention_falls_back_to_the_plain_path(tmp_path, smollm2_dir, caplog):
+    """Attention the lean path does not take (here Gemma with attention soft-capping): a note, then the plain path."""
     from sharpbench.data.registry import get_task
     from sharpbench.engine.runner import score_items
 
     gemma = load_model(str(make_tiny_checkpoint(tmp_path / "g", smollm2_dir, kind="gemma3")))
+    gemma.model.config.attn_logit_softcapping = 30.0
     items = get_task("mmlu_anatomy", num_fewshot=1).items(limit=6)
     with caplog.at_level(logging.WARNING, logger="sharpbench"):
         on = list(score_items(gemma, items, batch_size=3))
@@ -243,3 +244,28 @@ def test_a_wholly_cached_top_node_with_too_many_children_scores_from_the_cache(t
     plain = score_requests(tiny.model, reqs, prefix_tree=False)
     assert cache.hits > 0
     assert _max_diff(first + rest, plain) <= 1e-4
+
+
+@pytest.mark.slow
+def test_gemma3_270m_tree_equals_its_own_forward():
+    """The packaged Gemma-3-270M on MMLU 5-shot (a context past its 512-token window): the prefix tree through the
+    lean forward (sliding-window masks, cached prefixes) gives the logliks of the model's own forward."""
+    from sharpbench.data.registry import get_task
+    from sharpbench.engine.requests import encode_item
+    from sharpbench.models import packaged
+
+    try:
+        path = packaged.ensure_checkpoint("gemma3-270m")
+    except packaged.ModelPackageMissingError as err:  # pragma: no cover - CI installs it
+        pytest.skip(str(err))
+    gemma = load_model(str(path), dtype="float32")
+    items = get_task("mmlu_high_school_geography", num_fewshot=5).items(limit=3)
+    items += get_task("mmlu_high_school_us_history", num_fewshot=1).items(limit=1)
+    reqs = [r for it in items for r in encode_item(gemma, it).requests]
+    assert max(len(r.context) for r in reqs) > 512  # past the sliding window
+    cache = PrefixKVCache(256 << 20)
+    tree = score_requests(gemma.model, reqs[:8], prefix_tree=True, cache=cache)
+    tree += score_requests(gemma.model, reqs[8:], prefix_tree=True, cache=cache)  # reads the cached exemplars
+    own = score_requests(gemma.model, reqs, fast=False)
+    assert cache.hits > 0
+    assert _max_diff(tree, own) <= 1e-3

@@ -4,7 +4,7 @@
   :meth:`HFBackend.from_model` (an already-loaded model, for optimisation loops), the registry entry;
 * :mod:`~sharpbench.models.hf.loading`: loading with ``device_map`` and peft adapters (``--model-args``);
 * :mod:`~sharpbench.models.hf.scoring`: loglikelihood scoring of token requests, one pass per shared context;
-* :mod:`~sharpbench.models.hf.fastpath`: the lean Llama-family forward over packed tokens;
+* :mod:`~sharpbench.models.hf.fastpath`: the lean forward (Llama family, Gemma-3) over packed tokens;
 * :mod:`~sharpbench.models.hf.segattn`: attention segment by segment (contexts, continuations, tree nodes);
 * :mod:`~sharpbench.models.hf.prefix` and :mod:`~sharpbench.models.hf.treepack`: the prefix tree over
   the requests' contexts and its layout as attention segments, with a key/value cache between calls;

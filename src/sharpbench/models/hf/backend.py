@@ -132,7 +132,7 @@ class HFBackend(LmEvalTokenization):
         Lay each call's contexts into a prefix tree and compute every shared
         prefix once; inside :meth:`prefix_session` (the runner opens one per
         evaluation) also keep prefix states between calls.  Llama-family
-        models only (the lean forward); other architectures compute every
+        and Gemma-3 models only (the lean forward); other architectures compute every
         context in full and say so once.  ``False`` is the plain path.
     prefix_cache_mb : int, optional
         Memory for prefix states kept between calls (default
@@ -308,7 +308,7 @@ class HFBackend(LmEvalTokenization):
         """Yield ``(request index, Generation, seconds)`` as each request finishes (continuous batching).
 
         ``batch_size`` sequences decode together (default 32). Llama-family
-        models with the prefix cache on prefill through the prefix tree and
+        and Gemma-3 models with the prefix cache on prefill through the prefix tree and
         decode in the lean scheduler; others (or ``prefix_cache=False``) use
         transformers' ``generate`` on length-sorted batches.
         """
@@ -398,7 +398,7 @@ class HFBackend(LmEvalTokenization):
 class InMemoryHFBackend(HFBackend):
     """:meth:`HFBackend.from_model`'s backend: scores the model as it is at each call.
 
-    The engine's lean Llama-family forward reads each projection's ``.weight``
+    The engine's lean forward reads each projection's ``.weight``
     directly; a model whose layers are wrapped (peft adapter layers, hooks,
     accelerate's ``device_map`` dispatch) is scored with its own forward
     instead, so that the wrapper's effect (e.g. the LoRA delta) counts.

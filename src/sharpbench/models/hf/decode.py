@@ -10,15 +10,16 @@ lean forward's own arithmetic (:mod:`sharpbench.models.hf.fastpath`: the
 same norms, rotary embedding and projections as transformers' modules),
 writes its key and value into the sequence's row at its position, and
 attends over that row up to the longest active sequence, masking each
-row's unused tail.  The projections and MLP run on the active rows only:
-no compute on finished sequences or padding tokens.
+row's unused tail (and, in a sliding-window layer, the keys ``window`` or
+more positions before the new token).  The projections and MLP run on the
+active rows only: no compute on finished sequences or padding tokens.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sharpbench.models.hf.fastpath import LeanForward, mlp_residual, qkv, rotary
+from sharpbench.models.hf.fastpath import LeanForward
 
 
 def slot_bytes(lean: LeanForward, capacity: int) -> int:
@@ -117,7 +118,7 @@ def decode_step(lean: LeanForward, cache: SlotCache, ids: Any, n_active: int) ->
 
     if ids.shape != (n_active,):
         raise ValueError(f"ids must have shape ({n_active},), got {tuple(ids.shape)}")
-    base, linear = lean.base, lean.linear
+    base, linear, ops = lean.base, lean.linear, lean.ops
     lengths = cache.lengths[:n_active]
     if max(lengths) >= cache.capacity:
         raise ValueError(f"a sequence would exceed its slot of {cache.capacity} positions")
@@ -125,32 +126,51 @@ def decode_step(lean: LeanForward, cache: SlotCache, ids: Any, n_active: int) ->
     pos = torch.tensor(lengths, dtype=torch.long, device=device)  # index in the row
     span = max(lengths) + 1
     rows = torch.arange(n_active, device=device)
-    unused = torch.arange(span, device=device)[None, :] > pos[:, None]  # (B, span): past a row's own end
-    neg = torch.zeros(unused.shape, dtype=torch.float32, device=device).masked_fill_(unused, float("-inf"))
-    neg = neg[:, None, None, :]  # (B, 1, 1, span), added to the scores
+    own = torch.arange(span, device=device)[None, :]
+    neg = _additive(own > pos[:, None])  # (B, 1, 1, span): past a row's own end
+    neg_window = shared_window = None
+    if lean.window is not None:  # keys at `window` or more positions before the new token (row j: offset + j)
+        neg_window = _additive((own > pos[:, None]) | (own <= pos[:, None] - lean.window))
+        if cache.offset:
+            pre = torch.arange(cache.offset, device=device)[None, :]
+            shared_window = _additive(pre <= (pos + cache.offset)[:, None] - lean.window)
     x = base.embed_tokens(ids)  # (B, d)
-    cos, sin = rotary(base, x, pos + cache.offset)  # positions in the sequence
+    rope = ops.rotary(x, pos + cache.offset)  # positions in the sequence
     for i, layer in enumerate(base.layers):
         attn = layer.self_attn
-        q, k, v = qkv(layer, x, linear, cos, sin)
+        q, k, v = ops.qkv(layer, x, linear, *rope[i])
         kb, vb = cache.keys[i], cache.values[i]
         kb[rows, :, :, pos] = k
         vb[rows, :, pos] = v
-        shared = (cache.shared_keys[i], cache.shared_values[i]) if cache.offset else None
-        o = _attend(q, kb[:n_active, :, :, :span], vb[:n_active, :, :span], neg, attn.scaling, shared)
-        x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
-        mlp_residual(layer, x, linear)
+        windowed = ops.windows[i] is not None
+        shared = None
+        if cache.offset:
+            shared = (cache.shared_keys[i], cache.shared_values[i], shared_window if windowed else None)
+        o = _attend(q, kb[:n_active, :, :, :span], vb[:n_active, :, :span], neg_window if windowed else neg,
+                    attn.scaling, shared)
+        ops.attn_residual(layer, x, o, linear)
+        ops.mlp_residual(layer, x, linear)
     for b in range(n_active):
         cache.lengths[b] += 1
     return lean.logits(x)
 
 
+def _additive(hidden):
+    """``(B, L)`` booleans (True: not seen) as an additive float32 mask ``(B, 1, 1, L)`` of 0 / -inf."""
+    import torch
+
+    neg = torch.zeros(hidden.shape, dtype=torch.float32, device=hidden.device).masked_fill_(hidden, float("-inf"))
+    return neg[:, None, None, :]
+
+
 def _attend(q, kt, v, neg, scale: float, shared=None):
     """Attention of one query per row over that row's keys: ``q (B, H, hd)``, ``kt (B, KV, hd, L)``, ``v (B, KV, L, hd)``.
 
-    With ``shared = (ks (KV, hd, P), vs (KV, P, hd))`` every row also attends
-    to the shared prefix's keys, placed before its own (one softmax over
-    both); the shared part is one matrix product for all rows' queries.
+    With ``shared = (ks (KV, hd, P), vs (KV, P, hd), neg_shared)`` every row
+    also attends to the shared prefix's keys, placed before its own (one
+    softmax over both); the shared part is one matrix product for all rows'
+    queries.  ``neg_shared`` (``(B, 1, 1, P)`` additive, or None) hides
+    shared keys from some rows (a sliding window).
     Grouped-query heads share their key/value head without copying it
     (queries viewed as ``(B, KV, H/KV, hd)``); scores and softmax in float32.
     Returns ``(B, H*hd)``.
@@ -165,9 +185,11 @@ def _attend(q, kt, v, neg, scale: float, shared=None):
     if shared is None:
         p = own.softmax(-1).to(v.dtype)
         return torch.matmul(p, v).reshape(n, h * hd)
-    ks, vs = shared
+    ks, vs, neg_shared = shared
     qs = qg.permute(1, 0, 2, 3).reshape(kv, n * g, hd)  # every row's queries of a key/value head together
     pre = torch.matmul(qs, ks).float().mul_(scale).view(kv, n, g, -1).permute(1, 0, 2, 3)  # (B, KV, G, P)
+    if neg_shared is not None:
+        pre = pre + neg_shared
     p = torch.cat((pre, own), dim=-1).softmax(-1).to(v.dtype)
     n_pre = ks.shape[-1]
     p_pre = p[..., :n_pre].permute(1, 0, 2, 3).reshape(kv, n * g, n_pre)

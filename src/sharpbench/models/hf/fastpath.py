@@ -1,20 +1,21 @@
-"""A lean forward for Llama-family decoders over packed rows (Llama, Qwen2, Mistral).
+"""A lean forward for decoders over packed rows (Llama, Qwen2, Mistral, Gemma-3).
 
 It calls the model's own weights with the same arithmetic as transformers'
-modules (RMSNorm in float32, rotary embeddings from the model's own
-``rotary_emb``, SDPA attention), but
+modules (:mod:`sharpbench.models.hf.lean_ops`: the same norms, rotary
+embeddings from the model's own ``rotary_emb``, SDPA attention), but
 
 * the linear layers, norms and MLP run on the real tokens only (a flat
   ``(T, hidden)`` tensor without padding); the attention runs segment by
   segment (:mod:`sharpbench.models.hf.segattn`): the context causally, each
   continuation against the context and itself, never against the other
-  continuations of its row;
-* residual additions and the SiLU-gate product are done in place;
+  continuations of its row; a sliding-window layer also masks keys at
+  ``window`` positions or more before their query;
+* residual additions and the gate product are done in place;
 * transformers' mask building, cache objects and output containers are skipped.
 
-Architectures with anything else (sliding windows, soft-capping, q/k norms,
-other activations) get ``None`` from :func:`lean_body` and the caller uses
-the model's own forward.
+Architectures with anything else (attention soft-capping, bidirectional
+attention, other layer kinds, Mistral's sliding window) get ``None`` from
+:func:`lean_body` and the caller uses the model's own forward.
 """
 
 from __future__ import annotations
@@ -22,20 +23,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_LEAN_TYPES = frozenset({"llama", "qwen2", "mistral"})
+from sharpbench.models.hf.lean_ops import Gemma3Ops, LlamaOps, gemma3_supported
+
+_LEAN_TYPES = frozenset({"llama", "qwen2", "mistral", "gemma3_text"})
 
 
 def lean_body(model: Any) -> LeanForward | None:
-    """A :class:`LeanForward` for a supported Llama-family model, else ``None``."""
+    """A :class:`LeanForward` for a supported model (Llama family, Gemma-3 text), else ``None``."""
     cfg = model.config
-    if getattr(cfg, "model_type", None) not in _LEAN_TYPES:
+    kind = getattr(cfg, "model_type", None)
+    if kind not in _LEAN_TYPES:
         return None
-    if getattr(cfg, "hidden_act", None) != "silu" or getattr(cfg, "final_logit_softcapping", None):
-        return None
-    if any(t != "full_attention" for t in (getattr(cfg, "layer_types", None) or [])):
-        return None
-    if cfg.model_type == "mistral" and getattr(cfg, "sliding_window", None):
-        return None
+    if kind == "gemma3_text":
+        if not gemma3_supported(model):
+            return None
+    else:
+        if getattr(cfg, "hidden_act", None) != "silu" or getattr(cfg, "final_logit_softcapping", None):
+            return None
+        if any(t != "full_attention" for t in (getattr(cfg, "layer_types", None) or [])):
+            return None
+        if kind == "mistral" and getattr(cfg, "sliding_window", None):
+            return None
+        if any(hasattr(layer.self_attn, "q_norm") or hasattr(layer.self_attn, "k_norm")
+               for layer in getattr(model.base_model, "layers", []) if hasattr(layer, "self_attn")):
+            return None
     base = model.base_model
     if not all(hasattr(base, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")):
         return None
@@ -46,7 +57,7 @@ def lean_body(model: Any) -> LeanForward | None:
             return None
     for layer in base.layers:
         attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
-        if attn is None or mlp is None or hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):
+        if attn is None or mlp is None:
             return None
         projections = [getattr(attn, a, None) for a in ("q_proj", "k_proj", "v_proj", "o_proj")]
         projections += [getattr(mlp, a, None) for a in ("gate_proj", "up_proj", "down_proj")]
@@ -114,6 +125,10 @@ class LeanForward:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.base = model.base_model
+        self.ops = Gemma3Ops(self.base) if model.config.model_type == "gemma3_text" else LlamaOps(self.base)
+        windows = {w for w in self.ops.windows if w is not None}
+        #: the sliding window of the layers that have one (one size per model), or None
+        self.window: int | None = windows.pop() if windows else None
         self.linear = pick_linear(self.base.layers[0].mlp.gate_proj.weight)
         if self.linear is _widened_linear and _widened_copies_fit(self.base.layers):
             self.linear = _cached_widened_linear
@@ -134,7 +149,7 @@ class LeanForward:
         projection and MLP on those rows only (its attention still reads
         every token's keys and values).
         """
-        return _forward(self.base, self.linear, ids, pos, plan, keep)[0]
+        return _forward(self, ids, pos, plan, keep)[0]
 
     def hidden_cached(self, ids, pos, plan, keep=None, past=None, save=()):
         """:meth:`hidden` over a prefix-tree plan that may read cached keys, and saves some.
@@ -152,7 +167,7 @@ class LeanForward:
         saved : list of (list of keys, list of values)
             One per entry of ``save``, one tensor per layer.
         """
-        return _forward(self.base, self.linear, ids, pos, plan, keep, past, save)
+        return _forward(self, ids, pos, plan, keep, past, save)
 
     def logits(self, hidden):
         """Final norm + output layer on (scored) hidden states ``(N, d)`` -> float32 ``(N, vocab)``.
@@ -164,7 +179,7 @@ class LeanForward:
         call; at 128 rows the packed one measured ~25% faster on SmolLM2's
         49152 x 576 head, with bit-identical results.
         """
-        h = rms_norm(hidden, self.base.norm)
+        h = self.ops.final_norm(hidden)
         w, b = self._head.weight, self._head.bias
         if self.linear in (_widened_linear, _cached_widened_linear):
             out = _cached_widened_linear(h, w, b)
@@ -173,6 +188,10 @@ class LeanForward:
             out = _packed_linear(h, packed, w, b)
         else:
             out = self._head(h)
+        if self.ops.cap:  # final-logit soft-capping (Gemma), in the output dtype as transformers does
+            import torch
+
+            out = torch.tanh(out / self.ops.cap) * self.ops.cap
         return out.float()
 
 
@@ -301,84 +320,28 @@ def pick_linear(weight) -> Callable:
     return _widened_linear if _LINEAR_CHOICE[key] else _plain_linear
 
 
-def rms_norm(x, norm):
-    """transformers' Llama RMSNorm: normalise in float32, cast back, then scale."""
-    xf = x.float()
-    y = xf * xf.pow(2).mean(-1, keepdim=True).add_(norm.variance_epsilon).rsqrt_()
-    if y.dtype == x.dtype:  # float32: scale in place (the same products as ``weight * y``)
-        return y.mul_(norm.weight)
-    return norm.weight * y.to(x.dtype)
-
-
-def _rope(x, cos, sin_signed):
-    """``x * cos + rotate_half(x) * sin``, with the halves rotated by slicing.
-
-    ``sin_signed`` is ``sin`` with its first half negated (an exact sign
-    flip), so each half is ``x_half * cos + other_half * sin_signed``: the
-    same products and sums as transformers' formula, bit for bit, without
-    materialising ``rotate_half(x)`` (``torch.roll`` gathers, ~3x slower).
-    """
-    h = x.shape[-1] // 2
-    out = x * cos
-    out[..., :h].add_(x[..., h:] * sin_signed[..., :h])
-    out[..., h:].add_(x[..., :h] * sin_signed[..., h:])
-    return out
-
-
-def rotary(base, x, pos):
-    """``(cos, sin_signed)`` of positions ``pos`` as :func:`_rope` takes them, ``(T, 1, head_dim)`` each."""
-    import torch
-
-    cos, sin = base.rotary_emb(x, pos[None])
-    cos, sin = cos[0, :, None, :], sin[0, :, None, :]
-    half = sin.shape[-1] // 2
-    return cos, torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-
-
-def qkv(layer, x, linear, cos, sin):
-    """A decoder layer's queries, keys (both after the rotary embedding) and values of ``x``: ``(T, heads, hd)``."""
-    attn = layer.self_attn
-    n_tok, hd = x.shape[0], attn.head_dim
-    h = rms_norm(x, layer.input_layernorm)
-    q = linear(h, attn.q_proj.weight, attn.q_proj.bias).view(n_tok, -1, hd)
-    k = linear(h, attn.k_proj.weight, attn.k_proj.bias).view(n_tok, -1, hd)
-    v = linear(h, attn.v_proj.weight, attn.v_proj.bias).view(n_tok, -1, hd)
-    return _rope(q, cos, sin), _rope(k, cos, sin), v
-
-
-def mlp_residual(layer, x, linear) -> None:
-    """``x += mlp(post_attention_layernorm(x))`` in place (SiLU-gated MLP)."""
-    import torch.nn.functional as F
-
-    mlp = layer.mlp
-    h = rms_norm(x, layer.post_attention_layernorm)
-    g = F.silu(linear(h, mlp.gate_proj.weight, mlp.gate_proj.bias), inplace=True)
-    g.mul_(linear(h, mlp.up_proj.weight, mlp.up_proj.bias))
-    x.add_(linear(g, mlp.down_proj.weight, mlp.down_proj.bias))
-
-
-def _forward(base, linear, ids, pos, plan, keep=None, past=None, save=()):
+def _forward(lean, ids, pos, plan, keep=None, past=None, save=()):
     import torch
 
     from sharpbench.models.hf.segattn import segment_attention
 
+    base, linear, ops = lean.base, lean.linear, lean.ops
     x = base.embed_tokens(ids)  # (T, d), a fresh tensor: safe to update in place
-    cos, sin = rotary(base, x, pos)
+    rope = ops.rotary(x, pos)
     last = len(base.layers) - 1
     saved = [([], []) for _ in save]
     for i, layer in enumerate(base.layers):
-        attn = layer.self_attn
-        q, k, v = qkv(layer, x, linear, cos, sin)
+        q, k, v = ops.qkv(layer, x, linear, *rope[i])
         if past is not None:  # cached states first: the plan's key indices below plan.n_past point there
             k, v = torch.cat((past[i][0], k)), torch.cat((past[i][1], v))
         for (sk, sv), idx in zip(saved, save):
             sk.append(k.index_select(0, idx))
             sv.append(v.index_select(0, idx))
-        o = segment_attention(q, k, v, plan, attn.scaling)
+        o = segment_attention(q, k, v, plan, layer.self_attn.scaling, windowed=ops.windows[i] is not None)
         if i == last and keep is not None:  # only the kept rows feed the output layer
             x, o = x.index_select(0, keep), o.index_select(0, keep)
-        x.add_(linear(o, attn.o_proj.weight, attn.o_proj.bias))
-        mlp_residual(layer, x, linear)
+        ops.attn_residual(layer, x, o, linear)
+        ops.mlp_residual(layer, x, linear)
     if keep is not None and last < 0:  # no layers: nothing was selected above
         x = x.index_select(0, keep)
     return x, saved

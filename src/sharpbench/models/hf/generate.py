@@ -3,7 +3,7 @@
 :func:`generate_iter` runs a list of :class:`~sharpbench.results.GenerationRequest`
 through one model and yields each finished generation as soon as it is done.
 
-Llama-family models (the lean forward) go through the scheduler here:
+Models the lean forward supports (Llama family, Gemma-3) go through the scheduler here:
 
 * prompts are prefilled through the prefix tree (:func:`sharpbench.models.hf.prefill.prefill`):
   a few-shot prefix shared by every question is computed once and kept in the

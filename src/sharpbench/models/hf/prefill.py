@@ -59,7 +59,7 @@ def prefill(
     Parameters
     ----------
     model : transformers.PreTrainedModel
-        A Llama-family model the lean forward supports (see
+        A model the lean forward supports (Llama family, Gemma-3; see
         :func:`sharpbench.models.hf.scoring.supports_prefix_tree`).
     prompts : sequence of token sequences
         Non-empty; repeats are computed once.
@@ -81,7 +81,8 @@ def prefill(
     lean = lean_body(model)
     if lean is None:
         raise ScoringError(
-            f"prefill through the prefix tree needs a Llama-family model; {model.config.model_type} is not one"
+            f"prefill through the prefix tree needs a model the lean forward supports (Llama family, Gemma-3); "
+            f"{model.config.model_type} is not one"
         )
     uniq: dict[tuple[int, ...], int] = {}
     for i, p in enumerate(prompts):

@@ -19,11 +19,11 @@ for each of them.  Rows are right-padded to the longest row of their batch (rows
 sorted by length first) and the output layer runs only at scored positions,
 where the log-softmax is taken in float32.
 
-Llama-family models (Llama, Qwen2, Mistral without sliding window) run
-through the lean forward of :mod:`sharpbench.models.hf.fastpath` (no padding in
-the linear layers, in-place residuals, no transformers mask/cache machinery);
-other architectures (e.g. Gemma-3 with sliding windows and soft-capping) use
-the model's own forward with the same packed mask.
+Llama-family models (Llama, Qwen2, Mistral without sliding window) and
+Gemma-3 text models (sliding windows, final-logit soft-capping) run through
+the lean forward of :mod:`sharpbench.models.hf.fastpath` (no padding in the
+linear layers, in-place residuals, no transformers mask/cache machinery);
+other architectures use the model's own forward with the same packed mask.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def _lean_batch(lean, rows: list[PackedRow], device: str):
         toks.extend(r.score_tok)
         reqs.extend(r.score_req)
         off += len(r.tokens)
-    plan = plan_attention(segments, off, dtype=lean.dtype, device=device)
+    plan = plan_attention(segments, off, dtype=lean.dtype, device=device, window=lean.window)
     ids_t, pos_t, keep, target = (
         to_device(torch.tensor(v, dtype=torch.long), device) for v in (ids, pos, flat_pos, toks)
     )
@@ -460,7 +460,7 @@ class TreePassRunner:
                 for layer in range(n_layers)
             ]
         plan = plan_tree_attention(p.segments, len(p.tokens), n_past=p.n_past, dtype=self.lean.dtype,
-                                   device=self.device)
+                                   device=self.device, window=self.lean.window)
         ids, pos, keep = (
             to_device(torch.tensor(v, dtype=torch.long), self.device) for v in (p.tokens, p.positions, p.score_pos)
         )
@@ -498,7 +498,7 @@ def score_requests(
     max_rows, max_tokens : int
         Bounds on the rows and padded tokens of one forward pass.
     fast : bool
-        Use the lean Llama-family forward (``models.hf.fastpath``) when the
+        Use the lean forward (``models.hf.fastpath``: Llama family, Gemma-3) when the
         architecture supports it; ``False`` forces the model's own forward.
     prefix_tree : bool
         Lay the requests' contexts into a prefix tree and compute each

@@ -58,6 +58,7 @@ class Bucket:
     k_src: Any  # (n_seg * lk,) long: flat token of each key slot (padding -> 0)
     out_dst: Any  # (n_seg * lq,) long: output row of each query slot (padding -> n_tok)
     mask: Any  # (n_seg, 1, lq, lk) additive (0 / -inf), q's dtype
+    mask_window: Any = None  # the same, also hiding keys a sliding window leaves out (plans built with a window)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,12 @@ def to_device(t: Any, device: Any) -> Any:
 
 
 def plan_attention(
-    segments: Sequence[tuple[int, int, int, int]], n_tok: int, *, dtype: Any = None, device: Any = "cpu"
+    segments: Sequence[tuple[int, int, int, int]],
+    n_tok: int,
+    *,
+    dtype: Any = None,
+    device: Any = "cpu",
+    window: int | None = None,
 ) -> AttentionPlan:
     """Buckets, gather indices and masks for the segments of one batch.
 
@@ -174,6 +180,9 @@ def plan_attention(
         Where the index and mask tensors live.  On a non-CPU device each
         kind of segment (contexts, continuations) is one bucket, its key
         axis padded to a multiple of 16.
+    window : int, optional
+        Also build each bucket's sliding-window mask (see
+        :func:`plan_tree_attention`).
 
     Returns
     -------
@@ -186,7 +195,8 @@ def plan_attention(
     if (pl < 0).any() or (p0 < 0).any() or ((p0 + pl) > n_tok).any():
         raise AttentionPlanError("prefix lengths must be >= 0, offsets >= 0 and inside the flat tokens")
     keys = [np.arange(a, a + n, dtype=np.int64) for a, n in zip(p0.tolist(), pl.tolist())]
-    return plan_tree_attention(list(zip(keys, o0.tolist(), ol.tolist())), n_tok, dtype=dtype, device=device)
+    return plan_tree_attention(list(zip(keys, o0.tolist(), ol.tolist())), n_tok, dtype=dtype, device=device,
+                               window=window)
 
 
 def plan_tree_attention(
@@ -196,6 +206,7 @@ def plan_tree_attention(
     n_past: int = 0,
     dtype: Any = None,
     device: Any = "cpu",
+    window: int | None = None,
 ) -> AttentionPlan:
     """Attention plan for segments whose prefix is any list of earlier keys (prefix-tree layouts).
 
@@ -215,6 +226,12 @@ def plan_tree_attention(
         Flat tokens of the batch and cached keys before them.
     dtype, device
         As :func:`plan_attention`.
+    window : int, optional
+        Also build, per bucket, the mask of a sliding-window layer: a query
+        does not see keys ``window`` or more positions before it
+        (transformers' ``kv_idx > q_idx - window``).  A segment's prefix keys
+        are its whole ancestry, so prefix key ``j`` sits at position ``j`` and
+        own query ``i`` at position ``len(prefix) + i``.
 
     Returns
     -------
@@ -262,6 +279,13 @@ def plan_tree_attention(
         # query i sees the prefix and own keys up to itself; padded queries see at least key 0
         see = (kj[:, None, :] < gpl[:, :, None]) | (k_own[:, None, :] <= qi[:, :, None])
         mask = torch.zeros(see.shape, dtype=dtype).masked_fill_(torch.from_numpy(~see), float("-inf"))
+        mask_window = None
+        if window is not None:
+            if window < 1:
+                raise AttentionPlanError(f"a sliding window must be >= 1, got {window}")
+            near = (gpl[:, :, None] + qi[:, :, None]) - kj[:, None, :] < window  # (n_seg, lq, lk)
+            near |= ~q_real[:, :, None]  # padded queries keep key 0 (their output is dropped)
+            mask_window = mask.masked_fill(torch.from_numpy(~near), float("-inf"))
         buckets.append(
             Bucket(
                 n_seg=n_seg,
@@ -271,16 +295,18 @@ def plan_tree_attention(
                 k_src=to_device(torch.from_numpy(k_src.reshape(-1)), device),
                 out_dst=to_device(torch.from_numpy(out_dst.reshape(-1)), device),
                 mask=to_device(mask[:, None], device),
+                mask_window=None if mask_window is None else to_device(mask_window[:, None], device),
             )
         )
     return AttentionPlan(n_tok=n_tok, buckets=tuple(buckets), n_past=n_past)
 
 
-def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
+def segment_attention(q, k, v, plan: AttentionPlan, scale: float, *, windowed: bool = False):
     """Attention output ``(T, heads * head_dim)`` of flat ``q (T, H, d)``, ``k, v (plan.n_past + T, H_kv, d)``.
 
     Each bucket gathers its head-major grids, runs the attention with its
-    mask and scatters the real query rows back; padding query rows land in a
+    mask (``windowed``: its sliding-window mask, which the plan must have)
+    and scatters the real query rows back; padding query rows land in a
     spare last token row.  The first ``plan.n_past`` keys/values are cached
     states placed before the batch's own (prefix cache).
     """
@@ -304,8 +330,11 @@ def segment_attention(q, k, v, plan: AttentionPlan, scale: float):
             qg = q_rows.index_select(0, q_idx).view(b.n_seg, n_heads, b.lq, hd)
             kg = k_rows.index_select(0, k_idx).view(b.n_seg, g_kv, b.lk, hd)
             vg = v_rows.index_select(0, k_idx).view(b.n_seg, g_kv, b.lk, hd)
+            mask = b.mask_window if windowed else b.mask
+            if mask is None:
+                raise AttentionPlanError("a sliding-window layer needs a plan built with its window")
             o = F.scaled_dot_product_attention(
-                qg, kg, vg, attn_mask=b.mask, scale=scale, enable_gqa=g_kv != n_heads
+                qg, kg, vg, attn_mask=mask, scale=scale, enable_gqa=g_kv != n_heads
             )
             out.index_copy_(0, out_idx, o.reshape(b.n_seg * n_heads * b.lq, hd))
     return out.view(n_tok + 1, n_heads * hd)[:n_tok]
