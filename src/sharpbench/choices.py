@@ -13,8 +13,9 @@ Order matters: the first name is listed first in help text.
 from __future__ import annotations
 
 __all__ = [
-    "ABILITY_METHODS", "HARD_RANKINGS", "IRT_MODELS", "IRT_PRIORS", "MATRIX_FORMATS", "RANK_METHODS",
-    "SELECTION_METHODS", "SKILL_SOURCES", "STORE_EXPORT_FORMATS", "TINY_ESTIMATORS", "TINY_METHODS",
+    "ABILITY_METHODS", "CALIBRATION_BINNINGS", "HARD_RANKINGS", "IRT_MODELS", "IRT_PRIORS", "MATRIX_FORMATS",
+    "PERTURB_DIRECTIONS", "P_CORRECTIONS", "RANK_METHODS", "SELECTION_METHODS", "SKILL_SOURCES",
+    "STORE_EXPORT_FORMATS", "TINY_ESTIMATORS", "TINY_METHODS",
 ]
 
 #: IRT models (:data:`sharpbench.irt.models.MODELS`; it also accepts ``"rasch"`` for ``"1pl"``).
@@ -38,6 +39,16 @@ TINY_ESTIMATORS = ("weighted", "irt", "pirt", "gpirt")
 RANK_METHODS = ("mean", "borda", "kemeny", "bradley-terry")
 #: Where skill labels come from (:mod:`sharpbench.insight.skills`).
 SKILL_SOURCES = ("metadata", "embeddings", "rationales")
+#: Multiple-comparison corrections (:func:`sharpbench.insight.stats.adjust_pvalues`): Holm,
+#: Benjamini-Hochberg, Bonferroni.
+P_CORRECTIONS = ("holm", "bh", "bonferroni")
+#: Confidence bins of calibration (:func:`sharpbench.insight.calibration.reliability_table`): equal width,
+#: equal mass.
+CALIBRATION_BINNINGS = ("uniform", "quantile")
+
+#: Ablation directions of ``perturb`` (:func:`sharpbench.compare.perturb.make_variants`): a random unit
+#: vector, the mean residual of a prompt set, the difference of two sets' means.
+PERTURB_DIRECTIONS = ("random", "mean", "diff")
 
 #: Files ``Store.export`` writes (:mod:`sharpbench.store.export`).
 STORE_EXPORT_FORMATS = ("parquet", "csv")

@@ -58,7 +58,8 @@ def test_cli_choices_are_the_library_names():
     from sharpbench.adaptive.selection import SELECTION_METHODS
     from sharpbench.cli.adaptive_cmd import Ability, Selection
     from sharpbench.cli.distill_cmd import HardMethod, TinyMethod
-    from sharpbench.cli.insight_cmd import RankMethod, SkillFrom
+    from sharpbench.cli.compare_cmd import Direction
+    from sharpbench.cli.insight_cmd import Binning, Correction, RankMethod, SkillFrom
     from sharpbench.cli.output import FORMATS, OutputFormat
     from sharpbench.distill.estimators import ESTIMATORS
     from sharpbench.distill.hard_rank import RANKINGS
@@ -78,6 +79,9 @@ def test_cli_choices_are_the_library_names():
     assert ESTIMATORS == choices.TINY_ESTIMATORS
     assert values(RankMethod) == (*METHODS, "all") and METHODS == choices.RANK_METHODS
     assert values(SkillFrom) == SKILL_SOURCES == choices.SKILL_SOURCES
+    assert values(Correction) == choices.P_CORRECTIONS
+    assert values(Binning) == choices.CALIBRATION_BINNINGS
+    assert values(Direction) == choices.PERTURB_DIRECTIONS
     assert values(OutputFormat) == FORMATS == ("table", "json", "csv")
     assert set(MODELS) == {*choices.IRT_MODELS, "rasch"}
     from sharpbench.irt.priors import PRESETS
@@ -129,3 +133,43 @@ def test_cli_start_up_imports_no_analysis_stack():
             "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'torch', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_corrections_binnings_and_directions_are_the_ones_the_library_takes():
+    """Each name in the three lists works in its function; an unknown one is refused naming them all; the CLI
+    offers exactly these (a wrong choice exits 2 listing them)."""
+    import numpy as np
+
+    from sharpbench import choices
+    from sharpbench.insight.calibration import reliability_table
+    from sharpbench.insight.stats import InsightError, adjust_pvalues
+
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    for name in choices.P_CORRECTIONS:
+        adj = adjust_pvalues(p, name)
+        assert adj.shape == p.shape and bool((adj >= p).all())
+    with pytest.raises(InsightError, match=", ".join(choices.P_CORRECTIONS)):
+        adjust_pvalues(p, "sidak")
+    conf, correct = np.linspace(0.3, 0.95, 40), np.arange(40) % 2
+    for name in choices.CALIBRATION_BINNINGS:
+        assert len(reliability_table(conf, correct, 5, name))
+    with pytest.raises(InsightError, match=", ".join(choices.CALIBRATION_BINNINGS)):
+        reliability_table(conf, correct, 5, "log")
+    for cmd, opt, names in ((("skills", "m.csv"), "--correction", choices.P_CORRECTIONS),
+                            (("calibration",), "--binning", choices.CALIBRATION_BINNINGS),
+                            (("perturb", "m", "-o", "x"), "--direction", choices.PERTURB_DIRECTIONS)):
+        r = runner.invoke(app, [*cmd, opt, "nope"])
+        assert r.exit_code == 2 and all(v in r.output for v in names), (cmd, r.output)
+
+
+def test_perturb_refuses_an_unknown_direction_naming_the_known_ones():
+    from types import SimpleNamespace
+
+    from sharpbench import choices
+    from sharpbench.compare.errors import CompareError
+    from sharpbench.compare.perturb import make_direction
+
+    model = SimpleNamespace(config=SimpleNamespace(hidden_size=4))
+    assert float(make_direction(model, None, "random", layer=0).norm()) == pytest.approx(1.0)
+    with pytest.raises(CompareError, match=", ".join(choices.PERTURB_DIRECTIONS)):
+        make_direction(model, None, "sideways", layer=0)

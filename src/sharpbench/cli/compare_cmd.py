@@ -10,10 +10,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sharpbench.cli.common import exit_code, fail, save_artifact
+from sharpbench.choices import PERTURB_DIRECTIONS
+from sharpbench.cli.common import choice_enum, exit_code, fail, save_artifact
 from sharpbench.cli.output import Output, check_format, format_option
 from sharpbench.compare.errors import CompareError
 from sharpbench.errors import SharpbenchError
+
+Direction = choice_enum("Direction", PERTURB_DIRECTIONS)
 
 
 def register(app: typer.Typer) -> None:
@@ -123,7 +126,7 @@ def perturb_command(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the variants (one sub-folder each)."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Relative Gaussian noise scales, e.g. 0.01,0.02,0.05."),
     ablate: Optional[str] = typer.Option(None, "--ablate", help="Ablation weights in [0,1], e.g. 0.5,1."),
-    direction: str = typer.Option("random", "--direction", help="random | mean (mean residual of --prompts) | diff (--contrast minus --prompts)."),
+    direction: Direction = typer.Option(PERTURB_DIRECTIONS[0], "--direction", help="Ablation direction: a random unit vector, the mean residual of --prompts, or --contrast's mean minus --prompts'."),
     layer: Optional[int] = typer.Option(None, "--layer", help="Layer whose residual defines mean/diff directions (default: middle)."),
     prompts: str = typer.Option("harmless", "--prompts", help="Prompt set for mean/diff directions."),
     contrast: Optional[str] = typer.Option(None, "--contrast", help="Second prompt file for --direction diff (e.g. harmful prompts)."),
@@ -135,9 +138,10 @@ def perturb_command(
         from sharpbench.compare.perturb import make_variants
         from sharpbench.compare.prompts import load_prompts
 
-        p = load_prompts(prompts) if direction in ("mean", "diff") else []
+        how = direction.value
+        p = load_prompts(prompts) if how in ("mean", "diff") else []
         c = load_prompts(contrast) if contrast else []
-        made = make_variants(model, out, noise=_floats(noise), ablate=_floats(ablate), direction=direction,
+        made = make_variants(model, out, noise=_floats(noise), ablate=_floats(ablate), direction=how,
                              layer=layer, prompts=p, contrast=c, seed=seed)
         for info, path in made:
             Console().print(f"{info.name}\t{path}", markup=False)

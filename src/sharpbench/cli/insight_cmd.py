@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sharpbench.choices import RANK_METHODS, SKILL_SOURCES
+from sharpbench.choices import CALIBRATION_BINNINGS, P_CORRECTIONS, RANK_METHODS, SKILL_SOURCES
 from sharpbench.cli.common import choice_enum, choice_help, save_artifact
 from sharpbench.cli.output import Output, check_format, format_option
 
@@ -16,6 +16,8 @@ __all__ = ["register"]
 
 SkillFrom = choice_enum("SkillFrom", SKILL_SOURCES)
 RankMethod = choice_enum("RankMethod", (*RANK_METHODS, "all"))
+Correction = choice_enum("Correction", P_CORRECTIONS)
+Binning = choice_enum("Binning", CALIBRATION_BINNINGS)
 
 
 def _load(results: Path, items: Path | None, items_as_rows: bool | None):
@@ -46,7 +48,7 @@ def skills(
     limit: int | None = typer.Option(None, help="Use a random sample of this many items (embeddings/rationales)."),
     compare: str | None = typer.Option(None, help="Two models 'A,B' to compare skill by skill."),
     tol: float = typer.Option(0.02, help="Without --compare: compare pairs within this overall accuracy."),
-    correction: str = typer.Option("holm", help="Multiple-comparison correction: holm, bh or bonferroni."),
+    correction: Correction = typer.Option(P_CORRECTIONS[0], help="Multiple-comparison correction (Holm, Benjamini-Hochberg, Bonferroni)."),
     splits: int = typer.Option(20, help="Random split-halves for the routing evaluation."),
     items_as_rows: bool | None = typer.Option(
         None, "--items-as-rows/--models-as-rows", help="The matrix file has one row per item / per model (default: per model, checked)."
@@ -59,7 +61,7 @@ def skills(
     check_format(fmt)
     with Output(fmt) as out:
         _skills(out, results, source.value, items, column, n_clusters, encoder, generator, limit, compare, tol,
-                correction, splits, items_as_rows, store, seed)
+                correction.value, splits, items_as_rows, store, seed)
 
 
 def _skills(out: Output, results: Path, source: str, items, column, n_clusters, encoder, generator, limit, compare,
@@ -170,7 +172,7 @@ def calibration(
     store: Path = typer.Option(Path("sharpbench.duckdb"), help="Result store with per-choice log-likelihoods."),
     runs: str | None = typer.Option(None, help="Comma-separated run ids (default: all)."),
     bins: int = typer.Option(15, help="Number of ECE bins."),
-    binning: str = typer.Option("uniform", help="uniform (equal width) or quantile (equal mass) bins."),
+    binning: Binning = typer.Option(CALIBRATION_BINNINGS[0], help="Confidence bins: equal width (uniform) or equal mass (quantile)."),
     length_normalise: bool = typer.Option(False, help="Divide choice log-likelihoods by token count first."),
     idk_choice: int | None = typer.Option(None, help="Index of an 'I don't know' option, if the task has one."),
     fmt: str = format_option(),
@@ -183,7 +185,7 @@ def calibration(
     from sharpbench.insight.calibration_store import calibration_from_store
 
     ids = [r.strip() for r in runs.split(",")] if runs else None
-    res = calibration_from_store(store, ids, n_bins=bins, strategy=binning,
+    res = calibration_from_store(store, ids, n_bins=bins, strategy=binning.value,
                                  length_normalise=length_normalise, idk_choice=idk_choice)
     rows = [{"run": k, **{m: v[m] for m in ("n_items", "accuracy", "mean_confidence", "ece", "brier", "dcs")}}
             for k, v in res.items()]

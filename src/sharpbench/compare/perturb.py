@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sharpbench.choices import PERTURB_DIRECTIONS
 from sharpbench.compare.errors import CompareError
 
 
@@ -161,7 +162,7 @@ def make_direction(model, tokenizer, how: str, *, layer: int | None = None, seed
             raise CompareError("direction 'diff' needs two prompt sets (--prompts and --contrast)")
         r = mean_residual(model, tokenizer, contrast, layer=layer) - mean_residual(model, tokenizer, prompts, layer=layer)
     else:
-        raise CompareError(f"unknown direction {how!r}; use random, mean or diff")
+        raise CompareError(f"unknown direction {how!r}; use one of {', '.join(PERTURB_DIRECTIONS)}")
     return r / r.norm()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from sharpbench.choices import CALIBRATION_BINNINGS
 from sharpbench.insight.stats import InsightError
 
 __all__ = [
@@ -98,7 +99,7 @@ def _bin_edges(conf: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
         edges = np.quantile(conf, np.linspace(0, 1, n_bins + 1))
         edges[0], edges[-1] = 0.0, 1.0
         return np.unique(edges)
-    raise InsightError(f"unknown binning {strategy!r}; use uniform or quantile")
+    raise InsightError(f"unknown binning {strategy!r}; use one of {', '.join(CALIBRATION_BINNINGS)}")
 
 
 def reliability_table(

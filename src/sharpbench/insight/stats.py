@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from sharpbench.choices import P_CORRECTIONS
 from sharpbench.errors import InputError
 
 __all__ = [
@@ -124,4 +125,4 @@ def adjust_pvalues(pvalues: np.ndarray, method: str = "holm") -> np.ndarray:
         out = np.empty(m)
         out[order] = np.minimum(adj_sorted, 1.0)
         return out
-    raise InsightError(f"unknown correction {method!r}; use holm, bh or bonferroni")
+    raise InsightError(f"unknown correction {method!r}; use one of {', '.join(P_CORRECTIONS)}")
