@@ -13,6 +13,10 @@ Usage::
     python benchmarks/gen_accuracy.py --models smollm2-135m,qwen2.5-coder-0.5b --tasks gsm8k_cot --limit 200
     python benchmarks/gen_accuracy.py --tasks gsm8k_cot,minerva_math500,mmlu_pro_cot --limit 200 \\
         --max-gen-toks mmlu_pro_cot=512,minerva_math500=512 --store ~/.cache/sharpbench/gen_accuracy.duckdb
+    python benchmarks/gen_accuracy.py --models qwen2.5-coder-1.5b --dtype bfloat16   # ~3x faster on AVX512-BF16
+
+``--dtype`` is part of each row (rows without one are float32): the same model and task in two dtypes are
+two rows, which shows what the dtype changes.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> int:
                     help="TASK=N,... caps (default: MMLU-Pro at 512; other tasks keep lm-eval's)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--store", type=Path, default=Path.home() / ".cache" / "sharpbench" / "gen_accuracy.duckdb")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gen_accuracy.json")
     args = ap.parse_args()
@@ -53,19 +58,19 @@ def main() -> int:
     caps = {k: int(v) for k, v in (p.split("=") for p in args.max_gen_toks.split(",") if p)}
     args.store.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(args.out.read_text()) if args.out.exists() else []
-    done = {(r["model"], r["task"], r["limit"], r.get("max_gen_toks")) for r in rows}
+    done = {(r["model"], r["task"], r["limit"], r.get("max_gen_toks"), r.get("dtype", "float32")) for r in rows}
     for model in args.models.split(","):
         backend = None
         for task in args.tasks.split(","):
-            key = (model, task, args.limit, caps.get(task))
+            key = (model, task, args.limit, caps.get(task), args.dtype)
             if key in done:
                 continue
-            backend = backend or load_model(model)
+            backend = backend or load_model(model, dtype=args.dtype)
             t0 = time.perf_counter()
             rep = run_eval(backend, task, limit=args.limit, store=args.store, batch_size=args.batch_size,
                            gen_kwargs={"max_gen_toks": caps[task]} if task in caps else None)
             t = rep.tasks[0]
-            row = {"model": model, "task": task, "limit": args.limit, "max_gen_toks": caps.get(task),
+            row = {"model": model, "task": task, "limit": args.limit, "max_gen_toks": caps.get(task), "dtype": args.dtype,
                    "n_items": t.n_items, "n_computed": t.n_computed, "wall_s": time.perf_counter() - t0,
                    "metrics": {k: {"value": v[0], "stderr": v[1]} for k, v in t.metrics.items()},
                    "generation": t.generation, "machine_load": os.getloadavg()[0]}
@@ -73,7 +78,7 @@ def main() -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(rows, indent=2, default=str))
             shown = ", ".join(f"{k} {v[0]:.3f} ± {v[1]:.3f}" for k, v in t.metrics.items())
-            print(f"{model:22s} {task:18s} n={t.n_items} ({t.n_computed} computed, {row['wall_s']:.0f} s): {shown}",
+            print(f"{model:22s} {args.dtype:8s} {task:18s} n={t.n_items} ({t.n_computed} computed, {row['wall_s']:.0f} s): {shown}",
                   flush=True)
     return 0
 
