@@ -65,7 +65,7 @@ def main() -> int:
     build_elicit_report(res, args.report)
     for c in res.cells:
         ratio = "undefined" if c.ratio is None else f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]"
-        print(f"{c.model:20s} {c.task:14s} n={c.n_items} plain {c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"
+        print(f"{c.model:20s} {c.dtype or '':8s} {c.task:14s} n={c.n_items} plain {c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"
               f"  elicited {c.elicited:.3f} [{c.elicited_low:.3f}, {c.elicited_high:.3f}]  ratio {ratio}"
               f"  best {c.best_method}  prompt std {c.prompt_std:.3f} range {c.prompt_range:.3f}")
         for m in c.methods:

@@ -35,6 +35,8 @@ def test_plain_arm_is_the_plain_evaluation(study, smollm2):
     assert plain.accuracy == pytest.approx(rep.tasks[0].metrics["acc_norm"][0])
     assert rep.n_computed == 0  # the study stored it: same run, reused
     assert cell.plain == pytest.approx(plain.accuracy)
+    assert cell.dtype == "float32"  # the backend's, in the result and its JSON
+    assert type(res).from_dict(res.to_dict()).cells[0].dtype == "float32"
 
 
 def test_arms_and_methods(study):

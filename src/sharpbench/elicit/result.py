@@ -116,6 +116,7 @@ class CellResult:
     comparisons: list[Comparison] = field(default_factory=list)
     params: float | None = None  # model parameters (for the ratio-vs-size plot)
     instruct: bool | None = None  # has a chat template
+    dtype: str | None = None  # the backend's dtype (a study compares its arms in one dtype)
 
     def method(self, name: str) -> MethodScore | None:
         return next((m for m in self.methods if m.method == name), None)

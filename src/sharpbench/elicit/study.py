@@ -367,8 +367,9 @@ def elicit(
                 units, questions = samples[f.name]
                 cell = _Cell(backend, st, f, units, questions, s, lambda m, lab=label: say(f"{lab} {m}"))
                 _run_methods(cell, specs)
-                out.cells.append(_summarize(cell, label, specs, s, _params(model, backend),
-                                            _has_chat_template(backend)))
+                res = _summarize(cell, label, specs, s, _params(model, backend), _has_chat_template(backend))
+                res.dtype = str(getattr(backend, "dtype", "")) or None
+                out.cells.append(res)
     finally:
         if own:
             st.close()
