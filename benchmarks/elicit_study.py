@@ -45,7 +45,14 @@ def main() -> int:
     ap.add_argument("--store", type=Path, default=Path.home() / ".cache" / "sharpbench" / "elicit.duckdb")
     ap.add_argument("--out", type=Path, default=RESULTS / "elicit_study.json")
     ap.add_argument("--report", type=Path, default=RESULTS / "elicit_study.html")
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="print the summary table of a saved result (no model runs)")
     args = ap.parse_args()
+    if args.from_json is not None:
+        import sharpbench as sb
+
+        print(markdown_table(sb.ElicitResult.load(args.from_json)))
+        return 0
 
     import torch
 
@@ -79,8 +86,34 @@ def main() -> int:
         for x in c.comparisons:
             print(f"    {x.a} - {x.b}: {x.diff:+.3f} [{x.low:+.3f}, {x.high:+.3f}]"
                   f"{'  (separated)' if x.separated else ''}")
+    print(markdown_table(res))
     print(f"written {args.out} and {args.report} in {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def markdown_table(res) -> str:
+    """RESULTS.md's table: per cell the plain score, each method's held-out score (gain), the ratio, the paired
+    comparisons and the prompt spread; a method the cell did not run (or skipped) shows as a dash."""
+    methods = [m for m in dict.fromkeys(m.method for c in res.cells for m in c.methods) if m != "plain"]
+    pairs = list(dict.fromkeys((x.a, x.b) for c in res.cells for x in c.comparisons))
+    head = ["model", "dtype", "task", "n", "plain", *methods, "elicited / plain", *(f"{a} - {b}" for a, b in pairs),
+            "prompt std / range"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in res.cells:
+        by = {m.method: m for m in c.methods}
+        cells = [c.model, c.dtype or "", c.task, str(c.n_items), f"{c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"]
+        for name in methods:
+            m = by.get(name)
+            cells.append("-" if m is None or m.skipped else f"{m.score:.3f} ({m.gain:+.3f})")
+        cells.append("undefined (plain 0)" if c.ratio is None
+                     else f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]")
+        cmp = {(x.a, x.b): x for x in c.comparisons}
+        for key in pairs:
+            x = cmp.get(key)
+            cells.append("-" if x is None else f"{x.diff:+.3f} [{x.low:+.3f}, {x.high:+.3f}]")
+        cells.append(f"{c.prompt_std:.3f} / {c.prompt_range:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
