@@ -81,7 +81,10 @@ def test_rerun_reuses_every_arm(study, smollm2):
     again = elicit([smollm2], "arc_challenge", methods=METHODS, limit=LIMIT, store=store,
                    settings=ElicitSettings(**SETTINGS))
     a, b = res.cells[0], again.cells[0]
-    assert all(x.seconds is None for x in b.arms)  # nothing computed, the probe's result included
+    # nothing computed again (a recomputed run would add its time): every arm's cost is read back from the store
+    assert [x.seconds for x in b.arms] == pytest.approx([x.seconds for x in a.arms])
+    assert all(x.seconds > 0 for x in b.arms if x.arm != "vote") and next(
+        x for x in b.arms if x.arm == "vote").seconds is None  # the vote computes nothing itself
     assert [x.correct for x in a.arms] == [x.correct for x in b.arms]
     assert a.elicited == b.elicited and a.plain == b.plain
 
@@ -108,3 +111,21 @@ def test_bad_input_fails_before_any_model_loads(tmp_path):
     with pytest.raises(ElicitError, match="self-consistency needs at least 2"):
         parse_methods("self-consistency:1")
     assert [m.label for m in parse_methods("cot,self-consistency")] == ["plain", "cot", "self-consistency:8"]
+
+
+def test_arm_cost_accumulates_over_calls_and_splits_by_items(tmp_path):
+    """Each run's seconds and items add up over the calls that computed them; an arm pays its runs' rate per
+    item for its own items; a run computed without a record leaves the cost unknown."""
+    from sharpbench.elicit.study import COST_CACHE, _Cell
+    from sharpbench.store import Store
+
+    with Store(tmp_path / "c.duckdb") as st:
+        cell = _Cell(None, st, None, [], [], None, print)
+        # 10 items of run a and 30 of run b computed in one 8-second call: 2 s and 6 s
+        assert cell._cost([("a", 10, 10), ("b", 30, 30)], 8.0) == pytest.approx(8.0)
+        # 10 more items of run a in 1 second: a now costs 3 s for 20 items; an arm of 4 of them costs 0.6 s
+        assert cell._cost([("a", 10, 20)], 1.0) == pytest.approx(3.0)
+        assert cell._cost([("a", 0, 4)], 0.5) == pytest.approx(0.6)
+        assert st.artifacts(COST_CACHE, name="a")[0]["payload"] == pytest.approx({"seconds": 3.0, "items": 20})
+        assert cell._cost([("c", 0, 1)], 0.1) is None  # run c has no record
+        assert cell._cost([("a", 0, 4), (None, 4, 4)], 0.1) is None  # scored outside the store

@@ -264,13 +264,13 @@ def variant_results(backend, items, st, tasks: str, desc: dict, questions, batch
     The run is task ``sensitivity:<tasks>:<variant>``; its key hashes the
     variant and the questions, so any command asking the same variant of the
     same questions (``sensitivity``, ``elicit``) shares it. With ``count_new``
-    returns ``(results, n_scored_now)``.
+    returns ``(results, n_scored_now, run_id)`` (``run_id`` None without a store).
     """
     from sharpbench.compare.scoring import score_item_list
 
     if st is None:
         res = score_item_list(backend, items, batch_size=batch_size)
-        return (res, len(items)) if count_new else res
+        return (res, len(items), None) if count_new else res
     import hashlib
     import json
 
@@ -289,7 +289,7 @@ def variant_results(backend, items, st, tasks: str, desc: dict, questions, batch
     store_scores(backend, st, spec, todo, batch_size=batch_size, limit=KEEP_LIMIT)
     by_id = {r.item_id: r for r in st.item_results(spec.run_id, [it.item_id for it in items])}
     res = [by_id[it.item_id] for it in items]
-    return (res, len(todo)) if count_new else res
+    return (res, len(todo), spec.run_id) if count_new else res
 
 
 def plot_sensitivity(result: SensitivityResult, path: str | Path) -> Path:

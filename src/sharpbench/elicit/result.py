@@ -36,7 +36,8 @@ class ArmScore:
     ``answers`` and ``correct`` are per item, in the cell's item order (``None``
     answer: nothing extracted).  ``tokens`` counts the tokens the model processed
     for this arm (prompt tokens plus generated tokens), ``seconds`` the wall time
-    when it was computed in this run (``None`` when read back from the store).
+    its items took to compute, kept in the store across calls and sessions
+    (``None`` when they were computed outside a study, without a record).
     """
 
     method: str

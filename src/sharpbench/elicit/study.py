@@ -114,8 +114,10 @@ class _Cell:
         rep = run_eval(self.backend, list(tasks.values()), item_ids={tasks[s].name: ids for s, ids in by_sub.items()},
                        store=self.store, batch_size=self.settings.batch_size, gen_kwargs=gen_kwargs or None,
                        repeats=repeats if gen else None, seed=self.settings.seed if gen else None)
-        seconds = time.perf_counter() - t0 if rep.n_computed else None
         run_of = {t.task: t.run_id for t in rep.tasks}
+        computed = {t.task: t.n_computed for t in rep.tasks}
+        seconds = self._cost([(run_of[tasks[s].name], computed[tasks[s].name], len(ids)) for s, ids in by_sub.items()],
+                             time.perf_counter() - t0)
         results: dict[tuple[str, int], Any] = {}
         items: dict[tuple[str, int], Any] = {}
         with self.store.session():  # one turn on the store for every subtask's results
@@ -137,6 +139,35 @@ class _Cell:
                    next(iter(run_of.values())) if len(run_of) == 1 else None)
         self.arms.append(arm)
         return arm
+
+    def _cost(self, runs: Sequence[tuple[str | None, int, int]], elapsed: float) -> float | None:
+        """Seconds this arm's items cost, also when (some of) them were computed in an earlier call.
+
+        ``runs`` lists the arm's ``(run id, items computed in this call, items of the arm in that run)``;
+        ``elapsed`` is this call's wall time.  Each run's compute time is kept as an ``elicit-cost``
+        artifact (seconds and items computed, summed over the calls that computed its items; a call's time
+        is split over its runs by items computed); the arm's cost is each run's seconds per item times the
+        arm's items in it.  ``None`` when a run's items were computed without a record (e.g. by
+        ``sharpbench eval`` into the same store) or outside a store.
+        """
+        if any(r is None for r, _, _ in runs):
+            return None
+        total = sum(n for _, n, _ in runs)
+        with self.store.session():
+            kept = {r: (self.store.artifacts(COST_CACHE, name=r) or [{"payload": None}])[0]["payload"]
+                    for r, _, _ in runs}
+            for r, n, _ in runs:
+                if n:
+                    old = kept.get(r) or {"seconds": 0.0, "items": 0}
+                    kept[r] = {"seconds": old["seconds"] + elapsed * n / total, "items": old["items"] + n}
+                    self.store.save_artifact(COST_CACHE, r, kept[r])
+        cost = 0.0
+        for r, _, n_arm in runs:
+            rec = kept.get(r)
+            if not rec or not rec["items"]:
+                return None
+            cost += rec["seconds"] / rec["items"] * n_arm
+        return cost
 
     def _read(self, r: Any, item: Any, task: Any) -> tuple[str | None, float, str | None]:
         """(canonical answer, correct, canonical gold) of one stored item."""
@@ -171,16 +202,16 @@ class _Cell:
             self.say(f"{self.fam.name}: {name}")
             vitems = [build_item(q, v, chat=render if v.chat else None) for q in self.questions]
             t0 = time.perf_counter()
-            results, n_new = variant_results(self.backend, [vi.item for vi in vitems], self.store, self.fam.name,
-                                             describe([v])[0], self.questions,
-                                             self.settings.batch_size or 16, count_new=True)
+            results, n_new, run_id = variant_results(self.backend, [vi.item for vi in vitems], self.store,
+                                                     self.fam.name, describe([v])[0], self.questions,
+                                                     self.settings.batch_size or 16, count_new=True)
+            seconds = self._cost([(run_id, n_new, len(vitems))], time.perf_counter() - t0)
             answers, correct, tokens = [], [], 0
             for q, vi, r in zip(self.questions, vitems, results):
                 k = vi.order[predicted_choice(r, vi.item)]
                 answers.append(LETTERS[k]), correct.append(float(k == q.answer))
                 tokens += _tokens(self.backend, vi.item, r)
-            self.arms.append(_Arm("variants", name, answers, np.asarray(correct), tokens,
-                                  time.perf_counter() - t0 if n_new else None))
+            self.arms.append(_Arm("variants", name, answers, np.asarray(correct), tokens, seconds))
 
     # ------------------------------------------------------------ the probe
     def run_probe(self) -> None:
@@ -208,7 +239,8 @@ class _Cell:
         cached = self.store.artifacts(PROBE_CACHE, name=key)
         if cached:  # the same model, items and probe settings: the stored per-item result
             p = cached[0]["payload"]
-            self.arms.append(_Arm("probe", "probe", [], np.asarray(p["correct"], dtype=float), int(p["tokens"]), None))
+            self.arms.append(_Arm("probe", "probe", [], np.asarray(p["correct"], dtype=float), int(p["tokens"]),
+                                  p.get("seconds")))
             self.notes["probe"] = p["note"]
             return
         self.say(f"{self.fam.name}: probe")
@@ -228,15 +260,16 @@ class _Cell:
         res = probe_held_out(states, np.array([it.gold for it in ordered]), n_splits=self.settings.probe_splits,
                              seed=self.settings.seed, C=C_GRID, layers=layers)
         tokens = sum(_tokens(self.backend, it, None) for it in ordered)
-        self.arms.append(_Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens,
-                              time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        self.arms.append(_Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens, seconds))
         chosen = ", ".join(f"{k}: {v}" for k, v in sorted(res.layers_chosen.items()))
         self.notes["probe"] = f"held out over {res.n_splits} splits; layers chosen (layer: times) {chosen}"
         self.store.save_artifact(PROBE_CACHE, key, {"correct": [float(x) for x in res.correct], "tokens": tokens,
-                                                    "note": self.notes["probe"]})
+                                                    "note": self.notes["probe"], "seconds": seconds})
 
 
 PROBE_CACHE = "elicit-probe"  # store artifact kind of probe results (hidden from the store report)
+COST_CACHE = "elicit-cost"  # store artifact kind of each arm run's compute seconds (hidden from the store report)
 
 
 def _probe_key(backend: Any, units: Sequence[tuple[str, int]], s: ElicitSettings) -> str:
@@ -449,11 +482,11 @@ def _summarize(cell: _Cell, model: str, specs: Sequence[MethodSpec], s: ElicitSe
             best = max(members, key=lambda a: a.correct.mean()).name
             # what the method adds to the plain prompt (a vote costs the prompts it votes over)
             paid = prompt_arms if m == "vote" else [a for a in members if m == "plain" or a.name != "plain"]
-            secs = [a.seconds for a in paid if a.seconds is not None]
+            secs = [a.seconds for a in paid]  # a method's cost is known when every arm it pays for is
             rows.append(MethodScore(
                 method=m, score=e.value, low=e.low, high=e.high, gain=g.value, gain_low=g.low, gain_high=g.high,
                 n_arms=len(members), best_arm=best, tokens=sum(a.tokens for a in paid),
-                seconds=sum(secs) if secs else None,
+                seconds=sum(secs) if secs and None not in secs else None,
                 note=cell.notes.get(m),
             ))
         elif m in cell.notes:

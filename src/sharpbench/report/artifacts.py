@@ -254,7 +254,7 @@ def _elicit_kind(arts: list[dict], min_items: int = 10) -> list[str] | None:
 _KIND_RENDERERS: dict[str, Callable[..., list[str] | None]] = {"calibration": _calibration_kind,
                                                                 "elicit": _elicit_kind}
 #: Artifact kinds that cache per-item work for reruns (the elicitation probe), not results to show.
-HIDDEN_KINDS = frozenset({"elicit-probe"})
+HIDDEN_KINDS = frozenset({"elicit-probe", "elicit-cost"})
 
 
 def artifact_sections(artifacts: list[dict], *, min_items: int = 10) -> list[Section]:
