@@ -68,7 +68,8 @@ def main() -> int:
             backend = backend or load_model(model, dtype=args.dtype)
             t0 = time.perf_counter()
             rep = run_eval(backend, task, limit=args.limit, store=args.store, batch_size=args.batch_size,
-                           gen_kwargs={"max_gen_toks": caps[task]} if task in caps else None)
+                           gen_kwargs={"max_gen_toks": caps[task]} if task in caps else None,
+                           progress=_Progress(f"{model} {task}", t0))
             t = rep.tasks[0]
             row = {"model": model, "task": task, "limit": args.limit, "max_gen_toks": caps.get(task), "dtype": args.dtype,
                    "n_items": t.n_items, "n_computed": t.n_computed, "wall_s": time.perf_counter() - t0,
@@ -81,6 +82,20 @@ def main() -> int:
             print(f"{model:22s} {args.dtype:8s} {task:18s} n={t.n_items} ({t.n_computed} computed, {row['wall_s']:.0f} s): {shown}",
                   flush=True)
     return 0
+
+
+class _Progress:
+    """``run_eval``'s progress callback: a line every minute (items stored so far), for logs of long runs."""
+
+    def __init__(self, label: str, t0: float) -> None:
+        self.label, self.t0, self.last, self.done = label, t0, t0, 0
+
+    def __call__(self, n: int, task: str) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= 60:
+            self.last = now
+            print(f"  [{now - self.t0:6.0f} s] {self.label}: {self.done} items stored", flush=True)
 
 
 if __name__ == "__main__":
