@@ -53,6 +53,10 @@ def test_elicit_writes_tables_report_and_json(tmp_path):
     rows = list(csv.DictReader(io.StringIO(_elicit(*same, "--format", "csv").stdout)))
     assert [r["method"] for r in rows] == [r["method"] for r in doc["rows"]]
     assert float(rows[0]["score"]) == doc["rows"][0]["score"]  # full precision
+    assert {r["dtype"] for r in doc["rows"]} == {"float32"}
+    # read back, not recomputed: each method's cost is the one the first call measured (kept in the store)
+    plain = next(r for r in doc["rows"] if r["method"] == "plain")
+    assert plain["seconds"] and plain["seconds"] > 0
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def _ci(v: float | None, lo: float | None, hi: float | None, pct: bool = True) -
 
 def _tables(out: Output, res) -> None:
     """Table mode: the headline table, then each model and task's methods and their comparisons."""
-    out.table([{"model": c.model, "task": c.task, "n": c.n_items,
+    out.table([{"model": c.model, "dtype": c.dtype, "task": c.task, "n": c.n_items,
                 "plain": _ci(c.plain, c.plain_low, c.plain_high),
                 "elicited": _ci(c.elicited, c.elicited_low, c.elicited_high),
                 "elicited / plain": (_ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) if c.ratio is not None
@@ -124,7 +124,7 @@ def _tables(out: Output, res) -> None:
 
 
 def _method_rows(res) -> list[dict]:
-    return [{"model": c.model, "task": c.task, "method": r.method, "score": r.score, "low": r.low, "high": r.high,
+    return [{"model": c.model, "dtype": c.dtype, "task": c.task, "method": r.method, "score": r.score, "low": r.low, "high": r.high,
              "gain": r.gain, "gain_low": r.gain_low, "gain_high": r.gain_high, "n_arms": r.n_arms,
              "best_arm": r.best_arm, "tokens": r.tokens, "seconds": r.seconds, "note": r.note}
             for c in res.cells for r in c.methods]
