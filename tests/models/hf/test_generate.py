@@ -183,13 +183,17 @@ def test_gemma3_lean_generation_equals_transformers_generate(tmp_path, smollm2_d
 
     gemma = load_model(str(make_tiny_checkpoint(tmp_path / "g", smollm2_dir, kind="gemma3")))
     assert lean_body(gemma.model) is not None
-    shared = "Question: how many apples are left when a basket of twelve apples loses five of them? Answer: "
+    shared = ("Question: how many apples are left when a basket of twelve apples loses five of them, and how many "
+              "pears are left when a crate of twenty pears loses eight of them on the way to the market? Answer: ")
     prompts = [shared + tail for tail in ("seven", "the rest", "twelve minus five is", "we count them one by one")]
     reqs = _greedy(prompts, 20)
     ours = _texts(gemma, reqs, 4)
     assert _texts(gemma, reqs, 1) == ours
     assert ours == [_reference(gemma, p, 20) for p in prompts]
-    assert len(gemma.tok_encode(shared)) > 3 * 6  # the shared prefix spans several windows
+    from sharpbench.models.hf.generate import MIN_SHARED_DECODE
+
+    # the shared prefix spans several windows and is long enough to be kept once and attended once per step
+    assert len(gemma.tok_encode(shared)) > max(3 * 6, MIN_SHARED_DECODE)
 
 
 @pytest.mark.slow
