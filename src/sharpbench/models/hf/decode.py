@@ -127,10 +127,11 @@ def decode_step(lean: LeanForward, cache: SlotCache, ids: Any, n_active: int) ->
     span = max(lengths) + 1
     rows = torch.arange(n_active, device=device)
     own = torch.arange(span, device=device)[None, :]
-    neg = _additive(own > pos[:, None])  # (B, 1, 1, span): past a row's own end
+    past_end = own > pos[:, None]  # (B, span): past a row's own end
+    neg = _additive(past_end)  # (B, 1, 1, span)
     neg_window = shared_window = None
     if lean.window is not None:  # keys at `window` or more positions before the new token (row j: offset + j)
-        neg_window = _additive((own > pos[:, None]) | (own <= pos[:, None] - lean.window))
+        neg_window = _additive(past_end | (own <= pos[:, None] - lean.window))
         if cache.offset:
             pre = torch.arange(cache.offset, device=device)[None, :]
             shared_window = _additive(pre <= (pos + cache.offset)[:, None] - lean.window)
