@@ -77,7 +77,7 @@ def main() -> int:
               f"  best {c.best_method}  prompt std {c.prompt_std:.3f} range {c.prompt_range:.3f}")
         for m in c.methods:
             if m.skipped:
-                print(f"    {m.method:17s} skipped: {m.note}")
+                print(f"    {m.method:17s} {m.note}")
                 continue
             secs = "" if m.seconds is None else f", {m.seconds:.0f} s"
             print(f"    {m.method:17s} {m.score:.3f} [{m.low:.3f}, {m.high:.3f}]  gain {m.gain:+.3f} "
