@@ -76,6 +76,41 @@ def test_vote_recomputed_by_hand(study):
             assert vote.correct[j] == float(vote.answers[j] == gold[j])
 
 
+def test_generated_answers_read_by_format_then_by_stated_letter(study):
+    """The cot arm, recomputed from the stored texts: the task's filter where it read a letter, otherwise
+    the letter the text states; the cell's note counts each way."""
+    import json
+
+    import duckdb
+
+    from sharpbench.elicit.extract import stated_letter
+
+    res, store = study
+    cell = res.cells[0]
+    cot = next(a for a in cell.arms if a.arm == "cot")
+    plain = next(a for a in cell.arms if a.arm == "plain")
+    gold = [a if c == 1 else None for a, c in zip(plain.answers, plain.correct)]
+    with duckdb.connect(str(store), read_only=True) as con:
+        rows = con.execute("select g.item_id, g.text, g.extracted from runs r join generations g using (run_id) "
+                           "where r.task = 'arc_challenge_cot' order by g.item_id").fetchall()
+    assert [r[0] for r in rows] == list(range(LIMIT))
+    ways = {"format": 0, "stated": 0, "unread": 0}
+    for j, (_, text, extracted) in enumerate(rows):
+        strict = json.loads(extracted)["custom-extract"]
+        if strict != "[invalid]":
+            want, way = strict.lower(), "format"
+        else:
+            letter = stated_letter(text)
+            want, way = (letter.lower(), "stated") if letter else (None, "unread")
+        ways[way] += 1
+        assert cot.answers[j] == want
+        if gold[j] is not None:
+            assert cot.correct[j] == float(want == gold[j])
+    note = cell.method("cot").note
+    assert (f"{ways['format']} in the task's format, {ways['stated']} by the letter they state, "
+            f"{ways['unread']} not read (of {LIMIT})") in note
+
+
 def test_rerun_reuses_every_arm(study, smollm2):
     res, store = study
     again = elicit([smollm2], "arc_challenge", methods=METHODS, limit=LIMIT, store=store,

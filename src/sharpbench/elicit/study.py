@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sharpbench.elicit.errors import ElicitError
+from sharpbench.elicit.extract import stated_letter
 from sharpbench.elicit.families import (
     DEFAULT_METHODS,
     SYSTEM_PROMPTS,
@@ -71,6 +72,7 @@ class _Arm:
     tokens: int = 0
     seconds: float | None = None
     run_id: str | None = None
+    reads: dict[str, int] = field(default_factory=dict)  # generated multiple choice: answers read each way
 
 
 @dataclass
@@ -127,16 +129,17 @@ class _Cell:
         for sub, ids in by_sub.items():
             for it in select_items(tasks[sub], ids=ids):
                 items[(sub, it.item_id)] = it
-        answers, correct, gold, tokens = [], [], [], 0
-        for u in self.units:
+        answers, correct, gold, tokens, reads = [], [], [], 0, {}
+        for k, u in enumerate(self.units):
             r, it = results[u], items[u]
-            a, c, g = self._read(r, it, tasks[u[0]])
+            n_options = len(self.questions[k].options) if self.questions else 10
+            a, c, g = self._read(r, it, n_options, reads)
             answers.append(a), correct.append(c), gold.append(g)
             tokens += _tokens(self.backend, it, r)
         if not self.gold:
             self.gold = gold
         arm = _Arm(method, name, answers, np.asarray(correct, dtype=float), tokens, seconds,
-                   next(iter(run_of.values())) if len(run_of) == 1 else None)
+                   next(iter(run_of.values())) if len(run_of) == 1 else None, reads)
         self.arms.append(arm)
         return arm
 
@@ -169,22 +172,42 @@ class _Cell:
             cost += rec["seconds"] / rec["items"] * n_arm
         return cost
 
-    def _read(self, r: Any, item: Any, task: Any) -> tuple[str | None, float, str | None]:
-        """(canonical answer, correct, canonical gold) of one stored item."""
+    def _read(self, r: Any, item: Any, n_options: int, reads: dict[str, int]) -> tuple[str | None, float, str | None]:
+        """(canonical answer, correct, canonical gold) of one stored item.
+
+        A generated answer to a multiple-choice question that misses the task's format is read by
+        :func:`~sharpbench.elicit.extract.stated_letter`; ``reads`` counts the samples read by the task's
+        filter (``format``), by the stated letter (``stated``) and not at all (``unread``).
+        """
         if getattr(r, "kind", "") == "generate_until":
             scoring = item.scoring
             filt = scoring.filters[0].name
             key = f"{scoring.metric.names[0]},{filt}"
             gold = canonical(r.gold, **self.fam.match)
+            answers = [self._gen_answer(smp, filt, n_options, reads) for smp in r.samples]
             if len(r.samples) > 1:  # self-consistency: a majority over the samples' answers
-                votes = [[_answer(s.extracted.get(filt), self.fam)] for s in r.samples]
-                ans = majority_vote(votes)[0]
+                ans = majority_vote([[a] for a in answers])[0]
                 return ans, float(ans is not None and ans == gold), gold
-            return _answer(r.samples[0].extracted.get(filt), self.fam), float(r.metrics.get(key, 0.0)), gold
+            if self.fam.is_mc:
+                return answers[0], float(answers[0] is not None and answers[0] == gold), gold
+            return answers[0], float(r.metrics.get(key, 0.0)), gold
         ll = np.array([c.loglik for c in r.choices], dtype=float)
         if self.fam.mc_metric == "acc_norm":
             ll = ll / np.array([max(len(c), 1) for c in item.choices], dtype=float)
         return LETTERS[int(np.argmax(ll))], float(r.metrics[self.fam.mc_metric]), LETTERS[int(item.gold)]
+
+    def _gen_answer(self, sample: Any, filt: str, n_options: int, reads: dict[str, int]) -> str | None:
+        a = _answer(sample.extracted.get(filt), self.fam)
+        how = "format"
+        if self.fam.is_mc:
+            reads.setdefault("stated", 0)
+        if a is None and self.fam.is_mc:
+            letter = stated_letter(sample.generation.text, n_options)
+            a, how = (None, "unread") if letter is None else (canonical(letter, **self.fam.match), "stated")
+        elif a is None:
+            how = "unread"
+        reads[how] = reads.get(how, 0) + 1
+        return a
 
     # ------------------------------------------------------------ prompt variants of multiple choice
     def run_mc_variants(self, spec: str) -> None:
@@ -296,6 +319,17 @@ def _as_task(t: Any) -> Any:
 
         return make_task(t)
     return t
+
+
+def _reads_note(reads: dict[str, int]) -> str:
+    """How a generated arm's answers were read, e.g. "answers read: 146 in the task's format, 40 by the
+    letter they state, 14 not read (of 200)"."""
+    total = sum(reads.values())
+    parts = [f"{reads.get('format', 0)} in the task's format"]
+    if "stated" in reads:
+        parts.append(f"{reads['stated']} by the letter they state")
+    parts.append(f"{reads.get('unread', 0)} not read")
+    return f"answers read: {', '.join(parts)} (of {total})"
 
 
 def _answer(extracted: str | None, fam: Family) -> str | None:
@@ -432,14 +466,16 @@ def _run_methods(cell: _Cell, specs: Sequence[MethodSpec]) -> None:
                      chat=ChatSetup(apply_chat_template=chat, system_prompt=text))
         cell.notes["system-prompts"] = f"system messages {how}"
     if "cot" in names:
-        cell.run("direct", "direct", f.direct, chat=gen_chat)
-        cell.run("cot", "cot", f.cot, chat=gen_chat)
-        cell.notes["direct"] = cell.notes["cot"] = f"generated {how}"
+        direct = cell.run("direct", "direct", f.direct, chat=gen_chat)
+        cot = cell.run("cot", "cot", f.cot, chat=gen_chat)
+        cell.notes["direct"] = f"generated {how}; {_reads_note(direct.reads)}"
+        cell.notes["cot"] = f"generated {how}; {_reads_note(cot.reads)}"
     for m in specs:
         if m.name == "self-consistency":
-            cell.run("self-consistency", f"sc@{m.k}", f.cot, chat=gen_chat, repeats=m.k, sample=True)
+            sc = cell.run("self-consistency", f"sc@{m.k}", f.cot, chat=gen_chat, repeats=m.k, sample=True)
             cell.notes["self-consistency"] = (f"majority of {m.k} samples at temperature "
-                                              f"{cell.settings.sc_temperature}, step by step {how}")
+                                              f"{cell.settings.sc_temperature}, step by step {how}; "
+                                              f"{_reads_note(sc.reads)}")
     if "probe" in names:
         cell.run_probe()
 

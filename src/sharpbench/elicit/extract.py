@@ -1,0 +1,59 @@
+"""Reading the option letter a generated answer states when it misses the task's answer format.
+
+The step-by-step tasks ask the model to end with "the answer is (X)", and
+their own filter (lm-eval's MMLU-Pro regex) reads only that phrase, case
+sensitive. Instruct models often end otherwise ("Answer is (B)", "the correct
+answer is:\\nC. It helps ...", "\\boxed{C}"). Counting those as wrong would
+measure format compliance, not what the model can do, so the study reads the
+letter such an answer states, with one rule fixed in advance for every model.
+The task's own score is unchanged; the study reports how many answers each
+way read.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["stated_letter"]
+
+# "answer" (any case), optionally "is" / "would be" / "should be", an optional colon, markdown bold or a
+# LaTeX box, then a capital option letter, optionally in parentheses. The letter must not start a
+# lower-case word ("The answer is A bit ..."), so an article is never read as an option.
+_STATED = re.compile(
+    r"(?i:answer)(?:\s+(?i:is|would\s+be|should\s+be))?\s*[:\uff1a]?\s*(?:\*\*)?\s*(?:\$?\\boxed\{)?\s*"
+    r"\(?([A-J])\)?(?![A-Za-z0-9])(?!\s+[a-z])"
+)
+_BOXED = re.compile(r"\\boxed\{\s*\(?([A-J])\)?\s*\}")
+
+
+def stated_letter(text: str, n_options: int = 10) -> str | None:
+    """The option letter the answer states last, or ``None`` where it states none.
+
+    Parameters
+    ----------
+    text : str
+        The generated answer.
+    n_options : int
+        Letters beyond the item's options (``A`` + ``n_options - 1``) are not
+        read, so a stray "E" on a four-option question stays unread.
+
+    Returns
+    -------
+    str or None
+        An upper-case letter.
+
+    Examples
+    --------
+    >>> stated_letter("Based on this analysis, the correct answer is:\\nC. It helps explain how things work.")
+    'C'
+    >>> stated_letter("so the answer is A bit harder to see") is None
+    True
+    """
+    if not 1 <= n_options <= 10:
+        raise ValueError(f"n_options must be 1..10, got {n_options}")
+    last: tuple[int, str] | None = None
+    for pattern in (_STATED, _BOXED):
+        for m in pattern.finditer(text):
+            if ord(m.group(1)) - ord("A") < n_options and (last is None or m.start() > last[0]):
+                last = (m.start(), m.group(1))
+    return None if last is None else last[1]

@@ -1,0 +1,39 @@
+"""The stated-letter reading of generated multiple-choice answers, on endings Qwen2.5-Coder-1.5B wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+from sharpbench.elicit.extract import stated_letter
+
+
+@pytest.mark.parametrize("text, letter", [
+    ("Therefore, the answer is (C).", "C"),
+    ("the correct answer is:\n\nAnswer is (B)", "B"),  # capital "Answer": the task's regex misses it
+    ("Based on this analysis, the correct answer is:\nC. It helps explain how things work.", "C"),
+    ("Therefore, the answer is:\nA", "A"),
+    ("The correct answer is:\n\\[\n\\boxed{C}\n\\]", "C"),
+    ("**Answer: D**", "D"),
+    ("The answer is **B**.", "B"),
+    ("The answer is (A) at first sight, but the answer is (D).", "D"),  # the last one stated
+])
+def test_reads_the_stated_letter(text, letter):
+    assert stated_letter(text) == letter
+
+
+@pytest.mark.parametrize("text", [
+    "so the answer is A bit harder to see",  # an article, not an option
+    "The answer is (None)",
+    "the best option is A. repair your broken television.",  # no "answer": not read
+    "the answer choice depends on the pressure",
+    "",
+])
+def test_reads_nothing_where_no_letter_is_stated(text):
+    assert stated_letter(text) is None
+
+
+def test_letters_beyond_the_options_are_not_read():
+    assert stated_letter("The answer is (E).", n_options=4) is None
+    assert stated_letter("The answer is (E).", n_options=5) == "E"
+    with pytest.raises(ValueError, match="n_options"):
+        stated_letter("The answer is (A).", n_options=0)
