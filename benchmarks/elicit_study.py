@@ -43,16 +43,26 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--store", type=Path, default=Path.home() / ".cache" / "sharpbench" / "elicit.duckdb")
-    ap.add_argument("--out", type=Path, default=RESULTS / "elicit_study.json")
-    ap.add_argument("--report", type=Path, default=RESULTS / "elicit_study.html")
-    ap.add_argument("--from-json", type=Path, default=None,
-                    help="print the summary table of a saved result (no model runs)")
+    ap.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/elicit_study.json")
+    ap.add_argument("--report", type=Path, default=None, help="default: benchmarks/results/elicit_study.html")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="saved results: print their summary table (no model runs); with --out / --report, "
+                         "write them combined into one result and one report")
     args = ap.parse_args()
     if args.from_json is not None:
         import sharpbench as sb
 
-        print(markdown_table(sb.ElicitResult.load(args.from_json)))
+        res = sb.ElicitResult.combine([sb.ElicitResult.load(p) for p in args.from_json])
+        print(markdown_table(res))
+        if args.out is not None:
+            res.save(args.out, per_item=True)
+        if args.report is not None:
+            from sharpbench.report.elicit_page import build_elicit_report
+
+            build_elicit_report(res, args.report)
         return 0
+    args.out = args.out or RESULTS / "elicit_study.json"
+    args.report = args.report or RESULTS / "elicit_study.html"
 
     import torch
 
@@ -93,15 +103,18 @@ def main() -> int:
 
 def markdown_table(res) -> str:
     """RESULTS.md's table: per cell the plain score, each method's held-out score (gain), the ratio, the paired
-    comparisons and the prompt spread; a method the cell did not run (or skipped) shows as a dash."""
-    methods = [m for m in dict.fromkeys(m.method for c in res.cells for m in c.methods) if m != "plain"]
+    comparisons and the prompt spread; a method the cell did not run (or skipped) shows as a dash. Cells saved
+    before results recorded their dtype were float32 (the only dtype the study ran then)."""
+    from sharpbench.elicit.plots import method_columns
+
+    methods = [m for m in method_columns(res) if m not in ("plain", "elicited")]  # the report's order
     pairs = list(dict.fromkeys((x.a, x.b) for c in res.cells for x in c.comparisons))
     head = ["model", "dtype", "task", "n", "plain", *methods, "elicited / plain", *(f"{a} - {b}" for a, b in pairs),
             "prompt std / range"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in res.cells:
         by = {m.method: m for m in c.methods}
-        cells = [c.model, c.dtype or "", c.task, str(c.n_items), f"{c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"]
+        cells = [c.model, c.dtype or "float32", c.task, str(c.n_items), f"{c.plain:.3f} [{c.plain_low:.3f}, {c.plain_high:.3f}]"]
         for name in methods:
             m = by.get(name)
             cells.append("-" if m is None or m.skipped else f"{m.score:.3f} ({m.gain:+.3f})")
