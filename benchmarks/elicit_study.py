@@ -110,7 +110,7 @@ def markdown_table(res) -> str:
     methods = [m for m in method_columns(res) if m not in ("plain", "elicited")]  # the report's order
     pairs = list(dict.fromkeys((x.a, x.b) for c in res.cells for x in c.comparisons))
     head = ["model", "dtype", "task", "n", "plain", *methods, "elicited / plain", *(f"{a} - {b}" for a, b in pairs),
-            "prompt std / range"]
+            "prompt std / range", "compute"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in res.cells:
         by = {m.method: m for m in c.methods}
@@ -125,6 +125,7 @@ def markdown_table(res) -> str:
             x = cmp.get(key)
             cells.append("-" if x is None else f"{x.diff:+.3f} [{x.low:+.3f}, {x.high:+.3f}]")
         cells.append(f"{c.prompt_std:.3f} / {c.prompt_range:.3f}")
+        cells.append("unknown" if c.seconds is None else f"{c.seconds / 60:.0f} min")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

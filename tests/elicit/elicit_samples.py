@@ -62,7 +62,7 @@ def _cell(rng, model, params, instruct, skill, backend, task, n, base, generativ
                                    tokens, round(tokens / 9000, 1), note))
         for a in range(k if name not in ("vote", "probe") else 0):
             acc = float(np.clip(score + rng.normal(0, 0.03), 0, 1))
-            arms.append(ArmScore(name, f"{name}-arm-{a}", acc, n, tokens // k, None))
+            arms.append(ArmScore(name, f"{name}-arm-{a}", acc, n, tokens // k, round(tokens / k / 9000, 1)))
             if name in ("variants", "system-prompts", "direct", "cot"):
                 prompt_acc.append(acc)
     scored = [m for m in methods if m.score is not None and m.method not in ("probe",)]

@@ -8,7 +8,7 @@ import pytest
 from elicit_samples import MODELS, TASKS, sample_result
 
 from sharpbench.elicit.errors import ElicitError
-from sharpbench.elicit.result import ElicitResult
+from sharpbench.elicit.result import ArmScore, ElicitResult
 
 
 def test_combine_keeps_every_cell_and_unites_the_methods(tmp_path):
@@ -38,3 +38,14 @@ def test_combine_refuses_a_cell_twice_and_nothing():
         ElicitResult.combine([a, twice])
     with pytest.raises(ElicitError, match="at least one"):
         ElicitResult.combine([])
+
+
+def test_cell_seconds_sum_the_arms_and_are_unknown_without_every_record():
+    cell = sample_result(models=MODELS[:1], tasks=TASKS[:1]).cells[0]
+    timed = [a for a in cell.arms if a.method != "vote"]
+    assert timed and all(a.seconds is not None for a in timed)
+    assert cell.seconds == pytest.approx(sum(a.seconds for a in timed))
+    cell.arms.append(ArmScore("vote", "vote", 0.5, cell.n_items, 0, 1e6))  # computes nothing of its own
+    assert cell.seconds == pytest.approx(sum(a.seconds for a in timed))
+    timed[0].seconds = None  # an arm computed without a record
+    assert cell.seconds is None

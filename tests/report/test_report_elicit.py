@@ -59,7 +59,8 @@ def test_page_has_every_model_task_and_method(page, result):
             assert [r[0] for r in table[1:]] == METHODS
     summary = _tables(secs["Summary"])[0]
     assert summary[0] == ["model", "task", "items", "plain [95% CI]", "elicited, held out [95% CI]",
-                          "ratio elicited / plain [95% CI]", "best method", "prompt std / range"]
+                          "ratio elicited / plain [95% CI]", "best method", "prompt std / range",
+                          "compute seconds"]
     assert {(r[0], r[1]) for r in summary[1:]} == {(c.model, c.task) for c in result.cells}
     assert len(summary) == 1 + len(result.cells)
 
@@ -74,6 +75,7 @@ def test_summary_rows_show_values_with_intervals(page, result):
     assert row[5] == f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]"
     assert row[6] == "self-consistency:8"
     assert row[7] == f"{c.prompt_std:.3f} / {c.prompt_range:.3f}"
+    assert c.seconds is not None and row[8] == f"{c.seconds:,.1f}"
     assert rows[("gemma-3-270m", "gsm8k_cot")][5] == "undefined (plain = 0)"
 
 

@@ -108,7 +108,8 @@ def _tables(out: Output, res) -> None:
                 "elicited / plain": (_ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) if c.ratio is not None
                                      else "undefined (plain 0)"),
                 "best method": c.best_method,
-                "prompt std / range": f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}"} for c in res.cells],
+                "prompt std / range": f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}",
+                "seconds": f"{c.seconds:.0f}" if c.seconds is not None else None} for c in res.cells],
               title="elicitation (accuracy %, 95% intervals; elicited = best prompt chosen held out)")
     for c in res.cells:
         out.table([{"method": r.method, "score": _ci(r.score, r.low, r.high),

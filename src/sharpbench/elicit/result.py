@@ -122,6 +122,13 @@ class CellResult:
     def method(self, name: str) -> MethodScore | None:
         return next((m for m in self.methods if m.method == name), None)
 
+    @property
+    def seconds(self) -> float | None:
+        """The cell's compute time on the machine that ran it: every arm's seconds (the vote computes
+        nothing of its own); ``None`` when an arm has no record."""
+        spent = [a.seconds for a in self.arms if a.method != "vote"]
+        return None if not spent or any(x is None for x in spent) else float(sum(spent))
+
 
 @dataclass
 class ElicitResult:

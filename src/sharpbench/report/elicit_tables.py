@@ -46,7 +46,8 @@ def _seconds(v: float | None) -> str:
 
 
 def summary_table(result: ElicitResult) -> pd.DataFrame:
-    """One row per model x task: items, plain, elicited, ratio (with intervals), best method, prompt spread."""
+    """One row per model x task: items, plain, elicited, ratio (with intervals), best method, prompt spread,
+    compute time."""
     rows = []
     for c in result.cells:
         rows.append({
@@ -57,6 +58,7 @@ def summary_table(result: ElicitResult) -> pd.DataFrame:
                                                 else "undefined (plain = 0)"),
             "best method": c.best_method or _DASH,
             "prompt std / range": f"{_num(c.prompt_std)} / {_num(c.prompt_range)}",
+            "compute seconds": _seconds(c.seconds),
         })
     return pd.DataFrame(rows)
 
