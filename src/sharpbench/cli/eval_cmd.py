@@ -47,7 +47,7 @@ def eval_command(
     dtype: str = typer.Option("float32", "--dtype", help=dtype_help()),
     batch_size: Optional[str] = typer.Option(
         None, "--batch-size", "-b", metavar="N|auto", parser=batch_size_option,
-        help="Items per forward batch (default 16); generative tasks: sequences decoded together (default 64). "
+        help="Items per forward batch (default 16); generative tasks: sequences decoded together (default 128). "
         "auto: the largest batch that fits in free GPU memory (found once per task shape; the default on the CPU).",
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: the backend's choice)."),

@@ -97,7 +97,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 # Options whose ``None`` default means "the built-in default for the case" (not "off"): a settings file sets them.
-# ``--batch-size``: 16 items per batch for multiple choice, 64 sequences for generation unless set.
+# ``--batch-size``: 16 items per batch for multiple choice, 128 sequences for generation unless set.
 _NONE_MEANS_DEFAULT = frozenset({"batch_size"})
 
 

@@ -261,7 +261,7 @@ def run_eval(
         ``on_plan(n_to_compute, n_reused)`` once the work is known, before scoring.
     batch_size : int or "auto", optional
         Items per forward batch for multiple choice (default 16); sequences
-        decoded together for generative tasks (default 64).  ``"auto"``: the
+        decoded together for generative tasks (default 128).  ``"auto"``: the
         largest batch that fits in free GPU memory, searched once per task
         shape on CUDA (lm-eval's ``--batch_size auto``); the default on the CPU.
     chunk_size : int, optional
@@ -461,7 +461,7 @@ def store_scores(lm, st: Store, spec: RunSpec, todo: Sequence[Any], *, batch_siz
     _drain([writer], ((0, r) for r in stream))
 
 
-def store_generations(lm, st: Store, runs: Sequence[tuple[RunSpec, Sequence[Any], Any]], *, batch_size: int = 64,
+def store_generations(lm, st: Store, runs: Sequence[tuple[RunSpec, Sequence[Any], Any]], *, batch_size: int = 128,
                       chunk_size: int | None = None, progress: ProgressFn | None = None,
                       tokens: Callable[[int], None] | None = None) -> None:
     """Generate the items of several generative runs in one stream and store each run's items as they finish.

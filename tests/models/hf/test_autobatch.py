@@ -259,7 +259,7 @@ def test_auto_on_cpu_is_the_default_logged_once(smollm2_dir, tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if "batch size auto" in r.getMessage()]
     assert lines == [
         "batch size auto: 16 for multiple_choice (cpu: the default; free memory is probed on CUDA only)",
-        "batch size auto: 64 for generate_until (cpu: the default; free memory is probed on CUDA only)",
+        "batch size auto: 128 for generate_until (cpu: the default; free memory is probed on CUDA only)",
     ]
 
 

@@ -307,7 +307,7 @@ class HFBackend(LmEvalTokenization):
     def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
         """Yield ``(request index, Generation, seconds)`` as each request finishes (continuous batching).
 
-        ``batch_size`` sequences decode together (default 32). Llama-family
+        ``batch_size`` sequences decode together (default 128, as the engine's). Llama-family
         and Gemma-3 models with the prefix cache on prefill through the prefix tree and
         decode in the lean scheduler; others (or ``prefix_cache=False``) use
         transformers' ``generate`` on length-sorted batches.
@@ -316,7 +316,7 @@ class HFBackend(LmEvalTokenization):
 
         yield from generate_iter(
             self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length,
-            device=self.device, n_slots=batch_size or 32, max_tokens=self.max_batch_tokens,
+            device=self.device, n_slots=batch_size or 128, max_tokens=self.max_batch_tokens,
             max_rows=self.batch_size, cache=self._cache, lean_ok=self.prefix_tree, progress=progress,
             memory=free_memory(self.device) // 2,
         )
@@ -426,7 +426,7 @@ class InMemoryHFBackend(HFBackend):
         with lora_folded(self.model) as folded:
             yield from generate_iter(
                 self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length, device=self.device,
-                n_slots=batch_size or 32, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
+                n_slots=batch_size or 128, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
                 cache=self._cache if folded else None, lean_ok=bool(folded) and self.prefix_tree, progress=progress,
                 memory=free_memory(self.device) // 2,
             )
