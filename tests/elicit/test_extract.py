@@ -16,6 +16,11 @@ from sharpbench.elicit.extract import stated_letter
     ("**Answer: D**", "D"),
     ("The answer is **B**.", "B"),
     ("The answer is (A) at first sight, but the answer is (D).", "D"),  # the last one stated
+    ("The correct answer is C. paralysis of the facial muscles, loss of taste, and lacrimation.", "C"),
+    ("C. paralysis of the facial muscles", "C"),  # a direct answer opening with its letter
+    ("(B) because heat rises", "B"),
+    ("D", "D"),
+    ("A. The first option; on reflection the answer is (C).", "C"),  # a later statement wins
 ])
 def test_reads_the_stated_letter(text, letter):
     assert stated_letter(text) == letter
@@ -26,6 +31,8 @@ def test_reads_the_stated_letter(text, letter):
     "The answer is (None)",
     "the best option is A. repair your broken television.",  # no "answer": not read
     "the answer choice depends on the pressure",
+    "A bat uses echolocation.",  # an opening article
+    "To determine the truth values of the given statements, we need to analyze each statement.",
     "",
 ])
 def test_reads_nothing_where_no_letter_is_stated(text):

@@ -94,13 +94,16 @@ def test_generated_answers_read_by_format_then_by_stated_letter(study):
         rows = con.execute("select g.item_id, g.text, g.extracted from runs r join generations g using (run_id) "
                            "where r.task = 'arc_challenge_cot' order by g.item_id").fetchall()
     assert [r[0] for r in rows] == list(range(LIMIT))
+    from sharpbench.compare.variants import task_questions
+
+    n_options = [len(q.options) for q in task_questions("arc_challenge", LIMIT, max_fewshot=5)]
     ways = {"format": 0, "stated": 0, "unread": 0}
     for j, (_, text, extracted) in enumerate(rows):
         strict = json.loads(extracted)["custom-extract"]
-        if strict != "[invalid]":
+        if strict != "[invalid]" and "ABCDEFGHIJ".index(strict) < n_options[j]:
             want, way = strict.lower(), "format"
         else:
-            letter = stated_letter(text)
+            letter = stated_letter(text, n_options[j])
             want, way = (letter.lower(), "stated") if letter else (None, "unread")
         ways[way] += 1
         assert cot.answers[j] == want
@@ -164,3 +167,24 @@ def test_arm_cost_accumulates_over_calls_and_splits_by_items(tmp_path):
         assert st.artifacts(COST_CACHE, name="a")[0]["payload"] == pytest.approx({"seconds": 3.0, "items": 20})
         assert cell._cost([("c", 0, 1)], 0.1) is None  # run c has no record
         assert cell._cost([("a", 0, 4), (None, 4, 4)], 0.1) is None  # scored outside the store
+
+
+@pytest.mark.parametrize("extracted, text, want, way", [
+    ("C", "C", "c", "format"),  # the bare letter lm-eval's generative MMLU asks for
+    ("The correct answer is C. paralysis", "The correct answer is C. paralysis", "c", "stated"),
+    ("C. paralysis of the facial muscles", "C. paralysis of the facial muscles", "c", "stated"),
+    ("To determine the truth values, we analyze", "To determine the truth values, we analyze", None, "unread"),
+    ("E", "The answer is (E). No, the answer is (B).", "b", "stated"),  # E is no option of a 4-option question
+])
+def test_a_generated_mmlu_answer_is_read_as_one_option_letter(extracted, text, want, way):
+    """lm-eval's generative MMLU filter keeps the whole response: only a bare option letter counts as the
+    format; anything else is read by the letter it states."""
+    from sharpbench.elicit.families import family
+    from sharpbench.elicit.study import _Cell
+    from sharpbench.results import Generation, GenSample
+
+    cell = _Cell(None, None, family("mmlu"), [], [], ElicitSettings(), print)
+    sample = GenSample(0, Generation(text, 8, "stop"), {"get_response": extracted})
+    reads: dict[str, int] = {}
+    assert cell._gen_answer(sample, "get_response", 4, reads) == want
+    assert reads == {"stated": 0} | {way: 1}

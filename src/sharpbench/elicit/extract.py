@@ -2,12 +2,13 @@
 
 The step-by-step tasks ask the model to end with "the answer is (X)", and
 their own filter (lm-eval's MMLU-Pro regex) reads only that phrase, case
-sensitive. Instruct models often end otherwise ("Answer is (B)", "the correct
-answer is:\\nC. It helps ...", "\\boxed{C}"). Counting those as wrong would
-measure format compliance, not what the model can do, so the study reads the
-letter such an answer states, with one rule fixed in advance for every model.
-The task's own score is unchanged; the study reports how many answers each
-way read.
+sensitive; lm-eval's generative MMLU counts only an answer that is the bare
+letter. Instruct models often answer otherwise ("Answer is (B)", "the correct
+answer is:\\nC. It helps ...", "\\boxed{C}", "C. paralysis of ..."). Counting
+those as wrong would measure format compliance, not what the model can do, so
+the study reads the letter such an answer states, with one rule fixed in
+advance for every model. The task's own score is unchanged; the study reports
+how many answers each way read.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ _STATED = re.compile(
     r"\(?([A-J])\)?(?![A-Za-z0-9])(?!\s+[a-z])"
 )
 _BOXED = re.compile(r"\\boxed\{\s*\(?([A-J])\)?\s*\}")
+# A letter that opens the answer ("C. paralysis of ...", "(B) because", "D"), as a direct answer gives it.
+_LEADING = re.compile(r"^\s*(?:\*\*)?\(?([A-J])\)?(?![A-Za-z0-9'\u2019])(?!\s+[a-z])")
 
 
 def stated_letter(text: str, n_options: int = 10) -> str | None:
     """The option letter the answer states last, or ``None`` where it states none.
+
+    Read are: "answer" followed by a letter ("Answer is (B)", "the correct answer is:\\nC. ..."), a boxed
+    letter, and a letter that opens the text ("C. paralysis of ..."); the last of them in the text wins.
 
     Parameters
     ----------
@@ -52,7 +58,7 @@ def stated_letter(text: str, n_options: int = 10) -> str | None:
     if not 1 <= n_options <= 10:
         raise ValueError(f"n_options must be 1..10, got {n_options}")
     last: tuple[int, str] | None = None
-    for pattern in (_STATED, _BOXED):
+    for pattern in (_LEADING, _STATED, _BOXED):
         for m in pattern.finditer(text):
             if ord(m.group(1)) - ord("A") < n_options and (last is None or m.start() > last[0]):
                 last = (m.start(), m.group(1))

@@ -201,6 +201,8 @@ class _Cell:
         how = "format"
         if self.fam.is_mc:
             reads.setdefault("stated", 0)
+            if a is not None and a not in LETTERS[:n_options]:  # the filter kept more than an option letter
+                a = None
         if a is None and self.fam.is_mc:
             letter = stated_letter(sample.generation.text, n_options)
             a, how = (None, "unread") if letter is None else (canonical(letter, **self.fam.match), "stated")
