@@ -32,8 +32,9 @@ BatchSize = int | str
 # Default --batch-size per request kind: items per forward batch; sequences decoded together for generation
 # (a decode step on a CPU costs about the same for 16 or 64 rows: the weights are read once per step).
 # Generation: 128 sequences decode together. On this project's 2-core CPU, in bfloat16, 128 slots decode
-# SmolLM2-135M 2x and Qwen2.5-Coder-1.5B 1.33x faster than 64 (per-step overhead and weight reads are
-# shared by more rows); the key/value slots stay within half the free memory (fewer slots when they would not).
+# SmolLM2-135M 2.1-2.4x faster than 64 (per-step overhead is shared by more rows) and Qwen2.5-Coder-1.5B
+# as fast (benchmarks/gen_slots_ab.py); the key/value slots stay within half the free memory (fewer slots
+# when they would not).
 DEFAULT_BATCH_SIZE = {"multiple_choice": 16, "loglikelihood_rolling": 16, "generate_until": 128}
 
 log = logging.getLogger("sharpbench")
