@@ -58,15 +58,15 @@ def test_page_has_every_model_task_and_method(page, result):
         for table in _tables(block)[::2]:  # method table, then the folded arm table
             assert [r[0] for r in table[1:]] == METHODS
     summary = _tables(secs["Summary"])[0]
-    assert summary[0] == ["model", "task", "items", "plain [95% CI]", "elicited, held out [95% CI]",
+    assert summary[0] == ["model", "dtype", "task", "items", "plain [95% CI]", "elicited, held out [95% CI]",
                           "ratio elicited / plain [95% CI]", "best method", "prompt std / range",
                           "compute seconds"]
-    assert {(r[0], r[1]) for r in summary[1:]} == {(c.model, c.task) for c in result.cells}
+    assert {(r[0], r[2]) for r in summary[1:]} == {(c.model, c.task) for c in result.cells}
     assert len(summary) == 1 + len(result.cells)
 
 
 def test_summary_rows_show_values_with_intervals(page, result):
-    rows = {(r[0], r[1]): r for r in _tables(html_sections(page)["Summary"])[0][1:]}
+    rows = {(r[0], r[2]): r[:1] + r[2:] for r in _tables(html_sections(page)["Summary"])[0][1:]}
     c = result.cell("qwen2.5-coder-1.5b-instruct", "gsm8k_cot")
     row = rows[(c.model, c.task)]
     assert row[2] == "100"

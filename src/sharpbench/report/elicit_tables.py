@@ -51,7 +51,7 @@ def summary_table(result: ElicitResult) -> pd.DataFrame:
     rows = []
     for c in result.cells:
         rows.append({
-            "model": c.model, "task": c.task, "items": c.n_items,
+            "model": c.model, "dtype": c.dtype or _DASH, "task": c.task, "items": c.n_items,
             "plain [95% CI]": _iv(c.plain, c.plain_low, c.plain_high),
             "elicited, held out [95% CI]": _iv(c.elicited, c.elicited_low, c.elicited_high),
             "ratio elicited / plain [95% CI]": (_iv(c.ratio, c.ratio_low, c.ratio_high, 2) if c.ratio is not None
