@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sharpbench.elicit.extract import stated_letter
+from sharpbench.elicit.extract import stated_letter, stated_number
 
 
 @pytest.mark.parametrize("text, letter", [
@@ -44,3 +44,21 @@ def test_letters_beyond_the_options_are_not_read():
     assert stated_letter("The answer is (E).", n_options=5) == "E"
     with pytest.raises(ValueError, match="n_options"):
         stated_letter("The answer is (A).", n_options=0)
+
+
+@pytest.mark.parametrize("text, number", [
+    ("The answer is $1,234.", "1,234"),
+    ("Answer: 18", "18"),
+    ("the total is \\boxed{\\$18}", "18"),
+    ("is \\boxed{18 \\text{ dollars}}", "18"),
+    ("#### 72", "72"),
+    ("The answer is -3.5.", "-3.5"),
+    ("The answer is 5. Then again the answer is 7", "7"),  # the last one stated
+])
+def test_reads_the_stated_number(text, number):
+    assert stated_number(text) == number
+
+
+@pytest.mark.parametrize("text", ["13 - 4 = 9 eggs remain", "the answer to part 2 is 5", "The answer is seven", ""])
+def test_reads_no_number_where_none_is_stated(text):
+    assert stated_number(text) is None

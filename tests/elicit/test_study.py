@@ -110,7 +110,7 @@ def test_generated_answers_read_by_format_then_by_stated_letter(study):
         if gold[j] is not None:
             assert cot.correct[j] == float(want == gold[j])
     note = cell.method("cot").note
-    assert (f"{ways['format']} in the task's format, {ways['stated']} by the letter they state, "
+    assert (f"{ways['format']} in the task's format, {ways['stated']} by the answer they state, "
             f"{ways['unread']} not read (of {LIMIT})") in note
 
 
@@ -186,5 +186,23 @@ def test_a_generated_mmlu_answer_is_read_as_one_option_letter(extracted, text, w
     cell = _Cell(None, None, family("mmlu"), [], [], ElicitSettings(), print)
     sample = GenSample(0, Generation(text, 8, "stop"), {"get_response": extracted})
     reads: dict[str, int] = {}
-    assert cell._gen_answer(sample, "get_response", 4, reads) == want
+    assert cell._gen_answer(sample, "get_response", 4, reads, True) == (want, way)
     assert reads == {"stated": 0} | {way: 1}
+
+
+@pytest.mark.parametrize("strict, text, lenient, want, way", [
+    ("18", "... The answer is 18.", True, "18", "format"),
+    ("[invalid]", "So she makes \\boxed{18} dollars a day.", True, "18", "stated"),
+    ("[invalid]", "The answer is: $1,234", True, "1234", "stated"),
+    ("[invalid]", "13 - 4 = 9 eggs remain", True, None, "unread"),  # a bare number is no stated answer
+    ("[invalid]", "So she makes \\boxed{18} dollars a day.", False, None, "unread"),  # the plain arm: lm-eval's
+])
+def test_a_generated_gsm8k_answer_is_read_by_the_number_it_states(strict, text, lenient, want, way):
+    from sharpbench.elicit.families import family
+    from sharpbench.elicit.study import _Cell
+    from sharpbench.results import Generation, GenSample
+
+    cell = _Cell(None, None, family("gsm8k_cot"), [], [], ElicitSettings(), print)
+    sample = GenSample(0, Generation(text, 8, "stop"), {"strict-match": strict})
+    reads: dict[str, int] = {}
+    assert cell._gen_answer(sample, "strict-match", 10, reads, lenient) == (want, way)

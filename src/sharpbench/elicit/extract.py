@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stated_letter"]
+__all__ = ["stated_letter", "stated_number"]
 
 # "answer" (any case), optionally "is" / "would be" / "should be", an optional colon, markdown bold or a
 # LaTeX box, then a capital option letter, optionally in parentheses. The letter must not start a
@@ -61,5 +61,35 @@ def stated_letter(text: str, n_options: int = 10) -> str | None:
     for pattern in (_LEADING, _STATED, _BOXED):
         for m in pattern.finditer(text):
             if ord(m.group(1)) - ord("A") < n_options and (last is None or m.start() > last[0]):
+                last = (m.start(), m.group(1))
+    return None if last is None else last[1]
+
+
+_NUMBER = r"\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)"
+# "answer" (any case), optionally "is", an optional colon, then a number; a boxed number; "#### number".
+_STATED_NUMBER = (
+    re.compile(r"(?i:answer)(?:\s+(?i:is))?\s*[:\uff1a]?\s*(?:\*\*)?\s*" + _NUMBER),
+    re.compile(r"\\boxed\{\s*" + _NUMBER),
+    re.compile(r"####\s*" + _NUMBER),
+)
+
+
+def stated_number(text: str) -> str | None:
+    r"""The final numeric answer the text states last ("answer is 18", ``\boxed{18}``, "#### 18"), or ``None``.
+
+    A bare number is not read (lm-eval's flexible-extract takes the last number of the text, which a model
+    that goes on writing after its answer turns into a wrong one).
+
+    Examples
+    --------
+    >>> stated_number("So the total is \\boxed{3}.")
+    '3'
+    >>> stated_number("13 - 4 = 9 eggs remain") is None
+    True
+    """
+    last: tuple[int, str] | None = None
+    for pattern in _STATED_NUMBER:
+        for m in pattern.finditer(text):
+            if last is None or m.start() > last[0]:
                 last = (m.start(), m.group(1))
     return None if last is None else last[1]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sharpbench.elicit.errors import ElicitError
-from sharpbench.elicit.extract import stated_letter
+from sharpbench.elicit.extract import stated_letter, stated_number
 from sharpbench.elicit.families import (
     DEFAULT_METHODS,
     SYSTEM_PROMPTS,
@@ -133,7 +133,7 @@ class _Cell:
         for k, u in enumerate(self.units):
             r, it = results[u], items[u]
             n_options = len(self.questions[k].options) if self.questions else 10
-            a, c, g = self._read(r, it, n_options, reads)
+            a, c, g = self._read(r, it, n_options, reads, lenient=method != "plain")
             answers.append(a), correct.append(c), gold.append(g)
             tokens += _tokens(self.backend, it, r)
         if not self.gold:
@@ -172,23 +172,27 @@ class _Cell:
             cost += rec["seconds"] / rec["items"] * n_arm
         return cost
 
-    def _read(self, r: Any, item: Any, n_options: int, reads: dict[str, int]) -> tuple[str | None, float, str | None]:
+    def _read(self, r: Any, item: Any, n_options: int, reads: dict[str, int], *,
+              lenient: bool = True) -> tuple[str | None, float, str | None]:
         """(canonical answer, correct, canonical gold) of one stored item.
 
-        A generated answer to a multiple-choice question that misses the task's format is read by
-        :func:`~sharpbench.elicit.extract.stated_letter`; ``reads`` counts the samples read by the task's
-        filter (``format``), by the stated letter (``stated``) and not at all (``unread``).
+        A generated answer that misses the task's format is read by the answer it states
+        (:func:`~sharpbench.elicit.extract.stated_letter` for multiple choice,
+        :func:`~sharpbench.elicit.extract.stated_number` for gsm8k) unless ``lenient`` is off (the plain arm
+        is scored exactly as lm-eval scores it); ``reads`` counts the samples read by the task's filter
+        (``format``), by the stated answer (``stated``) and not at all (``unread``).
         """
         if getattr(r, "kind", "") == "generate_until":
             scoring = item.scoring
             filt = scoring.filters[0].name
             key = f"{scoring.metric.names[0]},{filt}"
             gold = canonical(r.gold, **self.fam.match)
-            answers = [self._gen_answer(smp, filt, n_options, reads) for smp in r.samples]
+            read = [self._gen_answer(smp, filt, n_options, reads, lenient) for smp in r.samples]
+            answers = [a for a, _ in read]
             if len(r.samples) > 1:  # self-consistency: a majority over the samples' answers
                 ans = majority_vote([[a] for a in answers])[0]
                 return ans, float(ans is not None and ans == gold), gold
-            if self.fam.is_mc:
+            if self.fam.is_mc or read[0][1] == "stated":
                 return answers[0], float(answers[0] is not None and answers[0] == gold), gold
             return answers[0], float(r.metrics.get(key, 0.0)), gold
         ll = np.array([c.loglik for c in r.choices], dtype=float)
@@ -196,20 +200,23 @@ class _Cell:
             ll = ll / np.array([max(len(c), 1) for c in item.choices], dtype=float)
         return LETTERS[int(np.argmax(ll))], float(r.metrics[self.fam.mc_metric]), LETTERS[int(item.gold)]
 
-    def _gen_answer(self, sample: Any, filt: str, n_options: int, reads: dict[str, int]) -> str | None:
+    def _gen_answer(self, sample: Any, filt: str, n_options: int, reads: dict[str, int],
+                    lenient: bool) -> tuple[str | None, str]:
+        """One sample's canonical answer and how it was read (``format``, ``stated``, ``unread``)."""
         a = _answer(sample.extracted.get(filt), self.fam)
-        how = "format"
-        if self.fam.is_mc:
+        if lenient:
             reads.setdefault("stated", 0)
-            if a is not None and a not in LETTERS[:n_options]:  # the filter kept more than an option letter
-                a = None
-        if a is None and self.fam.is_mc:
-            letter = stated_letter(sample.generation.text, n_options)
-            a, how = (None, "unread") if letter is None else (canonical(letter, **self.fam.match), "stated")
-        elif a is None:
-            how = "unread"
+        if self.fam.is_mc and a is not None and a not in LETTERS[:n_options]:
+            a = None  # the filter kept more than an option letter (lm-eval's generative MMLU keeps the response)
+        how = "format"
+        if a is None:
+            stated = None
+            if lenient:
+                text = sample.generation.text
+                stated = stated_letter(text, n_options) if self.fam.is_mc else stated_number(text)
+            a, how = (None, "unread") if stated is None else (canonical(stated, **self.fam.match), "stated")
         reads[how] = reads.get(how, 0) + 1
-        return a
+        return a, how
 
     # ------------------------------------------------------------ prompt variants of multiple choice
     def run_mc_variants(self, spec: str) -> None:
@@ -325,11 +332,11 @@ def _as_task(t: Any) -> Any:
 
 def _reads_note(reads: dict[str, int]) -> str:
     """How a generated arm's answers were read, e.g. "answers read: 146 in the task's format, 40 by the
-    letter they state, 14 not read (of 200)"."""
+    answer they state, 14 not read (of 200)"."""
     total = sum(reads.values())
     parts = [f"{reads.get('format', 0)} in the task's format"]
     if "stated" in reads:
-        parts.append(f"{reads['stated']} by the letter they state")
+        parts.append(f"{reads['stated']} by the answer they state")
     parts.append(f"{reads.get('unread', 0)} not read")
     return f"answers read: {', '.join(parts)} (of {total})"
 
