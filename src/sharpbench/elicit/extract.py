@@ -57,12 +57,7 @@ def stated_letter(text: str, n_options: int = 10) -> str | None:
     """
     if not 1 <= n_options <= 10:
         raise ValueError(f"n_options must be 1..10, got {n_options}")
-    last: tuple[int, str] | None = None
-    for pattern in (_LEADING, _STATED, _BOXED):
-        for m in pattern.finditer(text):
-            if ord(m.group(1)) - ord("A") < n_options and (last is None or m.start() > last[0]):
-                last = (m.start(), m.group(1))
-    return None if last is None else last[1]
+    return _last_stated(text, (_LEADING, _STATED, _BOXED), keep=lambda letter: ord(letter) - ord("A") < n_options)
 
 
 _NUMBER = r"\\?\$?\s*(-?\d[\d,]*(?:\.\d+)?)"
@@ -87,9 +82,14 @@ def stated_number(text: str) -> str | None:
     >>> stated_number("13 - 4 = 9 eggs remain") is None
     True
     """
+    return _last_stated(text, _STATED_NUMBER)
+
+
+def _last_stated(text: str, patterns, keep=lambda _: True) -> str | None:
+    """Group 1 of the match that starts last in ``text`` among ``patterns`` (only values ``keep`` accepts)."""
     last: tuple[int, str] | None = None
-    for pattern in _STATED_NUMBER:
+    for pattern in patterns:
         for m in pattern.finditer(text):
-            if last is None or m.start() > last[0]:
+            if keep(m.group(1)) and (last is None or m.start() > last[0]):
                 last = (m.start(), m.group(1))
     return None if last is None else last[1]

@@ -11,6 +11,9 @@ from typing import Any
 from sharpbench.models.fingerprint import weights_fingerprint
 from sharpbench.results import ChoiceResult, Generation, GenerationRequest, TokenRequest
 
+#: Sequences that decode together when a generate call names no batch size (the engine's default too).
+GEN_SLOTS = 128
+
 _DTYPES = ("float32", "bfloat16", "float16")
 _DEFAULT_MAX_LENGTH = 2048  # lm-eval 0.4.13 models/utils.py DEFAULT_MAX_LENGTH
 _TOKENIZER_INFINITY = 1000000000000000019884624838656  # transformers' "unset" model_max_length
@@ -307,7 +310,7 @@ class HFBackend(LmEvalTokenization):
     def generate_iter(self, requests: Sequence[GenerationRequest], progress=None, *, batch_size: int | None = None):
         """Yield ``(request index, Generation, seconds)`` as each request finishes (continuous batching).
 
-        ``batch_size`` sequences decode together (default 128, as the engine's). Llama-family
+        ``batch_size`` sequences decode together (default :data:`GEN_SLOTS`, as the engine's). Llama-family
         and Gemma-3 models with the prefix cache on prefill through the prefix tree and
         decode in the lean scheduler; others (or ``prefix_cache=False``) use
         transformers' ``generate`` on length-sorted batches.
@@ -316,7 +319,7 @@ class HFBackend(LmEvalTokenization):
 
         yield from generate_iter(
             self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length,
-            device=self.device, n_slots=batch_size or 128, max_tokens=self.max_batch_tokens,
+            device=self.device, n_slots=batch_size or GEN_SLOTS, max_tokens=self.max_batch_tokens,
             max_rows=self.batch_size, cache=self._cache, lean_ok=self.prefix_tree, progress=progress,
             memory=free_memory(self.device) // 2,
         )
@@ -426,7 +429,7 @@ class InMemoryHFBackend(HFBackend):
         with lora_folded(self.model) as folded:
             yield from generate_iter(
                 self.model, self.tokenizer, requests, self.tok_encode, max_length=self.max_length, device=self.device,
-                n_slots=batch_size or 128, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
+                n_slots=batch_size or GEN_SLOTS, max_tokens=self.max_batch_tokens, max_rows=self.batch_size,
                 cache=self._cache if folded else None, lean_ok=bool(folded) and self.prefix_tree, progress=progress,
                 memory=free_memory(self.device) // 2,
             )
