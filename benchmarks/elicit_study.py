@@ -47,12 +47,13 @@ def main() -> int:
     ap.add_argument("--report", type=Path, default=None, help="default: benchmarks/results/elicit_study.html")
     ap.add_argument("--from-json", type=Path, nargs="+", default=None,
                     help="saved results: print their summary table (no model runs); with --out / --report, "
-                         "write them combined into one result and one report")
+                         "write them combined into one result and one report (a cell two results hold is "
+                         "merged: its arms united, its numbers recomputed)")
     args = ap.parse_args()
     if args.from_json is not None:
         import sharpbench as sb
 
-        res = sb.ElicitResult.combine([sb.ElicitResult.load(p) for p in args.from_json])
+        res = sb.combine_elicit([sb.ElicitResult.load(p) for p in args.from_json])
         print(markdown_table(res))
         if args.out is not None:
             res.save(args.out, per_item=True)

@@ -65,6 +65,7 @@ _LAZY = {
     "elicit_study": ("sharpbench.elicit.study", "elicit"),  # sharpbench.elicit is the package
     "ElicitSettings": ("sharpbench.elicit.study", "ElicitSettings"),
     "ElicitResult": ("sharpbench.elicit.result", "ElicitResult"),
+    "combine_elicit": ("sharpbench.elicit.summary", "combine"),  # one study from results computed apart
 }
 
 __all__ = ["__version__", *_LAZY]

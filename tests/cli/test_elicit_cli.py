@@ -57,6 +57,20 @@ def test_elicit_writes_tables_report_and_json(tmp_path):
     # read back, not recomputed: each method's cost is the one the first call measured (kept in the store)
     plain = next(r for r in doc["rows"] if r["method"] == "plain")
     assert plain["seconds"] and plain["seconds"] > 0
+    # the vote saved apart, combined with the first call's JSON: the numbers of one call with every method
+    more, merged = tmp_path / "vote.json", tmp_path / "merged.json"
+    base = same[:6] + same[8:]  # without the methods
+    assert _elicit(*base, "--methods", "plain,variants,vote", "--output-json", str(more)).returncode == 0
+    res = _elicit("--from-json", str(out), "--from-json", str(more), "--output-json", str(merged),
+                  "--report", str(tmp_path / "merged.html"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "elicited / plain" in res.stdout and (tmp_path / "merged.html").exists()
+    one = json.loads(_elicit(*base, "--methods", "plain,variants,system-prompts,vote,probe",
+                             "--format", "json").stdout)["cells"][0]
+    both = ElicitResult.load(merged).cells[0]
+    assert [m.method for m in both.methods] == [m["method"] for m in one["methods"]]
+    assert [m.score for m in both.methods] == [m["score"] for m in one["methods"]]
+    assert (both.elicited, both.ratio) == (one["elicited"], one["ratio"])
 
 
 @pytest.mark.parametrize(
@@ -74,6 +88,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert res.returncode == EXIT_INPUT, res.stderr
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_from_json_needs_saved_results_and_no_model(tmp_path):
+    res = _elicit("--from-json", str(tmp_path / "nope.json"), timeout=120)
+    assert res.returncode == EXIT_INPUT and "no saved result at" in res.stderr
+    (tmp_path / "bad.json").write_text('{"cells": [{"model": "m"}]}')
+    res = _elicit("--from-json", str(tmp_path / "bad.json"), timeout=120)
+    assert res.returncode == EXIT_INPUT and "is not a saved elicitation result" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = _elicit("--from-json", str(tmp_path / "bad.json"), "-m", "smollm2-135m", timeout=120)
+    assert res.returncode == EXIT_INPUT and "in another call" in res.stderr
 
 
 def test_models_file_must_exist(tmp_path):

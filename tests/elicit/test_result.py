@@ -1,43 +1,11 @@
-"""Combining study results computed apart (other models, tasks, methods, sessions) into one."""
+"""What a study returns: a cell's compute time, and a result's JSON round trip."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 from elicit_samples import MODELS, TASKS, sample_result
 
-from sharpbench.elicit.errors import ElicitError
 from sharpbench.elicit.result import ArmScore, ElicitResult
-
-
-def test_combine_keeps_every_cell_and_unites_the_methods(tmp_path):
-    a = sample_result(models=MODELS[:2])
-    b = sample_result(models=MODELS[2:])
-    b.settings = {**b.settings, "methods": "plain,probe,extra", "batch_size": 64}
-    both = ElicitResult.combine([a, b])
-    assert [(c.model, c.task) for c in both.cells] == [(c.model, c.task) for c in a.cells + b.cells]
-    methods = both.settings["methods"].split(",")
-    assert set(methods) == set(a.settings["methods"].split(",")) | {"plain", "probe", "extra"}
-    assert len(methods) == len(set(methods))
-    back = ElicitResult.load(both.save(tmp_path / "both.json", per_item=True))
-    assert back.cell(MODELS[3][0], TASKS[0][0]).arms[0].correct == b.cells[-len(TASKS)].arms[0].correct
-
-
-def test_combine_refuses_settings_that_change_the_numbers():
-    a, b = sample_result(models=MODELS[:1]), sample_result(models=MODELS[1:2])
-    b.settings = {**b.settings, "n_splits": 7}
-    with pytest.raises(ElicitError, match="n_splits"):
-        ElicitResult.combine([a, b])
-
-
-def test_combine_refuses_a_cell_twice_and_nothing():
-    a = sample_result(models=MODELS[:1])
-    twice = ElicitResult([dataclasses.replace(a.cells[0])], dict(a.settings))
-    with pytest.raises(ElicitError, match="combine each cell once"):
-        ElicitResult.combine([a, twice])
-    with pytest.raises(ElicitError, match="at least one"):
-        ElicitResult.combine([])
 
 
 def test_cell_seconds_sum_the_arms_and_are_unknown_without_every_record():
@@ -49,3 +17,10 @@ def test_cell_seconds_sum_the_arms_and_are_unknown_without_every_record():
     assert cell.seconds == pytest.approx(sum(a.seconds for a in timed))
     timed[0].seconds = None  # an arm computed without a record
     assert cell.seconds is None
+
+
+def test_gold_answers_travel_with_the_per_item_json_only(tmp_path):
+    res = sample_result(models=MODELS[:1], tasks=TASKS[:1])
+    res.cells[0].gold = ["a", None, "c"]
+    assert ElicitResult.load(res.save(tmp_path / "items.json", per_item=True)).cells[0].gold == ["a", None, "c"]
+    assert ElicitResult.load(res.save(tmp_path / "summary.json")).cells[0].gold == []

@@ -127,6 +127,26 @@ def test_rerun_reuses_every_arm(study, smollm2):
     assert a.elicited == b.elicited and a.plain == b.plain
 
 
+def test_a_study_run_in_two_calls_combines_into_the_one_call_numbers(study, smollm2):
+    """Methods computed in separate calls (another session, a lost store: only the saved JSON) merge into
+    the cell one call computes: arms united, the vote formed again, every number recomputed."""
+    import dataclasses
+
+    from sharpbench.elicit.result import ElicitResult
+    from sharpbench.elicit.summary import combine
+
+    res, store = study
+    parts = [elicit([smollm2], "arc_challenge", methods=m, limit=LIMIT, store=store, settings=ElicitSettings(**SETTINGS))
+             for m in ("plain,variants,probe", "plain,cot,system-prompts,vote")]
+    parts = [ElicitResult.from_dict(p.to_dict(per_item=True)) for p in parts]  # as saved
+    merged, full = combine(parts).cells[0], res.cells[0]
+    assert [a.arm for a in merged.arms] == [a.arm for a in full.arms]
+    assert [dataclasses.astuple(m) for m in merged.methods] == [dataclasses.astuple(m) for m in full.methods]
+    assert merged.comparisons == full.comparisons
+    assert (merged.elicited, merged.ratio, merged.prompt_std, merged.gold) == (full.elicited, full.ratio,
+                                                                            full.prompt_std, full.gold)
+
+
 def test_free_form_task_skips_the_probe(tmp_path, smollm2):
     res = elicit([smollm2], "gsm8k_cot", methods="plain,probe", limit=10, store=tmp_path / "g.duckdb",
                  settings=ElicitSettings(max_gen_toks=8, n_boot=50, n_splits=5))

@@ -49,6 +49,10 @@ def elicit_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Write the HTML report (tables and plots)."),
     output_json: Optional[Path] = typer.Option(None, "--output-json",
                                                help="Write the whole result, with per-item answers, as JSON."),
+    from_json: list[Path] = typer.Option(
+        [], "--from-json",
+        help="Saved results (--output-json) to combine instead of running a model (repeatable): a model x task "
+             "two of them hold is merged, its arms united and its numbers recomputed."),
     fmt: str = format_option(),
 ) -> None:
     """How smart is the model really: plain score, every method's held-out score, elicited maximum / plain."""
@@ -56,15 +60,20 @@ def elicit_command(
     from sharpbench.elicit.study import ElicitSettings, elicit
     from sharpbench.engine.fanout import read_models_file
 
-    names = list(model) + (read_models_file(models_file) if models_file is not None else [])
-    if not names:
-        raise InputError("give a model: --model NAME (repeatable) or --models FILE")
-    if len(set(names)) != len(names):
-        raise InputError(f"a model is listed twice: {sorted({n for n in names if names.count(n) > 1})}")
     for p in (report, output_json):
         if p is not None and not p.parent.exists():
             raise InputError(f"the folder of {p} does not exist")
     err = Console(stderr=True, soft_wrap=True)
+    names = list(model) + (read_models_file(models_file) if models_file is not None else [])
+    if from_json:
+        if names:
+            raise InputError("--from-json combines saved results; run models (--model/--models) in another call")
+        _show(_combined(from_json), fmt, err, report, output_json, store=None, label="")
+        return
+    if not names:
+        raise InputError("give a model: --model NAME (repeatable) or --models FILE, or saved results: --from-json")
+    if len(set(names)) != len(names):
+        raise InputError(f"a model is listed twice: {sorted({n for n in names if names.count(n) > 1})}")
     settings = ElicitSettings(variants=variants, sc_temperature=sc_temperature, seed=seed, n_boot=n_boot,
                               n_splits=n_splits, batch_size=batch_size, max_gen_toks=max_gen_toks)
     kw = {"store": store} if store is not None else {}
@@ -77,6 +86,30 @@ def elicit_command(
     with err.status("starting") as status:
         res = elicit(names, tasks, methods=methods, limit=limit, settings=settings, load=load,
                      progress=lambda m: (status.update(escape(m)), err.print(f"[dim]{escape(m)}[/dim]")), **kw)
+    _show(res, fmt, err, report, output_json, store=store, label=f"{','.join(names)} on {tasks}")
+
+
+def _combined(paths: list[Path]):
+    """The saved results at ``paths`` as one study (:func:`~sharpbench.elicit.summary.combine`)."""
+    import json
+
+    from sharpbench.elicit.result import ElicitResult
+    from sharpbench.elicit.summary import combine
+
+    results = []
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"no saved result at {p}")
+        try:
+            results.append(ElicitResult.load(p))
+        except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as e:
+            raise InputError(f"{p} is not a saved elicitation result (sharpbench elicit --output-json): {e}") from e
+    return combine(results)
+
+
+def _show(res, fmt: str, err: Console, report: Path | None, output_json: Path | None, *, store: Path | None,
+          label: str) -> None:
+    """Print the tables (or the JSON/CSV), then write the JSON, the report and the store's record."""
     payload = res.to_dict()
     with Output(fmt) as out:
         out.fields(payload)
@@ -90,7 +123,7 @@ def elicit_command(
 
         err.print(f"[dim]report written to {escape(str(build_elicit_report(res, report)))}[/dim]")
     if store is not None:
-        save_artifact(store, "elicit", f"{','.join(names)} on {tasks}", payload)
+        save_artifact(store, "elicit", label, payload)
 
 
 def _ci(v: float | None, lo: float | None, hi: float | None, pct: bool = True) -> str:

@@ -118,6 +118,7 @@ class CellResult:
     params: float | None = None  # model parameters (for the ratio-vs-size plot)
     instruct: bool | None = None  # has a chat template
     dtype: str | None = None  # the backend's dtype (a study compares its arms in one dtype)
+    gold: list[str | None] = field(default_factory=list, repr=False)  # each item's canonical right answer
 
     def method(self, name: str) -> MethodScore | None:
         return next((m for m in self.methods if m.method == name), None)
@@ -151,47 +152,14 @@ class ElicitResult:
                 return c
         raise KeyError(f"no result for model {model!r} on task {task!r}")
 
-    @classmethod
-    def combine(cls, results: list[ElicitResult]) -> ElicitResult:
-        """One study from results computed apart (other models, tasks or methods, other sessions).
-
-        Their settings must agree on everything that shapes a number (items, splits, bootstrap, variants,
-        sampling; not the batch size); the methods are the union. A model x task x dtype cell may appear only once.
-
-        Raises
-        ------
-        ElicitError
-            On settings that differ or a cell that two results both hold.
-        """
-        from sharpbench.elicit.errors import ElicitError
-
-        if not results:
-            raise ElicitError("combine needs at least one result")
-        settings = dict(results[0].settings)
-        methods = list(dict.fromkeys(m for r in results for m in str(r.settings.get("methods", "")).split(",") if m))
-        for r in results[1:]:
-            for k in set(settings) | set(r.settings):
-                if k not in ("methods", "batch_size") and settings.get(k) != r.settings.get(k):
-                    raise ElicitError(f"results differ in setting {k!r}: {settings.get(k)!r} vs {r.settings.get(k)!r}; "
-                                      "their numbers are not comparable")
-        settings["methods"] = ",".join(methods)
-        cells, seen = [], set()
-        for r in results:
-            for c in r.cells:
-                key = (c.model, c.task, c.dtype)
-                if key in seen:
-                    raise ElicitError(f"two results hold model {c.model!r} on task {c.task!r} ({c.dtype}); "
-                                      "combine each cell once")
-                seen.add(key)
-                cells.append(c)
-        return cls(cells=cells, settings=settings)
-
     def to_dict(self, *, per_item: bool = False) -> dict[str, Any]:
-        """JSON-ready dict; ``per_item`` keeps each arm's answers and correctness."""
+        """JSON-ready dict; ``per_item`` keeps each arm's answers and correctness and the items' gold answers
+        (what :func:`~sharpbench.elicit.summary.combine` needs to merge a cell computed in pieces)."""
         cells = []
         for c in self.cells:
             d = asdict(c)
             if not per_item:
+                d.pop("gold")
                 for a in d["arms"]:
                     a.pop("answers"), a.pop("correct")
             cells.append(d)

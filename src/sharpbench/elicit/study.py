@@ -31,17 +31,11 @@ from sharpbench.elicit.families import (
     parse_methods,
     sample_items,
 )
-from sharpbench.elicit.result import (
-    ArmScore,
-    CellResult,
-    Comparison,
-    ElicitResult,
-    MethodScore,
-)
-from sharpbench.elicit.stats import canonical, cell_stats, majority_vote
+from sharpbench.elicit.result import ElicitResult
+from sharpbench.elicit.stats import canonical, majority_vote
+from sharpbench.elicit.summary import Arm, summarize
 
 LETTERS = "abcdefghij"
-PROMPT_METHODS = ("plain", "variants", "system-prompts", "direct", "cot")  # single prompts, greedy
 
 
 @dataclass
@@ -64,18 +58,6 @@ class ElicitSettings:
 
 
 @dataclass
-class _Arm:
-    method: str
-    name: str
-    answers: list[str | None]
-    correct: np.ndarray
-    tokens: int = 0
-    seconds: float | None = None
-    run_id: str | None = None
-    reads: dict[str, int] = field(default_factory=dict)  # generated multiple choice: answers read each way
-
-
-@dataclass
 class _Cell:
     """One model x task while it runs."""
 
@@ -86,13 +68,13 @@ class _Cell:
     questions: list[Any]
     settings: ElicitSettings
     say: Callable[[str], None]
-    arms: list[_Arm] = field(default_factory=list)
+    arms: list[Arm] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     gold: list[str | None] = field(default_factory=list)
 
     # ------------------------------------------------------------ running an arm through the pipeline
     def run(self, method: str, name: str, task_of: Callable[[str], Any], *, chat: Any = None,
-            repeats: int | None = None, sample: bool = False) -> _Arm:
+            repeats: int | None = None, sample: bool = False) -> Arm:
         from sharpbench.engine.pipeline import prompt_style, run_eval, select_items
 
         self.say(f"{self.fam.name}: {name}")
@@ -138,7 +120,7 @@ class _Cell:
             tokens += _tokens(self.backend, it, r)
         if not self.gold:
             self.gold = gold
-        arm = _Arm(method, name, answers, np.asarray(correct, dtype=float), tokens, seconds,
+        arm = Arm(method, name, answers, np.asarray(correct, dtype=float), tokens, seconds,
                    next(iter(run_of.values())) if len(run_of) == 1 else None, reads)
         self.arms.append(arm)
         return arm
@@ -243,7 +225,7 @@ class _Cell:
                 k = vi.order[predicted_choice(r, vi.item)]
                 answers.append(LETTERS[k]), correct.append(float(k == q.answer))
                 tokens += _tokens(self.backend, vi.item, r)
-            self.arms.append(_Arm("variants", name, answers, np.asarray(correct), tokens, seconds))
+            self.arms.append(Arm("variants", name, answers, np.asarray(correct), tokens, seconds))
 
     # ------------------------------------------------------------ the probe
     def run_probe(self) -> None:
@@ -271,7 +253,7 @@ class _Cell:
         cached = self.store.artifacts(PROBE_CACHE, name=key)
         if cached:  # the same model, items and probe settings: the stored per-item result
             p = cached[0]["payload"]
-            self.arms.append(_Arm("probe", "probe", [], np.asarray(p["correct"], dtype=float), int(p["tokens"]),
+            self.arms.append(Arm("probe", "probe", [], np.asarray(p["correct"], dtype=float), int(p["tokens"]),
                                   p.get("seconds")))
             self.notes["probe"] = p["note"]
             return
@@ -293,7 +275,7 @@ class _Cell:
                              seed=self.settings.seed, C=C_GRID, layers=layers)
         tokens = sum(_tokens(self.backend, it, None) for it in ordered)
         seconds = time.perf_counter() - t0
-        self.arms.append(_Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens, seconds))
+        self.arms.append(Arm("probe", "probe", [], np.asarray(res.correct, dtype=float), tokens, seconds))
         chosen = ", ".join(f"{k}: {v}" for k, v in sorted(res.layers_chosen.items()))
         self.notes["probe"] = f"held out over {res.n_splits} splits; layers chosen (layer: times) {chosen}"
         self.store.save_artifact(PROBE_CACHE, key, {"correct": [float(x) for x in res.correct], "tokens": tokens,
@@ -443,9 +425,10 @@ def elicit(
                 units, questions = samples[f.name]
                 cell = _Cell(backend, st, f, units, questions, s, lambda m, lab=label: say(f"{lab} {m}"))
                 _run_methods(cell, specs)
-                res = _summarize(cell, label, specs, s, _params(model, backend), _has_chat_template(backend))
-                res.dtype = str(getattr(backend, "dtype", "")) or None
-                out.cells.append(res)
+                out.cells.append(summarize(
+                    label, f.name, cell.arms, cell.gold, cell.notes, {m.name for m in specs}, n_boot=s.n_boot,
+                    n_splits=s.n_splits, seed=s.seed, params=_params(model, backend),
+                    instruct=_has_chat_template(backend), dtype=str(getattr(backend, "dtype", "")) or None))
     finally:
         if own:
             st.close()
@@ -487,70 +470,3 @@ def _run_methods(cell: _Cell, specs: Sequence[MethodSpec]) -> None:
                                               f"{_reads_note(sc.reads)}")
     if "probe" in names:
         cell.run_probe()
-
-
-def _summarize(cell: _Cell, model: str, specs: Sequence[MethodSpec], s: ElicitSettings,
-               params: float | None, instruct: bool) -> CellResult:
-    arms = cell.arms
-    prompt_arms = [a for a in arms if a.method in PROMPT_METHODS]
-    if "vote" in {m.name for m in specs} and len(prompt_arms) >= 3:
-        plain_idx = next(i for i, a in enumerate(prompt_arms) if a.name == "plain")
-        vote = majority_vote([a.answers for a in prompt_arms], prefer=plain_idx)
-        correct = np.array([float(v is not None and v == g) for v, g in zip(vote, cell.gold)])
-        arms.append(_Arm("vote", "vote", vote, correct, 0, None))
-        cell.notes["vote"] = f"majority over {len(prompt_arms)} prompts' answers (ties: the plain prompt's)"
-    elif "vote" in {m.name for m in specs}:
-        cell.notes["vote"] = "skipped: a vote needs at least 3 prompts (add variants, cot or system-prompts)"
-    correct = {a.name: a.correct for a in arms}
-    groups: dict[str, list[str]] = {}
-    for a in arms:
-        groups.setdefault(a.method, []).append(a.name)
-    if "variants" in groups:
-        groups["variants"] = ["plain"] + groups["variants"]
-    prompt_methods = {a.method for a in prompt_arms} - {"plain"}
-    if len(prompt_methods) > 1:  # one method alone is its own best prompt
-        groups["best-prompt"] = [a.name for a in prompt_arms]
-    compare = []
-    if "vote" in groups:
-        compare.append(("vote", "best-prompt" if "best-prompt" in groups else next(iter(prompt_methods))))
-    if "probe" in groups:
-        compare.append(("probe", "elicited"))
-    st = cell_stats(correct, groups, elicit_from=[a.name for a in arms if a.method != "probe"], compare=compare,
-                    n_boot=s.n_boot, n_splits=s.n_splits, seed=s.seed)
-    order = ["plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "best-prompt", "vote",
-             "probe"]
-    rows = []
-    for m in order:
-        if m in groups:
-            members = [a for a in arms if a.name in groups[m]]
-            e, g = st.methods[m], st.gains[m]
-            best = max(members, key=lambda a: a.correct.mean()).name
-            # what the method adds to the plain prompt (a vote costs the prompts it votes over)
-            paid = prompt_arms if m == "vote" else [a for a in members if m == "plain" or a.name != "plain"]
-            secs = [a.seconds for a in paid]  # a method's cost is known when every arm it pays for is
-            rows.append(MethodScore(
-                method=m, score=e.value, low=e.low, high=e.high, gain=g.value, gain_low=g.low, gain_high=g.high,
-                n_arms=len(members), best_arm=best, tokens=sum(a.tokens for a in paid),
-                seconds=sum(secs) if secs and None not in secs else None,
-                note=cell.notes.get(m),
-            ))
-        elif m in cell.notes:
-            rows.append(MethodScore(method=m, score=None, note=cell.notes[m]))
-    accs = np.array([a.correct.mean() for a in prompt_arms])
-    ratio = st.ratio
-    return CellResult(
-        model=model, task=cell.fam.name, n_items=len(cell.units),
-        plain=st.plain.value, plain_low=st.plain.low, plain_high=st.plain.high,
-        elicited=st.elicited.value, elicited_low=st.elicited.low, elicited_high=st.elicited.high,
-        ratio=None if ratio is None else ratio.value, ratio_low=None if ratio is None else ratio.low,
-        ratio_high=None if ratio is None else ratio.high,
-        best_method=max((r for r in rows if r.score is not None and r.method != "probe"),
-                        key=lambda r: r.score).method,
-        prompt_std=float(accs.std(ddof=1)) if accs.size > 1 else 0.0,
-        prompt_range=float(accs.max() - accs.min()) if accs.size else 0.0,
-        methods=rows,
-        arms=[ArmScore(a.method, a.name, float(a.correct.mean()), len(a.correct), a.tokens, a.seconds, a.run_id,
-                       list(a.answers), [float(x) for x in a.correct]) for a in arms],
-        comparisons=[Comparison(a, b, e.value, e.low, e.high) for (a, b), e in st.comparisons.items()],
-        params=params, instruct=instruct,
-    )
