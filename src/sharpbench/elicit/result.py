@@ -51,6 +51,18 @@ class ArmScore:
     correct: list[float] = field(default_factory=list, repr=False)
 
 
+def spent_seconds(arms: list[Any]) -> float | None:
+    """Compute seconds of ``arms`` (anything with ``seconds`` and ``run_id``), each stored run counted once.
+
+    Two arms can read one run: gsm8k's step-by-step arm is the plain prompt itself for a model without a
+    chat template.  ``None`` when there is no arm or an arm has no record.
+    """
+    if not arms or any(a.seconds is None for a in arms):
+        return None
+    runs = {a.run_id: a.seconds for a in arms if a.run_id is not None}
+    return float(sum(runs.values()) + sum(a.seconds for a in arms if a.run_id is None))
+
+
 @dataclass
 class MethodScore:
     """One method's honest score in a cell, its interval, and its gain over the plain prompt.
@@ -126,9 +138,9 @@ class CellResult:
     @property
     def seconds(self) -> float | None:
         """The cell's compute time on the machine that ran it: every arm's seconds (the vote computes
-        nothing of its own); ``None`` when an arm has no record."""
-        spent = [a.seconds for a in self.arms if a.method != "vote"]
-        return None if not spent or any(x is None for x in spent) else float(sum(spent))
+        nothing of its own; two arms read from one stored run count it once); ``None`` when an arm has no
+        record."""
+        return spent_seconds([a for a in self.arms if a.method != "vote"])
 
 
 @dataclass

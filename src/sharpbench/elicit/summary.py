@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sharpbench.elicit.errors import ElicitError
-from sharpbench.elicit.result import ArmScore, CellResult, Comparison, ElicitResult, MethodScore
+from sharpbench.elicit.result import ArmScore, CellResult, Comparison, ElicitResult, MethodScore, spent_seconds
 from sharpbench.elicit.stats import cell_stats, majority_vote
 
 PROMPT_METHODS = ("plain", "variants", "system-prompts", "direct", "cot")  # single prompts, greedy
@@ -98,11 +98,10 @@ def summarize(model: str, task: str, arms: list[Arm], gold: Sequence[str | None]
             best = max(members, key=lambda a: a.correct.mean()).name
             # what the method adds to the plain prompt (a vote costs the prompts it votes over)
             paid = prompt_arms if m == "vote" else [a for a in members if m == "plain" or a.name != "plain"]
-            secs = [a.seconds for a in paid]  # a method's cost is known when every arm it pays for is
             rows.append(MethodScore(
                 method=m, score=e.value, low=e.low, high=e.high, gain=g.value, gain_low=g.low, gain_high=g.high,
                 n_arms=len(members), best_arm=best, tokens=sum(a.tokens for a in paid),
-                seconds=sum(secs) if secs and None not in secs else None,
+                seconds=spent_seconds(paid),  # known when every arm it pays for is
                 note=notes.get(m),
             ))
         elif m in notes:
