@@ -63,7 +63,7 @@ _LAZY = {
     "calibrate_bank": ("sharpbench.adaptive.calibrate", "calibrate_bank"),
     # elicitation: the plain score against the best honest elicitation
     "elicit_study": ("sharpbench.elicit.study", "elicit"),  # sharpbench.elicit is the package
-    "ElicitSettings": ("sharpbench.elicit.study", "ElicitSettings"),
+    "ElicitSettings": ("sharpbench.elicit.settings", "ElicitSettings"),
     "ElicitResult": ("sharpbench.elicit.result", "ElicitResult"),
     "combine_elicit": ("sharpbench.elicit.summary", "combine"),  # one study from results computed apart
 }

@@ -32,29 +32,11 @@ from sharpbench.elicit.families import (
     sample_items,
 )
 from sharpbench.elicit.result import ElicitResult
+from sharpbench.elicit.settings import ElicitSettings
 from sharpbench.elicit.stats import canonical, majority_vote
 from sharpbench.elicit.summary import Arm, summarize
 
 LETTERS = "abcdefghij"
-
-
-@dataclass
-class ElicitSettings:
-    """Everything that shapes a study's numbers (saved with the result)."""
-
-    methods: str = DEFAULT_METHODS
-    limit: int = 200
-    variants: str = "default"
-    sc_temperature: float = 0.7
-    seed: int = 1234
-    n_boot: int = 1000
-    n_splits: int = 50
-    probe_splits: int = 10
-    batch_size: int | None = None
-    max_gen_toks: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass

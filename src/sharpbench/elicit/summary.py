@@ -18,6 +18,7 @@ import numpy as np
 
 from sharpbench.elicit.errors import ElicitError
 from sharpbench.elicit.result import ArmScore, CellResult, Comparison, ElicitResult, MethodScore, spent_seconds
+from sharpbench.elicit.settings import ElicitSettings
 from sharpbench.elicit.stats import cell_stats, majority_vote
 
 PROMPT_METHODS = ("plain", "variants", "system-prompts", "direct", "cot")  # single prompts, greedy
@@ -166,6 +167,7 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
         answers, or an arm whose answers differ between results.
     """
     first = cells[0]
+    default = ElicitSettings()  # a setting the saved result lacks has its default
     where = f"{first.model} on {first.task}"
     arms: dict[str, ArmScore] = {}
     ran: dict[str, str | None] = {}  # method -> note, from a result that computed it
@@ -210,8 +212,9 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
     return summarize(first.model, first.task,
                      [Arm(a.method, a.arm, list(a.answers), np.asarray(a.correct, dtype=float), a.tokens, a.seconds,
                           a.run_id) for a in ordered],
-                     gold, notes, methods, n_boot=int(settings.get("n_boot", 1000)),
-                     n_splits=int(settings.get("n_splits", 50)), seed=int(settings.get("seed", 1234)),
+                     gold, notes, methods, n_boot=int(settings.get("n_boot", default.n_boot)),
+                     n_splits=int(settings.get("n_splits", default.n_splits)),
+                     seed=int(settings.get("seed", default.seed)),
                      params=params, instruct=instruct, dtype=first.dtype or "float32")
 
 
