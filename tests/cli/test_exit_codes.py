@@ -125,3 +125,33 @@ def test_every_command_runs_inside_the_wrapper():
     assert len(callbacks) > 20
     for cb in callbacks:
         assert getattr(cb, "__wrapped__", None) is not None, cb
+
+
+def test_sigterm_inside_any_command_acts_as_ctrl_c():
+    """The wrapper turns the first SIGTERM into Ctrl-C: one `error: interrupted` line and exit 130,
+    the process's own SIGTERM handling restored afterwards."""
+    import os
+    import signal
+    import time
+
+    from sharpbench.cli.common import App
+
+    demo = App()
+    reached = []
+
+    @demo.command()
+    def slow() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the main thread, where CliRunner runs the command
+        time.sleep(5)
+        reached.append("after the sleep")  # never: the signal interrupts the sleep
+
+    @demo.callback()
+    def main() -> None:
+        pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    res = CliRunner().invoke(demo, ["slow"], catch_exceptions=False)
+    assert res.exit_code == EXIT_INTERRUPTED, res.output
+    assert [ln for ln in res.output.splitlines() if ln.startswith("error: ")] == ["error: interrupted"]
+    assert not reached
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -67,3 +67,40 @@ def test_sigterm_stops_like_ctrl_c_and_resumes(tmp_path):
     with Store(store, read_only=True) as st:
         (run,) = st.runs().to_dict("records")
         assert run["status"] == "complete" and run["n_items"] == LIMIT
+
+
+@pytest.mark.slow
+def test_sigterm_stops_an_elicitation_study_which_then_resumes(tmp_path):
+    """Every command runs under the same wrapper: `sharpbench elicit` killed mid-arm stores that arm's whole
+    batches, marks it interrupted and exits 130; the same command then completes every arm."""
+    store = tmp_path / "s.duckdb"
+    cmd = [sys.executable, "-m", "sharpbench", "elicit", "-m", "smollm2-135m", "-t", "arc_challenge", "--limit", "60",
+           "--methods", "plain,variants", "--variants", "labels", "--batch-size", "1", "--n-boot", "100",
+           "--n-splits", "5", "--store", str(store)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env())
+    seen: list[str] = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "variant:" in line:  # plain is done, the first variant has started
+                time.sleep(3)
+                os.kill(proc.pid, signal.SIGTERM)
+                break
+        rest = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert proc.returncode == 130, ("".join(seen) + rest)[-3000:]
+    assert "Traceback" not in rest
+    assert re.search(r"interrupted: \S+ has \d+ items stored in \S+; run the same command again to resume", rest), \
+        rest[-3000:]
+    with Store(store, read_only=True) as st:
+        status = st.runs()["status"].tolist()
+    assert status.count("interrupted") == 1 and "complete" in status, status  # plain finished, one variant cut
+
+    resumed = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with Store(store, read_only=True) as st:
+        runs = st.runs()
+    assert set(runs["status"]) == {"complete"} and len(runs) > len(status), runs[["task", "status"]]

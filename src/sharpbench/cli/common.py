@@ -11,7 +11,9 @@ command (codes: :mod:`sharpbench.errors`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +28,7 @@ from sharpbench.models import REGISTRY
 
 __all__ = [
     "CONFIG_ENV", "CONFIG_FILE", "App", "OutputFormat", "backend_help", "choice_enum", "choice_help", "dtype_help",
-    "exit_code", "fail", "handle_errors", "save_artifact",
+    "exit_code", "fail", "handle_errors", "save_artifact", "sigterm_as_interrupt",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,13 +76,16 @@ def handle_errors(fn: F) -> F:
     """Run a command; an expected error becomes ``error: <message>`` on stderr and its exit code.
 
     click's own exits and usage errors pass through untouched; an error
-    :func:`exit_code` does not know (a bug) keeps its traceback.
+    :func:`exit_code` does not know (a bug) keeps its traceback. SIGTERM acts
+    as Ctrl-C (:func:`sigterm_as_interrupt`), so a killed run stores what it
+    finished the same way.
     """
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except Exception as exc:
@@ -97,6 +102,30 @@ def handle_errors(fn: F) -> F:
 def _from_click(exc: Exception) -> bool:
     """``typer.Exit``, usage errors, aborts: click's (or typer's vendored click's) own control flow."""
     return type(exc).__module__.split(".")[0] in ("click", "typer")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM (``kill PID``, a job scheduler, ``docker stop``) acts as Ctrl-C.
+
+    The first SIGTERM raises ``KeyboardInterrupt`` where the program is, so a
+    run stores its whole items (or batches), marks itself interrupted and exits
+    130; later ones are ignored while that clean-up runs. Outside the main
+    thread (no signal handlers there) the block does nothing.
+    """
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class App(typer.Typer):

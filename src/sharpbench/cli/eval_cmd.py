@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -132,15 +130,14 @@ def eval_command(
     if ray is not None and models_file is None:
         raise fail("--ray fans out over --models FILE; give the models file", EXIT_INPUT)
     if models_file is not None:
-        with sigterm_as_interrupt():
-            run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
-                     batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
-                     shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
-                     exit_code=exit_code)
+        run_many(console, models_file, tasks, limit=limit, num_fewshot=num_fewshot, dtype=dtype,
+                 batch_size=batch_size, device=device, backend=backend, store=store, ray=ray,
+                 shard_size=shard_size, retries=retries, model_kwargs=model_kwargs, output_json=output_json,
+                 exit_code=exit_code)
         return
     progress = Progress(console)
     try:
-        with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ContextTooLongWarning)
             warnings.simplefilter("always", ChangedItemsWarning)
             warnings.simplefilter("always", DataQualityWarning)
@@ -183,30 +180,6 @@ def eval_command(
     )
     if output_json is not None:
         write_output_json(output_json, report.to_dict(), report.store)
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """Within the block SIGTERM (``kill PID``, a job scheduler, ``docker stop``) acts as Ctrl-C.
-
-    The first SIGTERM raises ``KeyboardInterrupt`` where the program is, so the
-    run stores its whole items, marks itself interrupted and exits 130; later
-    ones are ignored while that clean-up runs. Outside the main thread (no
-    signal handlers there) the block does nothing.
-    """
-    def handler(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_model_args(pairs: list[str]) -> dict[str, Any]:
