@@ -107,3 +107,28 @@ def test_models_file_must_exist(tmp_path):
     (tmp_path / "m.txt").write_text("smollm2-135m\nsmollm2-135m\n")
     res = _elicit("--models", str(tmp_path / "m.txt"), timeout=120)
     assert res.returncode == EXIT_INPUT and "more than once" in res.stderr
+
+
+def test_cross_model_study_prints_the_ratio_by_model_and_task():
+    """Saved cells of two models on two tasks, three of the four present: the pivot shows each cell's ratio
+    with its interval, '-' where a model was not run, and marks the ratios whose interval excludes 1."""
+    from pathlib import Path
+
+    cells = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    files = [cells / "elicit_cells" / f for f in ("smollm2-135m__arc_challenge.json", "smollm2-135m__mmlu.json",
+                                                  "qwen2.5-coder-0.5b__arc_challenge.json")]
+    files.append(cells / "elicit_study_bf16_q15_arc.json")  # Qwen2.5-Coder-1.5B, ARC only
+    res = _elicit(*[a for f in files for a in ("--from-json", str(f))], timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout
+    assert "elicited / plain by model and task" in out
+    pivot = out.split("elicited / plain by model and task")[1].split("└")[0]  # that table alone
+    saved = {(c.model, c.task): c for f in files for c in ElicitResult.load(f).cells}
+    lines = {ln.split("│")[1].strip(): ln for ln in pivot.splitlines() if ln.count("│") == 4}
+    assert set(lines) == {"smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"}
+    for (m, t), c in saved.items():
+        text = f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]"
+        assert text in lines[m], (m, t, lines[m])
+    assert "1.48 [1.27, 1.81] *" in lines["qwen2.5-coder-1.5b"]  # the one cell whose interval excludes 1
+    assert "- " in lines["qwen2.5-coder-1.5b"].split("*")[1]  # its MMLU was not given
+    assert " *" not in lines["smollm2-135m"]

@@ -144,6 +144,8 @@ def _tables(out: Output, res) -> None:
                 "prompt std / range": f"{100 * c.prompt_std:.1f} / {100 * c.prompt_range:.1f}",
                 "seconds": f"{c.seconds:.0f}" if c.seconds is not None else None} for c in res.cells],
               title="elicitation (accuracy %, 95% intervals; elicited = best prompt chosen held out)")
+    if len(res.models) > 1 and len(res.tasks) > 1:
+        out.table(_ratio_pivot(res), title="elicited / plain by model and task (* = 1 outside the 95% interval)")
     for c in res.cells:
         out.table([{"method": r.method, "score": _ci(r.score, r.low, r.high),
                     "gain over plain": _ci(r.gain, r.gain_low, r.gain_high), "prompts": r.n_arms or None,
@@ -155,6 +157,25 @@ def _tables(out: Output, res) -> None:
         for x in c.comparisons:
             verdict = "separated" if x.separated else "not separated (interval includes 0)"
             out.note(f"  {x.a} - {x.b}: {_ci(x.diff, x.low, x.high)} points: {verdict}")
+
+
+def _ratio_pivot(res) -> list[dict]:
+    """One row per model, one column per task: the cell's elicited / plain ratio ("-" where not run)."""
+    by = {(c.model, c.task): c for c in res.cells}
+    rows = []
+    for m in res.models:
+        row = {"model": m}
+        for t in res.tasks:
+            c = by.get((m, t))
+            if c is None:
+                row[t] = "-"
+            elif c.ratio is None:
+                row[t] = "undefined (plain 0)"
+            else:
+                apart = c.ratio_low is not None and c.ratio_high is not None and not c.ratio_low <= 1 <= c.ratio_high
+                row[t] = _ci(c.ratio, c.ratio_low, c.ratio_high, pct=False) + (" *" if apart else "")
+        rows.append(row)
+    return rows
 
 
 def _method_rows(res) -> list[dict]:
