@@ -7,6 +7,7 @@ import pytest
 
 from sharpbench.elicit.errors import ElicitError
 from sharpbench.elicit.stats import (
+    answer_prior,
     bootstrap_weights,
     canonical,
     cell_stats,
@@ -116,3 +117,26 @@ def test_cell_stats_errors():
 def test_zero_plain_has_no_ratio():
     s = cell_stats({"plain": np.zeros(20), "cot": np.ones(20)}, {"cot": ["cot"]}, n_boot=50)
     assert s.ratio is None and s.elicited.value == 1.0
+
+
+def test_answer_prior_equals_the_loop_baseline():
+    """The constant answer learned on one half, scored on the other, per item: against collections.Counter."""
+    from collections import Counter
+
+    rng = np.random.default_rng(5)
+    gold = list(rng.choice(list("abcde"), 60, p=[0.35, 0.2, 0.2, 0.15, 0.1]))
+    splits = half_splits(60, 25, seed=3)
+    right = np.zeros(60)
+    for m in splits:
+        for train in (m, ~m):
+            counts = Counter(g for g, t in zip(gold, train) if t)
+            top = min(counts, key=lambda a: (-counts[a], a))  # ties: the first in sorted order
+            right += np.array([not t and g == top for g, t in zip(gold, train)])
+    assert np.allclose(answer_prior(gold, splits), right / 25)
+    assert answer_prior(["c"] * 12, half_splits(12, 4)).tolist() == [1.0] * 12  # one answer: always right
+    # a balanced answer key leaves nothing to learn: the held-out prior is at or below chance
+    assert answer_prior(list("abcd") * 50, half_splits(200, 50)).mean() <= 0.25
+    with pytest.raises(ElicitError, match="do not match 12 items"):
+        answer_prior(["a"] * 12, half_splits(10, 3))
+    with pytest.raises(ElicitError, match="gold answer"):
+        answer_prior(["a"] * 11 + [None], half_splits(12, 3))

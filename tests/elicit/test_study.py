@@ -46,10 +46,11 @@ def test_arms_and_methods(study):
     # labels dimension: ABCD (the letters prompt), 1234, abcd, none; the chat template addresses SmolLM2
     assert {"plain", "variant:letters", "variant:labels=1234", "variant:labels=abcd", "variant:labels=none",
             "system:none", "system:assistant", "system:expert", "system:praise", "system:terse", "direct", "cot",
-            "vote", "probe"} == set(names)
-    assert all(len(a.correct) == LIMIT and len(a.answers) == (0 if a.arm == "probe" else LIMIT) for a in cell.arms)
+            "vote", "probe", "prior"} == set(names)
+    assert all(len(a.correct) == LIMIT and len(a.answers) == (0 if a.arm in ("probe", "prior") else LIMIT)
+               for a in cell.arms)
     assert cell.comparisons and {(c.a, c.b) for c in cell.comparisons} == {("vote", "best-prompt"),
-                                                                            ("probe", "elicited")}
+                                                                            ("probe", "elicited"), ("probe", "prior")}
     methods = {m.method: m for m in cell.methods}
     assert methods["variants"].n_arms == 5 and methods["system-prompts"].n_arms == 5
     for m in methods.values():
@@ -121,8 +122,8 @@ def test_rerun_reuses_every_arm(study, smollm2):
     a, b = res.cells[0], again.cells[0]
     # nothing computed again (a recomputed run would add its time): every arm's cost is read back from the store
     assert [x.seconds for x in b.arms] == pytest.approx([x.seconds for x in a.arms])
-    assert all(x.seconds > 0 for x in b.arms if x.arm != "vote") and next(
-        x for x in b.arms if x.arm == "vote").seconds is None  # the vote computes nothing itself
+    assert all(x.seconds > 0 for x in b.arms if x.arm not in ("vote", "prior"))
+    assert all(x.seconds is None for x in b.arms if x.arm in ("vote", "prior"))  # they compute nothing themselves
     assert [x.correct for x in a.arms] == [x.correct for x in b.arms]
     assert a.elicited == b.elicited and a.plain == b.plain
 

@@ -11,6 +11,7 @@ from elicit_samples import MODELS, TASKS, sample_result
 
 from sharpbench.elicit.errors import ElicitError
 from sharpbench.elicit.result import ArmScore, ElicitResult
+from sharpbench.elicit.stats import answer_prior, half_splits
 from sharpbench.elicit.summary import Arm, combine, gold_from_arms, summarize
 
 N = 40
@@ -59,7 +60,7 @@ def test_summarize_forms_the_vote_and_scores_every_method():
     assert vote.correct == [float(v is not None and v == g) for v, g in zip(vote.answers, gold)]
     assert cell.gold == gold and cell.method("vote").note.startswith("majority over 6 prompts")
     assert [m.method for m in cell.methods] == ["plain", "variants", "system-prompts", "direct", "cot",
-                                                "best-prompt", "vote", "probe"]
+                                                "best-prompt", "vote", "probe", "prior"]
     assert cell.method("variants").n_arms == 3  # the plain prompt is one of the variants
     assert cell.plain == pytest.approx(np.mean(arms[0].correct))
     with pytest.raises(ElicitError, match="covers 39 items"):
@@ -148,3 +149,38 @@ def test_gold_from_arms_refuses_two_right_answers():
     assert gold_from_arms([one, dataclasses.replace(other, correct=[0.0, 1.0])], 2) == ["a", "b"]
     with pytest.raises(ElicitError, match="item 0: arms are right with answers 'a' and 'c'"):
         gold_from_arms([one, other], 2)
+
+
+def test_a_probe_is_compared_with_the_answer_prior_which_never_counts_as_elicited():
+    arms, gold = _arms()
+    gold = ["a" if j % 5 else g for j, g in enumerate(gold)]  # "a" right far more often than 1 in 4
+    with_probe = _cell(arms, gold, {"plain", "variants", "probe"})
+    prior = with_probe.method("prior")
+    expected = answer_prior(gold, half_splits(N, STATS["n_splits"], STATS["seed"]))
+    assert prior.score == pytest.approx(expected.mean()) and prior.score > 0.5
+    assert prior.note.startswith("baseline: the answer most often right")
+    assert {(c.a, c.b) for c in with_probe.comparisons} >= {("probe", "elicited"), ("probe", "prior")}
+    without = _cell(arms[:-1], gold, {"plain", "variants"})  # no probe: no prior either
+    assert without.method("prior") is None and with_probe.best_method != "prior"
+    assert (with_probe.elicited, with_probe.ratio) == (without.elicited, without.ratio)  # a baseline, not a prompt
+    unknown = _cell(arms, [None] + gold[1:], {"plain", "probe"})
+    assert unknown.method("prior").skipped and "gold answers are unknown" in unknown.method("prior").note
+
+
+def test_a_saved_cell_alone_is_recomputed_with_its_numbers_unchanged_and_gains_the_prior():
+    """The repository's saved Qwen2.5-Coder-0.5B AGIEval cell (probe included), combined on its own."""
+    from pathlib import Path
+
+    saved = ElicitResult.load(Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "elicit_cells"
+                              / "qwen2.5-coder-0.5b__agieval_en.json")
+    old = saved.cells[0]
+    old_rows = {m.method: m for m in old.methods}
+    assert "prior" not in old_rows  # saved before the prior existed
+    new = combine([saved]).cells[0]
+    for m in old.methods:
+        assert dataclasses.astuple(new.method(m.method)) == pytest.approx(dataclasses.astuple(m)), m.method
+    assert (new.plain, new.elicited, new.ratio, new.best_method) == (old.plain, old.elicited, old.ratio,
+                                                                     old.best_method)
+    assert new.method("prior").score == pytest.approx(
+        answer_prior(old.gold, half_splits(old.n_items, saved.settings["n_splits"], saved.settings["seed"])).mean())
+    assert any((c.a, c.b) == ("probe", "prior") for c in new.comparisons)

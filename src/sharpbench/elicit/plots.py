@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 METHOD_ORDER = (
-    "plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "vote", "probe", "elicited",
+    "plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "vote", "probe", "prior", "elicited",
 )
 """The column order of every method table and plot; a method is placed by its name before any ``:``
 (``self-consistency:8`` sits with ``self-consistency``). Unknown methods go just before ``elicited``, in order of
@@ -357,7 +357,7 @@ def cost_vs_gain(result: ElicitResult, *, path: str | Path | None = None) -> Fig
 
     _check(result)
     models, tasks = result.models, result.tasks
-    methods = [m for m in method_columns(result) if m != "elicited"]
+    methods = [m for m in method_columns(result) if m not in ("elicited", "prior")]  # the prior costs nothing
     pal = mpl.colormaps["tab10"]
     colour = {m: pal(i % 10) for i, m in enumerate(methods)}
     markers = "osD^vP*Xh<>p"
@@ -373,7 +373,7 @@ def cost_vs_gain(result: ElicitResult, *, path: str | Path | None = None) -> Fig
         drawn = 0
         for c in (c for c in result.cells if c.task == t):
             for m in c.methods:
-                if m.skipped:
+                if m.skipped or m.method == "prior":
                     continue
                 gain = 0.0 if m.method == "plain" and m.gain is None else m.gain
                 if gain is None:

@@ -112,6 +112,42 @@ def held_out_scores(correct: np.ndarray, weights: np.ndarray, splits: np.ndarray
     return total / (2 * m.shape[0])
 
 
+def answer_prior(gold: Sequence[str], splits: np.ndarray) -> np.ndarray:
+    """Held-out score of a constant answer: the one most often right in one half, given to every item of the other.
+
+    What a read-out that knows only the answer distribution scores (e.g. a probe
+    that learns "option A is right more often" from the option's position): the
+    baseline a probe must beat before it says the model knows the answers.
+
+    Parameters
+    ----------
+    gold : sequence of str, length n_items
+        Each item's right answer (in one canonical form, e.g. lower-case letters).
+    splits : ndarray of bool, shape (n_splits, n_items)
+        From :func:`half_splits`; each split is used both ways. Ties between
+        answers go to the one first in sorted order.
+
+    Returns
+    -------
+    ndarray, shape (n_items,)
+        Per item, the fraction of splits in which the other half's most frequent
+        answer was its answer.
+    """
+    g = list(gold)
+    m = np.asarray(splits, dtype=bool)
+    if m.ndim != 2 or m.shape[1] != len(g):
+        raise ElicitError(f"splits of shape {m.shape} do not match {len(g)} items")
+    if any(x is None for x in g):
+        raise ElicitError("the answer prior needs every item's gold answer")
+    codes, inverse = np.unique(np.asarray(g, dtype=object).astype(str), return_inverse=True)
+    right = np.zeros(len(g))
+    for mask in m:
+        for train in (mask, ~mask):
+            counts = np.bincount(inverse[train], minlength=len(codes))
+            right[~train] += inverse[~train] == int(np.argmax(counts))  # argmax: the first of tied answers
+    return right / m.shape[0]
+
+
 def majority_vote(answers: Sequence[Sequence[str | None]], *, prefer: int = 0) -> list[str | None]:
     """Per-item most frequent answer over arms (missing answers do not vote).
 

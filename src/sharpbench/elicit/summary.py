@@ -19,12 +19,15 @@ import numpy as np
 from sharpbench.elicit.errors import ElicitError
 from sharpbench.elicit.result import ArmScore, CellResult, Comparison, ElicitResult, MethodScore, spent_seconds
 from sharpbench.elicit.settings import ElicitSettings
-from sharpbench.elicit.stats import cell_stats, majority_vote
+from sharpbench.elicit.stats import answer_prior, cell_stats, half_splits, majority_vote
 
 PROMPT_METHODS = ("plain", "variants", "system-prompts", "direct", "cot")  # single prompts, greedy
 # a cell's methods, in the order the study runs their arms and the tables show them
 METHOD_ORDER = ("plain", "variants", "system-prompts", "direct", "cot", "self-consistency", "best-prompt", "vote",
-                "probe")
+                "probe", "prior")
+BASELINES = ("probe", "prior")  # read-outs, not ways of asking: never part of the elicited maximum
+PRIOR_NOTE = ("baseline: the answer most often right in one half of the items, given to every item of the other "
+              "(held out); a read-out that knows only the answer distribution scores this")
 # settings that shape a result's numbers; combining results that differ in any other setting is refused
 FREE_SETTINGS = ("methods", "batch_size")
 
@@ -75,6 +78,12 @@ def summarize(model: str, task: str, arms: list[Arm], gold: Sequence[str | None]
         notes["vote"] = f"majority over {len(prompt_arms)} prompts' answers (ties: the plain prompt's)"
     elif "vote" in methods:
         notes["vote"] = "skipped: a vote needs at least 3 prompts (add variants, cot or system-prompts)"
+    if any(a.method == "probe" for a in arms):  # the probe's baseline: does it read more than the answer prior?
+        if all(g is not None for g in gold):
+            arms.append(Arm("prior", "prior", [], answer_prior(gold, half_splits(n, n_splits, seed)), 0, None))
+            notes["prior"] = PRIOR_NOTE
+        else:
+            notes["prior"] = "skipped: some items' gold answers are unknown (a result saved before cells kept them)"
     correct = {a.name: a.correct for a in arms}
     groups: dict[str, list[str]] = {}
     for a in arms:
@@ -89,8 +98,10 @@ def summarize(model: str, task: str, arms: list[Arm], gold: Sequence[str | None]
         compare.append(("vote", "best-prompt" if "best-prompt" in groups else next(iter(prompt_methods))))
     if "probe" in groups:
         compare.append(("probe", "elicited"))
-    st = cell_stats(correct, groups, elicit_from=[a.name for a in arms if a.method != "probe"], compare=compare,
-                    n_boot=n_boot, n_splits=n_splits, seed=seed)
+        if "prior" in groups:
+            compare.append(("probe", "prior"))
+    st = cell_stats(correct, groups, elicit_from=[a.name for a in arms if a.method not in BASELINES],
+                    compare=compare, n_boot=n_boot, n_splits=n_splits, seed=seed)
     rows = []
     for m in METHOD_ORDER:
         if m in groups:
@@ -115,7 +126,7 @@ def summarize(model: str, task: str, arms: list[Arm], gold: Sequence[str | None]
         elicited=st.elicited.value, elicited_low=st.elicited.low, elicited_high=st.elicited.high,
         ratio=None if ratio is None else ratio.value, ratio_low=None if ratio is None else ratio.low,
         ratio_high=None if ratio is None else ratio.high,
-        best_method=max((r for r in rows if r.score is not None and r.method != "probe"),
+        best_method=max((r for r in rows if r.score is not None and r.method not in BASELINES),
                         key=lambda r: r.score).method,
         prompt_std=float(accs.std(ddof=1)) if accs.size > 1 else 0.0,
         prompt_range=float(accs.max() - accs.min()) if accs.size else 0.0,
@@ -178,7 +189,7 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
             raise ElicitError(f"{where}: results cover {first.n_items} and {c.n_items} items; "
                               "merge cells of the same items")
         for a in c.arms:
-            if a.method == "vote":
+            if a.method in ("vote", "prior"):  # formed again from the merged arms
                 continue
             if len(a.correct) != c.n_items or (a.method != "probe" and len(a.answers) != c.n_items):
                 raise ElicitError(f"{where}: arm {a.arm} was saved without its per-item answers; "
@@ -206,7 +217,7 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
     # a method's note comes from a result that ran it; a skip stands only where no result ran it (the vote is
     # formed again over every prompt arm, with its own note)
     notes = {m: t for m, t in ran.items() if m in computed and t is not None}
-    notes.update({m: t for m, t in skipped.items() if m not in computed and m != "vote"})
+    notes.update({m: t for m, t in skipped.items() if m not in computed and m not in ("vote", "prior")})
     params = next((c.params for c in cells if c.params is not None), None)
     instruct = next((c.instruct for c in cells if c.instruct is not None), None)
     return summarize(first.model, first.task,
@@ -218,6 +229,13 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
                      params=params, instruct=instruct, dtype=first.dtype or "float32")
 
 
+def _per_item(cell: CellResult) -> bool:
+    """Whether every arm of ``cell`` kept its per-item scores (and, but for the probe's, its answers)."""
+    return bool(cell.arms) and all(
+        len(a.correct) == cell.n_items and (a.method in ("probe", "prior", "vote") or len(a.answers) == cell.n_items)
+        for a in cell.arms)
+
+
 def combine(results: Sequence[ElicitResult]) -> ElicitResult:
     """One study from results computed apart (other models, tasks or methods, other calls or sessions).
 
@@ -225,8 +243,11 @@ def combine(results: Sequence[ElicitResult]) -> ElicitResult:
     bootstrap, variants, sampling; not the batch size); the methods are the
     union.  A model x task x dtype cell that several results hold is merged
     (:func:`merge_cells`): its arms are united and its numbers recomputed, so the
-    methods of one cell may come from different calls.  Cells saved before
-    results recorded their dtype count as float32.
+    methods of one cell may come from different calls.  A cell that only one
+    result holds is recomputed the same way when it kept its per-item answers,
+    so saved results gain what this version adds (the probe's answer prior);
+    the numbers they had are unchanged.  Cells saved before results recorded
+    their dtype count as float32.
 
     Raises
     ------
@@ -247,5 +268,7 @@ def combine(results: Sequence[ElicitResult]) -> ElicitResult:
     for r in results:
         for c in r.cells:
             groups.setdefault((c.model, c.task, c.dtype or "float32"), []).append(c)
-    cells = [g[0] if len(g) == 1 else merge_cells(g, settings) for g in groups.values()]
+    # a cell kept with its per-item answers is recomputed (as one call of this version would give it: the
+    # answer prior of a probe cell saved before it existed included); one saved without them stays as saved
+    cells = [merge_cells(g, settings) if len(g) > 1 or _per_item(g[0]) else g[0] for g in groups.values()]
     return ElicitResult(cells=cells, settings=settings)

@@ -90,7 +90,8 @@ def elicit_sections(result: ElicitResult) -> list[Section]:
 
     comp = Section("Comparisons", "Paired differences a − b with 95% intervals: does the majority vote over "
                    "prompt variants beat the best single prompt, does the probe read out more than any prompt "
-                   "elicits? Only an interval that excludes 0 separates the two.")
+                   "elicits, and more than the answer prior (the answer most often right in the training half)? "
+                   "Only an interval that excludes 0 separates the two.")
     tab = comparison_table(result)
     comp.blocks.append(table_html(tab, max_rows=10_000, index=False) if len(tab)
                        else '<p class="note">No comparisons in this result.</p>')
