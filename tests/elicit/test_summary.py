@@ -181,6 +181,7 @@ def test_a_saved_cell_alone_is_recomputed_with_its_numbers_unchanged_and_gains_t
         assert dataclasses.astuple(new.method(m.method)) == pytest.approx(dataclasses.astuple(m)), m.method
     assert (new.plain, new.elicited, new.ratio, new.best_method) == (old.plain, old.elicited, old.ratio,
                                                                      old.best_method)
+    assert new.seconds == pytest.approx(old.seconds) and new.seconds > 0  # the prior costs nothing
     assert new.method("prior").score == pytest.approx(
         answer_prior(old.gold, half_splits(old.n_items, saved.settings["n_splits"], saved.settings["seed"])).mean())
     assert any((c.a, c.b) == ("probe", "prior") for c in new.comparisons)

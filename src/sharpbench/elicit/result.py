@@ -137,10 +137,10 @@ class CellResult:
 
     @property
     def seconds(self) -> float | None:
-        """The cell's compute time on the machine that ran it: every arm's seconds (the vote computes
-        nothing of its own; two arms read from one stored run count it once); ``None`` when an arm has no
-        record."""
-        return spent_seconds([a for a in self.arms if a.method != "vote"])
+        """The cell's compute time on the machine that ran it: every arm's seconds (the vote and the answer
+        prior compute nothing of their own; two arms read from one stored run count it once); ``None`` when
+        an arm has no record."""
+        return spent_seconds([a for a in self.arms if a.method not in ("vote", "prior")])
 
 
 @dataclass
