@@ -191,7 +191,7 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
         for a in c.arms:
             if a.method in ("vote", "prior"):  # formed again from the merged arms
                 continue
-            if len(a.correct) != c.n_items or (a.method != "probe" and len(a.answers) != c.n_items):
+            if not _kept_per_item(a, c.n_items):
                 raise ElicitError(f"{where}: arm {a.arm} was saved without its per-item answers; "
                                   "save results with per_item=True to combine their cells")
             old = arms.get(a.arm)
@@ -229,11 +229,14 @@ def merge_cells(cells: Sequence[CellResult], settings: dict) -> CellResult:
                      params=params, instruct=instruct, dtype=first.dtype or "float32")
 
 
+def _kept_per_item(arm: ArmScore, n_items: int) -> bool:
+    """Whether ``arm`` kept its per-item scores and (but for the probe, prior and vote) its answers."""
+    return len(arm.correct) == n_items and (arm.method in ("probe", "prior", "vote") or len(arm.answers) == n_items)
+
+
 def _per_item(cell: CellResult) -> bool:
-    """Whether every arm of ``cell`` kept its per-item scores (and, but for the probe's, its answers)."""
-    return bool(cell.arms) and all(
-        len(a.correct) == cell.n_items and (a.method in ("probe", "prior", "vote") or len(a.answers) == cell.n_items)
-        for a in cell.arms)
+    """Whether every arm of ``cell`` kept its per-item scores and answers (see :func:`_kept_per_item`)."""
+    return bool(cell.arms) and all(_kept_per_item(a, cell.n_items) for a in cell.arms)
 
 
 def combine(results: Sequence[ElicitResult]) -> ElicitResult:
