@@ -132,3 +132,26 @@ def test_cross_model_study_prints_the_ratio_by_model_and_task():
     assert "1.48 [1.27, 1.81] *" in lines["qwen2.5-coder-1.5b"]  # the one cell whose interval excludes 1
     assert "- " in lines["qwen2.5-coder-1.5b"].split("*")[1]  # its MMLU was not given
     assert " *" not in lines["smollm2-135m"]
+
+
+def test_method_notes_print_in_full_as_footnotes_under_the_table():
+    """Each method's note is a numbered line under its cell's table, whole even on an 80-column terminal,
+    and the method carries the number; the table itself has no note column to squeeze the scores."""
+    from pathlib import Path
+
+    f = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "elicit_cells" / \
+        "qwen2.5-coder-0.5b__agieval_en.json"
+    cell = ElicitResult.load(f).cells[0]
+    notes = list(dict.fromkeys(r.note for r in cell.methods if r.note))
+    assert len(notes) >= 3
+    env = {**os.environ, "COLUMNS": "80"}
+    res = subprocess.run([sys.executable, "-m", "sharpbench", "elicit", "--from-json", str(f)], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    for i, text in enumerate(notes, 1):
+        assert f"  [{i}] {text}" in lines, text
+    header = next(ln for ln in lines if "method" in ln and "score" in ln)
+    assert "note" not in header
+    probe = next(r for r in cell.methods if r.method == "probe")
+    assert any(f"probe [{notes.index(probe.note) + 1}]" in ln for ln in lines)

@@ -147,16 +147,26 @@ def _tables(out: Output, res) -> None:
     if len(res.models) > 1 and len(res.tasks) > 1:
         out.table(_ratio_pivot(res), title="elicited / plain by model and task (* = 1 outside the 95% interval)")
     for c in res.cells:
-        out.table([{"method": r.method, "score": _ci(r.score, r.low, r.high),
+        notes = _footnotes(c.methods)
+        out.table([{"method": r.method + (f" [{notes.index(r.note) + 1}]" if r.note else ""),
+                    "score": _ci(r.score, r.low, r.high),
                     "gain over plain": _ci(r.gain, r.gain_low, r.gain_high), "prompts": r.n_arms or None,
                     "best prompt": r.best_arm,
                     "tokens / item": f"{r.tokens / max(c.n_items, 1):,.0f}" if r.tokens else None,
-                    "seconds": f"{r.seconds:.0f}" if r.seconds is not None else None, "note": r.note or ""}
+                    "seconds": f"{r.seconds:.0f}" if r.seconds is not None else None}
                    for r in c.methods],
                   title=f"{c.model} on {c.task}: each method (score held out where it chooses among prompts)")
+        for i, text in enumerate(notes, 1):
+            out.note(f"  [{i}] {text}")
         for x in c.comparisons:
             verdict = "separated" if x.separated else "not separated (interval includes 0)"
             out.note(f"  {x.a} - {x.b}: {_ci(x.diff, x.low, x.high)} points: {verdict}")
+
+
+def _footnotes(methods) -> list[str]:
+    """The distinct notes of a cell's methods, in table order: printed as numbered lines under the table,
+    so a long note never squeezes the numeric columns of a narrow terminal."""
+    return list(dict.fromkeys(r.note for r in methods if r.note))
 
 
 def _ratio_pivot(res) -> list[dict]:
