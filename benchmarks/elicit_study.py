@@ -72,11 +72,20 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     args.store.parent.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    from sharpbench.cli.common import sigterm_as_interrupt
+    from sharpbench.errors import EXIT_INTERRUPTED, RunInterrupted
+
     t0 = time.perf_counter()
-    res = sb.elicit_study(args.models.split(","), args.tasks, methods=args.methods, limit=args.limit, store=args.store,
-                    settings=sb.ElicitSettings(max_gen_toks=args.max_gen_toks),
-                    load=lambda name: sb.load_model(name, dtype=args.dtype),
-                    progress=lambda m: print(f"[{time.perf_counter() - t0:7.0f} s] {m}", flush=True))
+    try:  # `kill PID` stops it as Ctrl-C does: whole items stored, the same command resumes
+        with sigterm_as_interrupt():
+            res = sb.elicit_study(args.models.split(","), args.tasks, methods=args.methods, limit=args.limit,
+                                  store=args.store, settings=sb.ElicitSettings(max_gen_toks=args.max_gen_toks),
+                                  load=lambda name: sb.load_model(name, dtype=args.dtype),
+                                  progress=lambda m: print(f"[{time.perf_counter() - t0:7.0f} s] {m}", flush=True))
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        print(f"stopped after {time.perf_counter() - t0:.0f} s: {exc or 'interrupted'}; run the same command "
+              "again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     res.save(args.out, per_item=True)
     from sharpbench.report.elicit_page import build_elicit_report
 
