@@ -83,8 +83,8 @@ def main() -> int:
                                   load=lambda name: sb.load_model(name, dtype=args.dtype),
                                   progress=lambda m: print(f"[{time.perf_counter() - t0:7.0f} s] {m}", flush=True))
     except (KeyboardInterrupt, RunInterrupted) as exc:
-        print(f"stopped after {time.perf_counter() - t0:.0f} s: {exc or 'interrupted'}; run the same command "
-              "again to resume", file=sys.stderr)
+        why = str(exc) or "interrupted; run the same command again to resume"  # the engine's names the store
+        print(f"stopped after {time.perf_counter() - t0:.0f} s: {why}", file=sys.stderr)
         return EXIT_INTERRUPTED
     res.save(args.out, per_item=True)
     from sharpbench.report.elicit_page import build_elicit_report
