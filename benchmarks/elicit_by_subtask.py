@@ -51,7 +51,7 @@ def correct_by_arm(cell: dict, arms: list[str]) -> dict[str, np.ndarray]:
     for a in arms:
         c = saved[a].get("correct")
         if c is None:
-            c = [x is not None and x == g for x, g in zip(saved[a]["answers"], cell["gold"])]
+            raise SystemExit(f"arm {a} has no per-item scores: save the study with its per-item answers")
         if len(c) != n:
             raise SystemExit(f"arm {a} holds {len(c)} items, the cell {n}")
         out[a] = np.asarray(c, dtype=float)
